@@ -1,0 +1,116 @@
+"""The backend registry: which module runs the heavy primitives, and how to choose it.
+
+Every backend module exposes the primitives named in PRIMITIVES with the semantics written in
+CONTRACT.md beside this file; `numpy_ref` is their executable specification.
+
+CPU tensors use the *active CPU backend*: `PYCONV_BACKEND` if set, else "c" when the extension
+is built, else "numpy" (with a one-time warning that says why). CUDA tensors always use "cuda".
+"""
+import contextlib
+import importlib
+import os
+import threading
+import warnings
+
+PRIMITIVES = (
+    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
+    "max_pool2d_forward", "max_pool2d_backward",
+    "min_pool2d_forward", "min_pool2d_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward",
+    "matmul", "matmul_backward_a", "matmul_backward_b",
+)
+
+_MODULES = {
+    "numpy": "pyconv.backends.numpy_ref",
+    "c": "pyconv.backends.c_omp",
+    "cuda": "pyconv.backends.cuda_cupy",
+}
+_loaded = {}
+_state = threading.local()
+_default = None
+
+
+def registered():
+    """Names of all registered backends, enabled or not."""
+    return tuple(_MODULES)
+
+
+def _load(name):
+    """(module or None, reason it is disabled or "")."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; registered backends: {', '.join(_MODULES)}")
+    if name not in _loaded:
+        try:
+            module = importlib.import_module(_MODULES[name])
+            ok, reason = module.available()
+        except Exception as exc:  # a broken optional backend must not break `import pyconv`
+            module, ok, reason = None, False, f"{type(exc).__name__}: {exc}"
+        _loaded[name] = (module if ok else None, "" if ok else reason)
+    return _loaded[name]
+
+
+def module(name):
+    """The module of an enabled backend; raises with the reason when it is disabled."""
+    mod, reason = _load(name)
+    if mod is None:
+        raise RuntimeError(f"backend {name!r} is not available: {reason}")
+    return mod
+
+
+def available_backends():
+    """{name: "enabled" or the reason it is disabled} for every registered backend."""
+    return {name: (_load(name)[1] or "enabled") for name in _MODULES}
+
+
+def _check_cpu(name):
+    mod = module(name)
+    if mod.DEVICE != "cpu":
+        raise ValueError(f"backend {name!r} runs on {mod.DEVICE!r}; set_backend chooses the CPU backend "
+                         f"(CUDA tensors always use 'cuda': move them with .to('cuda'))")
+    return name
+
+
+def _default_cpu():
+    global _default
+    if _default is None:
+        env = os.environ.get("PYCONV_BACKEND")
+        if env:
+            _default = _check_cpu(env)
+        else:
+            c, reason = _load("c")
+            if c is None:
+                warnings.warn(f"pyconv: the C backend is disabled ({reason}); using the slower numpy "
+                              f"reference backend", RuntimeWarning, stacklevel=3)
+            _default = "c" if c is not None else "numpy"
+    return _default
+
+
+def get_backend():
+    """Name of the active CPU backend."""
+    return getattr(_state, "name", None) or _default_cpu()
+
+
+def set_backend(name):
+    """Make `name` the active CPU backend for this thread (and the default of new threads)."""
+    global _default
+    _default = _check_cpu(name)
+    _state.name = _default
+
+
+@contextlib.contextmanager
+def backend(name):
+    """Use CPU backend `name` inside the block: `with pyconv.backend("numpy"): ...`."""
+    _check_cpu(name)
+    previous = getattr(_state, "name", None)
+    _state.name = name
+    try:
+        yield module(name)
+    finally:
+        _state.name = previous
+
+
+def for_device(device):
+    """The backend module that runs primitives for tensors on `device`."""
+    if device == "cuda":
+        return module("cuda")
+    return module(get_backend())

@@ -1,0 +1,184 @@
+"""The numpy reference backend: the executable specification of every primitive.
+
+Read CONTRACT.md beside this file for the conventions. Size letters: x (N,C,H,W), w (K,C,R,S),
+y (N,K,P,Q). Each primitive is written to be read first and still run reasonably fast:
+
+* conv2d forward is im2col without copying: `as_strided` gives a (N,C,R,S,P,Q) view of the
+  padded input, and one `tensordot` with the weights contracts C,R,S (numpy packs the view into
+  a (C*R*S, N*P*Q) matrix and calls BLAS).
+* conv2d backward-input is col2im: the gradient of the columns is scattered back by looping over
+  the R*S kernel offsets, each one strided slice add, instead of a slow `np.add.at`.
+* pooling views the windows the same way and reduces over them.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+NAME = "numpy"
+DEVICE = "cpu"
+xp = np
+
+
+def available():
+    return True, ""
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+def _pad(x, top, bottom, left, right, value=0.0):
+    if top == bottom == left == right == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(xpad, R, S, P, Q, stride, dilation):
+    """(N,C,R,S,P,Q) read-only view: [n,c,r,s,p,q] = xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
+    (sh, sw), (dh, dw) = stride, dilation
+    N, C = xpad.shape[:2]
+    bn, bc, bh, bw = xpad.strides
+    return as_strided(xpad, shape=(N, C, R, S, P, Q),
+                      strides=(bn, bc, bh * dh, bw * dw, bh * sh, bw * sw), writeable=False)
+
+
+def _scatter_windows(dcols, Hp, Wp, stride, dilation):
+    """col2im: the adjoint of _windows. dcols (N,C,R,S,P,Q) -> (N,C,Hp,Wp), one slice-add per (r,s)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    N, C, R, S, P, Q = dcols.shape
+    dxpad = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
+    for r in range(R):
+        for s in range(S):
+            h0, w0 = r * dh, s * dw
+            dxpad[:, :, h0:h0 + (P - 1) * sh + 1:sh, w0:w0 + (Q - 1) * sw + 1:sw] += dcols[:, :, r, s]
+    return dxpad
+
+
+def conv_output_size(H, W, R, S, stride, padding, dilation):
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = stride, padding, dilation
+    return (H + pt + pb - dh * (R - 1) - 1) // sh + 1, (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+
+
+def pool_output_size(H, W, kernel, stride, padding):
+    (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
+    return (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
+
+
+# -- conv2d -----------------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b, stride, padding, dilation):
+    """y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    P, Q = conv_output_size(H, W, R, S, stride, padding, dilation)
+    cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
+    y = np.tensordot(w, cols, axes=([1, 2, 3], [1, 2, 3]))          # (K,N,P,Q)
+    if b is not None:
+        y += b.reshape(K, 1, 1, 1)
+    return np.ascontiguousarray(y.transpose(1, 0, 2, 3))
+
+
+def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
+    """dx = col2im(w^T dy), cropped back to (N,C,H,W)."""
+    N, C, H, W = x_shape
+    pt, pb, pl, pr = padding
+    dcols = np.tensordot(dy, w, axes=([1], [0]))                     # (N,P,Q,C,R,S)
+    dxpad = _scatter_windows(dcols.transpose(0, 3, 4, 5, 1, 2), H + pt + pb, W + pl + pr,
+                             stride, dilation)
+    return np.ascontiguousarray(dxpad[:, :, pt:pt + H, pl:pl + W])
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
+    """dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
+    K, C, R, S = w_shape
+    P, Q = dy.shape[2:]
+    cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
+    return np.ascontiguousarray(np.tensordot(dy, cols, axes=([0, 2, 3], [0, 4, 5])))
+
+
+def conv2d_backward_bias(dy):
+    return np.ascontiguousarray(dy.sum(axis=(0, 2, 3)))
+
+
+# -- pooling ----------------------------------------------------------------------------------
+
+def _pool_windows(x, kernel, stride, padding, fill):
+    """(N,C,P,Q,R*S) copy of the pooling windows, padding read as `fill`."""
+    (R, S), (ph, pw) = kernel, padding
+    N, C, H, W = x.shape
+    P, Q = pool_output_size(H, W, kernel, stride, padding)
+    win = _windows(_pad(x, ph, ph, pw, pw, fill), R, S, P, Q, stride, (1, 1))
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(N, C, P, Q, R * S)
+
+
+def _arg_pool(x, kernel, stride, padding, fill, arg):
+    """Max or min pooling: value and flat input index (h*W + w) of the chosen element.
+
+    np.argmax/argmin return the first extreme in row-major window order, and the first NaN when
+    there is one, which is the contract every backend follows.
+    """
+    (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
+    W = x.shape[3]
+    win = _pool_windows(x, kernel, stride, padding, fill)
+    j = arg(win, axis=-1)                                            # (N,C,P,Q) offset in window
+    y = np.take_along_axis(win, j[..., None], axis=-1)[..., 0]
+    P, Q = y.shape[2:]
+    h = np.arange(P).reshape(P, 1) * sh - ph + j // S
+    w = np.arange(Q).reshape(1, Q) * sw - pw + j % S
+    return np.ascontiguousarray(y), (h * W + w).astype(np.int64)
+
+
+def _scatter_index(dy, idx, x_shape):
+    """dx with every dy[n,c,p,q] added at plane index idx[n,c,p,q] (windows may overlap)."""
+    N, C, H, W = x_shape
+    plane = np.arange(N * C, dtype=np.int64).reshape(N, C, 1, 1) * (H * W)
+    dx = np.bincount((plane + idx).ravel(), weights=dy.ravel(), minlength=N * C * H * W)
+    return dx.astype(dy.dtype, copy=False).reshape(x_shape)
+
+
+def max_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool(x, kernel, stride, padding, -np.inf, np.argmax)
+
+
+def max_pool2d_backward(dy, idx, x_shape):
+    return _scatter_index(dy, idx, x_shape)
+
+
+def min_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool(x, kernel, stride, padding, np.inf, np.argmin)
+
+
+def min_pool2d_backward(dy, idx, x_shape):
+    return _scatter_index(dy, idx, x_shape)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding):
+    """Mean over each R*S window; padded zeros count (divisor is always R*S)."""
+    R, S = kernel
+    win = _pool_windows(x, kernel, stride, padding, 0.0)
+    return np.ascontiguousarray(win.sum(axis=-1) / x.dtype.type(R * S))
+
+
+def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
+    """Each window spreads dy/(R*S) over its R*S cells: col2im with a constant column."""
+    (R, S), (ph, pw) = kernel, padding
+    N, C, H, W = x_shape
+    P, Q = dy.shape[2:]
+    share = dy / dy.dtype.type(R * S)
+    dcols = np.broadcast_to(share[:, :, None, None], (N, C, R, S, P, Q))
+    dxpad = _scatter_windows(dcols, H + 2 * ph, W + 2 * pw, stride, (1, 1))
+    return np.ascontiguousarray(dxpad[:, :, ph:ph + H, pw:pw + W])
+
+
+# -- matmul -----------------------------------------------------------------------------------
+
+def matmul(a, b):
+    """(B,M,K) @ (B,K,N) -> (B,M,N)."""
+    return np.ascontiguousarray(np.matmul(a, b))
+
+
+def matmul_backward_a(dc, b):
+    """da = dc @ b^T: (B,M,N) x (B,K,N) -> (B,M,K)."""
+    return np.ascontiguousarray(np.matmul(dc, b.transpose(0, 2, 1)))
+
+
+def matmul_backward_b(a, dc):
+    """db = a^T @ dc: (B,M,K) x (B,M,N) -> (B,K,N)."""
+    return np.ascontiguousarray(np.matmul(a.transpose(0, 2, 1), dc))
