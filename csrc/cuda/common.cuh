@@ -1,0 +1,161 @@
+// common.cuh: what every pyconv CUDA source shares.
+//
+// Size letters (as in CONTRACT.md): x (N,C,H,W) input, w (K,C,R,S) filters, y (N,K,P,Q) output.
+//
+// Each .cu file is compiled once per dtype: `real` is float, or double with -DPYCONV_DOUBLE;
+// kernel names are the same in both builds (extern "C", so RawModule.get_function finds them).
+// No host headers: the sources must compile under NVRTC as well as under nvcc.
+//
+// The fast kernels share one GEMM core, gemm_tile_128x128 below: C[m][n] = sum_k A[m][k] B[k][n]
+// over a 128x128 output tile per block of 256 threads, k in steps of 8, with
+//   - A and B tiles staged in shared memory (k-major, so a thread reads 4 consecutive m or n
+//     with one vector load), double-buffered: the global loads of tile t+1 are issued before
+//     the math on tile t, and one __syncthreads per step is enough;
+//   - an 8x8 register micro-tile per thread, split into four 4x4 quarters 64 rows/columns apart
+//     so that the 16 threads of a half-warp read 16 different banks.
+// The operands are not arrays but *loaders*: small structs that know how to fetch their part of
+// a k-tile from global memory (an im2col view of x, a transposed view of w, ...). That is what
+// makes conv2d an "implicit GEMM": the im2col matrix is never materialised.
+
+#pragma once
+
+#if defined(PYCONV_DOUBLE)
+typedef double real;
+#else
+typedef float real;
+#endif
+
+// ---- tile geometry of the GEMM core ----------------------------------------------------------
+#define GEMM_BM 128          // rows of C per block
+#define GEMM_BN 128          // columns of C per block
+#define GEMM_BK 8            // k per step
+#define GEMM_THREADS 256     // 16 x 16 threads, each an 8x8 micro-tile
+#define GEMM_PAD 4           // smem row padding: the two k-halves of a K4 store hit other banks
+#define GEMM_LD (GEMM_BM + GEMM_PAD)   // smem row length of both tiles (GEMM_BM == GEMM_BN)
+
+// How a loader maps the 256 threads onto the 128x8 (or 8x128) elements of one k-tile; each
+// thread fetches 4 elements:
+//   MN4: 4 consecutive rows (of A) / columns (of B) at one k   -> kk = tid / 32, mn = (tid % 32) * 4
+//        (coalesced when the operand is contiguous along m or n)
+//   K4:  4 consecutive k at one row / column                   -> mn = tid / 2, kk = (tid % 2) * 4
+//        (coalesced when the operand is contiguous along k)
+#define LOAD_MN4 0
+#define LOAD_K4 1
+
+// Reads 4 consecutive reals from shared memory with one 16-byte (float) or two 16-byte (double)
+// loads. `p` must be 16-byte aligned: callers index at multiples of 4 from an aligned row.
+__device__ __forceinline__ void lds4(real* dst, const real* p)
+{
+#if defined(PYCONV_DOUBLE)
+    double2 a = *reinterpret_cast<const double2*>(p);
+    double2 b = *reinterpret_cast<const double2*>(p + 2);
+    dst[0] = a.x; dst[1] = a.y; dst[2] = b.x; dst[3] = b.y;
+#else
+    float4 a = *reinterpret_cast<const float4*>(p);
+    dst[0] = a.x; dst[1] = a.y; dst[2] = a.z; dst[3] = a.w;
+#endif
+}
+
+// Stores the 4 values a thread loaded into its place in a k-major smem tile s[GEMM_BK][stride].
+template <int MAPPING>
+__device__ __forceinline__ void sts_tile(real (*s)[GEMM_LD], const real v[4], int tid)
+{
+    if (MAPPING == LOAD_MN4) {
+        int kk = tid / 32, mn = (tid % 32) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) s[kk][mn + j] = v[j];
+    } else {
+        int mn = tid / 2, kk = (tid % 2) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) s[kk + j][mn] = v[j];
+    }
+}
+
+// The GEMM core. Computes the 8x8 micro-tile acc of this thread for the block's tile, summing
+// k over [k_begin, k_end). Loader contract:
+//   static const int MAPPING;                         // LOAD_MN4 or LOAD_K4
+//   __device__ void load(int k0, real v[4]) const;    // this thread's 4 elements of the k-tile
+//                                                     // at k0 (zeros outside the matrix)
+// The loaders were built for this block's tile origin and this thread, so load() only needs k0.
+// Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty*4 + {0..3} and 64 + ty*4 + {0..3} and the
+// same pattern of columns with tx (see store_tile).
+template <class LoaderA, class LoaderB>
+__device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const LoaderB& lb,
+                                                  int k_begin, int k_end, real acc[8][8])
+{
+    __shared__ __align__(16) real As[2][GEMM_BK][GEMM_LD];
+    __shared__ __align__(16) real Bs[2][GEMM_BK][GEMM_LD];
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = 0;
+
+    real va[4], vb[4];
+    la.load(k_begin, va);
+    lb.load(k_begin, vb);
+    sts_tile<LoaderA::MAPPING>(As[0], va, tid);
+    sts_tile<LoaderB::MAPPING>(Bs[0], vb, tid);
+    __syncthreads();
+
+    int buf = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += GEMM_BK) {
+        const bool more = k0 + GEMM_BK < k_end;   // uniform across the block
+        if (more) {                               // global loads of the next tile, in flight
+            la.load(k0 + GEMM_BK, va);            // while this tile's math runs
+            lb.load(k0 + GEMM_BK, vb);
+        }
+#pragma unroll
+        for (int kk = 0; kk < GEMM_BK; ++kk) {
+            real a[8], b[8];
+            lds4(a, &As[buf][kk][ty * 4]);
+            lds4(a + 4, &As[buf][kk][64 + ty * 4]);
+            lds4(b, &Bs[buf][kk][tx * 4]);
+            lds4(b + 4, &Bs[buf][kk][64 + tx * 4]);
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[i][j] += a[i] * b[j];
+        }
+        // Race-free: buffer buf^1 was last read in the previous step, which ended with the
+        // __syncthreads below; the step after this one reads it only after the next barrier.
+        if (more) {
+            sts_tile<LoaderA::MAPPING>(As[buf ^ 1], va, tid);
+            sts_tile<LoaderB::MAPPING>(Bs[buf ^ 1], vb, tid);
+        }
+        __syncthreads();
+        buf ^= 1;
+    }
+}
+
+// Row (i) and column (j) of C, inside the block's tile, of this thread's acc[i][j].
+__device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i % 4); }
+__device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j % 4); }
+
+// ---- the plain loader: an operand stored with fixed strides -------------------------------------
+// Element (mn, k) of the operand (row mn of A, or column mn of B) is p[mn * s_mn + k * s_k];
+// zero outside mn < MN, k < Kd. Covers matmul's operands and their transposes, and w seen as
+// the (K, C*R*S) matrix of conv2d's forward.
+template <int MAP>
+struct Strided {
+    static const int MAPPING = MAP;
+    const real* p;
+    int s_mn, s_k, MN, Kd, mn, kk;
+    __device__ Strided(const real* p_, int s_mn_, int s_k_, int MN_, int Kd_, int mn0)
+        : p(p_), s_mn(s_mn_), s_k(s_k_), MN(MN_), Kd(Kd_)
+    {
+        const int tid = threadIdx.x;
+        mn = mn0 + (MAP == LOAD_MN4 ? (tid % 32) * 4 : tid / 2);
+        kk = (MAP == LOAD_MN4 ? tid / 32 : (tid % 2) * 4);
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int m = MAP == LOAD_MN4 ? mn + j : mn;
+            const int k = MAP == LOAD_MN4 ? k0 + kk : k0 + kk + j;
+            v[j] = (m < MN && k < Kd) ? p[m * s_mn + k * s_k] : real(0);
+        }
+    }
+};

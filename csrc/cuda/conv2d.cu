@@ -1,0 +1,370 @@
+// conv2d.cu: 2-D convolution (cross-correlation, as PyTorch), forward and backward.
+//
+// Sizes: x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q); stride (sh,sw), dilation (dh,dw),
+// padding top pt and left pl (bottom/right padding only changes P and Q, which the caller passes).
+// Input row of output row p and kernel row r: h = p*sh - pt + r*dh (outside [0,H) reads zero).
+//
+// FLOPs (each of forward, gradient of input, gradient of weight): 2*N*K*P*Q*C*R*S.
+// Bytes (compulsory, fp32): forward 4*(N*C*H*W + K*C*R*S + N*K*P*Q); the same order for the two
+// gradients. A 3x3 layer with C=K=64 and 56x56 images does ~74 flops per compulsory byte, far
+// above an H100's ~20 (67 TFLOP/s / 3.3 TB/s): these kernels are meant to be compute-bound.
+//
+// Variants (the default of each primitive is chosen in VARIANTS in pyconv/backends/cuda_cupy.py):
+//   conv2d_forward_1          naive: one thread per output y[n,k,p,q], loops over c,r,s.
+//                             grid ceil(N*K*P*Q/256), block 256.
+//   conv2d_forward_2          implicit GEMM on the 128x128x8 core of common.cuh: C = w (K x CRS)
+//                             times im2col(x) (CRS x NPQ), the im2col view gathered on the fly.
+//                             grid (ceil(N*P*Q/128), ceil(K/128)), block 256.
+//   conv2d_backward_input_1   naive gather: one thread per dx[n,c,h,w] sums the dy[n,k,p,q] of
+//                             every (k,r,s) whose window covers it; no atomics.
+//                             grid ceil(N*C*H*W/256), block 256.
+//   conv2d_backward_input_2   implicit GEMM of the transposed problem: dx (C x NHW) = w^T
+//                             (C x KRS) times the "col2im" view of dy (KRS x NHW); each dx element
+//                             is owned by one thread, so still no atomics. With stride > 1 most
+//                             of that view is zero (work wasted: a factor sh*sw).
+//                             grid (ceil(N*H*W/128), ceil(C/128)), block 256.
+//   conv2d_backward_weight_1  naive: one thread per dw[k,c,r,s] sums over n,p,q.
+//                             grid ceil(K*C*R*S/256), block 256.
+//   conv2d_backward_weight_2  implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
+//                             (NPQ x CRS), the long NPQ reduction split over gridDim.z blocks
+//                             that write partial sums to a workspace (splits, K, CRS);
+//                             sum_splits then adds them in a fixed order (deterministic, no
+//                             atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
+//   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
+//                             reduction in shared memory (fixed order: deterministic).
+//                             grid K, block 256.
+//   sum_splits                out[i] = sum over s of ws[s*L + i], in order of s.
+//                             grid ceil(L/256), block 256.
+
+#include "common.cuh"
+
+#define CONV_ARGS                                                                       \
+    int N, int C, int H, int W, int K, int R, int S, int P, int Q, int sh, int sw, int pt, \
+        int pl, int dh, int dw
+
+// ---- conv2d_forward ---------------------------------------------------------------------------
+
+// 1: naive, one thread per output.
+extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __restrict__ x,
+                                            const real* __restrict__ w,
+                                            const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into y (N,K,P,Q)
+    if (i >= N * K * P * Q) return;
+    const int q = i % Q, p = (i / Q) % P, k = (i / (P * Q)) % K, n = i / (K * P * Q);
+    real acc = has_bias ? b[k] : real(0);
+    for (int c = 0; c < C; ++c)
+        for (int r = 0; r < R; ++r) {
+            const int h = p * sh - pt + r * dh;
+            if (h < 0 || h >= H) continue;
+            for (int s = 0; s < S; ++s) {
+                const int v = q * sw - pl + s * dw;
+                if (v < 0 || v >= W) continue;
+                acc += x[((n * C + c) * H + h) * W + v] * w[((k * C + c) * R + r) * S + s];
+            }
+        }
+    y[i] = acc;
+}
+
+// B operand of the forward GEMM: im2col(x), element (kd = (c,r,s), col = (n,p,q)).
+// MN4: a thread owns 4 consecutive columns for the whole kernel, so their (n, p, q) are
+// decoded once; each k-step decodes one (c, r, s).
+struct Im2col {
+    static const int MAPPING = LOAD_MN4;
+    const real* x;
+    int C, H, W, R, S, dh, dw, Kd, kk;
+    int base[4], h0[4], w0[4];   // per column: offset of x[n,0,0,0], top-left input pixel
+    __device__ Im2col(const real* x_, CONV_ARGS, int col0) : x(x_), C(C), H(H), W(W), R(R), S(S), dh(dh), dw(dw)
+    {
+        Kd = C * R * S;
+        kk = threadIdx.x / 32;
+        for (int j = 0; j < 4; ++j) {
+            const int col = col0 + (threadIdx.x % 32) * 4 + j;
+            const int q = col % Q, p = (col / Q) % P, n = col / (P * Q);
+            if (col < N * P * Q) {
+                base[j] = n * C * H * W; h0[j] = p * sh - pt; w0[j] = q * sw - pl;
+            } else {     // past the last column: an input row no filter row reaches reads zero
+                base[j] = 0; h0[j] = -0x40000000; w0[j] = 0;
+            }
+        }
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+        const int kd = k0 + kk;
+        const int c = kd / (R * S), r = (kd / S) % R, s = kd % S;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int h = h0[j] + r * dh, u = w0[j] + s * dw;
+            v[j] = (kd < Kd && h >= 0 && h < H && u >= 0 && u < W) ? x[base[j] + (c * H + h) * W + u] : real(0);
+        }
+    }
+};
+
+// 2: implicit GEMM, 128x128x8 block tile, 8x8 per thread, double-buffered shared memory.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    const int CRS = C * R * S, NPQ = N * P * Q, PQ = P * Q;
+    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const Strided<LOAD_K4> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
+    const Im2col lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
+    real acc[8][8];
+    gemm_tile_128x128(la, lb, 0, CRS, acc);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        const int col = n0 + tile_col(j);
+        if (col >= NPQ) continue;
+        const int n = col / PQ, pq = col % PQ;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const int k = m0 + tile_row(i);
+            if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
+        }
+    }
+}
+
+// ---- conv2d_backward_input --------------------------------------------------------------------
+
+// The output row p with p*s == hp, where hp = h + pt - r*dh: the one output row that reads
+// input row h through kernel row r. Returns -1 when there is none (hp < 0, not a multiple of
+// the stride, or p >= P). The same with columns.
+__device__ __forceinline__ int source_row(int hp, int s, int P)
+{
+    if (hp < 0) return -1;
+    if (s != 1) {
+        if (hp % s) return -1;
+        hp /= s;
+    }
+    return hp < P ? hp : -1;
+}
+
+// 1: naive gather, one thread per dx element; each input pixel sums its own contributions.
+extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const real* __restrict__ dy,
+                                                   const real* __restrict__ w, CONV_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into dx (N,C,H,W)
+    if (i >= N * C * H * W) return;
+    const int u = i % W, h = (i / W) % H, c = (i / (H * W)) % C, n = i / (C * H * W);
+    real acc = 0;
+    for (int k = 0; k < K; ++k)
+        for (int r = 0; r < R; ++r) {
+            const int p = source_row(h + pt - r * dh, sh, P);
+            if (p < 0) continue;
+            for (int s = 0; s < S; ++s) {
+                const int q = source_row(u + pl - s * dw, sw, Q);
+                if (q < 0) continue;
+                acc += dy[((n * K + k) * P + p) * Q + q] * w[((k * C + c) * R + r) * S + s];
+            }
+        }
+    dx[i] = acc;
+}
+
+// A operand of the backward-input GEMM: w^T, element (row c, kd = (k,r,s)) = w[k,c,r,s].
+struct FilterT {
+    static const int MAPPING = LOAD_K4;
+    const real* w;
+    int C, RS, Kd, c, kk;
+    __device__ FilterT(const real* w_, int C_, int K, int RS_, int m0) : w(w_), C(C_), RS(RS_)
+    {
+        Kd = K * RS;
+        c = m0 + threadIdx.x / 2;
+        kk = (threadIdx.x % 2) * 4;
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int kd = k0 + kk + j, k = kd / RS, rs = kd % RS;
+            v[j] = (c < C && kd < Kd) ? w[(k * C + c) * RS + rs] : real(0);
+        }
+    }
+};
+
+// B operand of the backward-input GEMM: element (kd = (k,r,s), col = (n,h,w)) = dy[n,k,p,q]
+// for the (p,q) whose window puts kernel tap (r,s) on input pixel (h,w), else zero.
+struct Col2im {
+    static const int MAPPING = LOAD_MN4;
+    const real* dy;
+    int K, R, S, P, Q, sh, sw, dh, dw, Kd, kk;
+    int base[4], hp[4], wp[4];   // per column: offset of dy[n,0,0,0], h + pt, w + pl
+    __device__ Col2im(const real* dy_, CONV_ARGS, int col0)
+        : dy(dy_), K(K), R(R), S(S), P(P), Q(Q), sh(sh), sw(sw), dh(dh), dw(dw)
+    {
+        Kd = K * R * S;
+        kk = threadIdx.x / 32;
+        for (int j = 0; j < 4; ++j) {
+            const int col = col0 + (threadIdx.x % 32) * 4 + j;
+            const int u = col % W, h = (col / W) % H, n = col / (H * W);
+            if (col < N * H * W) {
+                base[j] = n * K * P * Q; hp[j] = h + pt; wp[j] = u + pl;
+            } else {
+                base[j] = 0; hp[j] = -0x40000000; wp[j] = 0;
+            }
+        }
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+        const int kd = k0 + kk;
+        const int k = kd / (R * S), r = (kd / S) % R, s = kd % S;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int p = source_row(hp[j] - r * dh, sh, P), q = source_row(wp[j] - s * dw, sw, Q);
+            v[j] = (kd < Kd && p >= 0 && q >= 0) ? dy[base[j] + (k * P + p) * Q + q] : real(0);
+        }
+    }
+};
+
+// 2: implicit GEMM of the transposed problem; each dx element is written by exactly one thread.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
+                        const real* __restrict__ w, CONV_ARGS)
+{
+    const int RS = R * S, HW = H * W, NHW = N * H * W;
+    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const FilterT la(w, C, K, RS, m0);
+    const Col2im lb(dy, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
+    real acc[8][8];
+    gemm_tile_128x128(la, lb, 0, K * RS, acc);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        const int col = n0 + tile_col(j);
+        if (col >= NHW) continue;
+        const int n = col / HW, hw = col % HW;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const int c = m0 + tile_row(i);
+            if (c < C) dx[(n * C + c) * HW + hw] = acc[i][j];
+        }
+    }
+}
+
+// ---- conv2d_backward_weight -------------------------------------------------------------------
+
+// 1: naive, one thread per dw element, summing over n, p, q.
+extern "C" __global__ void conv2d_backward_weight_1(real* __restrict__ dwt, const real* __restrict__ dy,
+                                                    const real* __restrict__ x, CONV_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into dw (K,C,R,S)
+    if (i >= K * C * R * S) return;
+    const int s = i % S, r = (i / S) % R, c = (i / (R * S)) % C, k = i / (C * R * S);
+    real acc = 0;
+    for (int n = 0; n < N; ++n)
+        for (int p = 0; p < P; ++p) {
+            const int h = p * sh - pt + r * dh;
+            if (h < 0 || h >= H) continue;
+            for (int q = 0; q < Q; ++q) {
+                const int u = q * sw - pl + s * dw;
+                if (u < 0 || u >= W) continue;
+                acc += dy[((n * K + k) * P + p) * Q + q] * x[((n * C + c) * H + h) * W + u];
+            }
+        }
+    dwt[i] = acc;
+}
+
+// A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
+struct DyRows {
+    static const int MAPPING = LOAD_K4;
+    const real* dy;
+    int K, PQ, Kd, k, kk;
+    __device__ DyRows(const real* dy_, int N, int K_, int PQ_, int m0) : dy(dy_), K(K_), PQ(PQ_)
+    {
+        Kd = N * PQ;
+        k = m0 + threadIdx.x / 2;
+        kk = (threadIdx.x % 2) * 4;
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int kd = k0 + kk + j, n = kd / PQ, pq = kd % PQ;
+            v[j] = (k < K && kd < Kd) ? dy[(n * K + k) * PQ + pq] : real(0);
+        }
+    }
+};
+
+// B operand of the backward-weight GEMM: im2col(x)^T, element (kd = (n,p,q), col = (c,r,s)).
+// K4: a thread owns one column (one filter tap) for the whole kernel and walks 4 consecutive
+// output pixels per k-step.
+struct Im2colT {
+    static const int MAPPING = LOAD_K4;
+    const real* x;
+    int C, H, W, P, Q, sh, sw, Kd, kk;
+    int valid, cbase, hoff, woff;   // the column's x[0,c,0,0] offset and r*dh - pt, s*dw - pl
+    __device__ Im2colT(const real* x_, CONV_ARGS, int col0) : x(x_), C(C), H(H), W(W), P(P), Q(Q), sh(sh), sw(sw)
+    {
+        Kd = N * P * Q;
+        kk = (threadIdx.x % 2) * 4;
+        const int col = col0 + threadIdx.x / 2;
+        const int s = col % S, r = (col / S) % R, c = col / (R * S);
+        valid = col < C * R * S;
+        cbase = c * H * W; hoff = r * dh - pt; woff = s * dw - pl;
+    }
+    __device__ void load(int k0, real v[4]) const
+    {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int kd = k0 + kk + j;
+            const int q = kd % Q, p = (kd / Q) % P, n = kd / (P * Q);
+            const int h = p * sh + hoff, u = q * sw + woff;
+            v[j] = (valid && kd < Kd && h >= 0 && h < H && u >= 0 && u < W)
+                       ? x[n * C * H * W + cbase + h * W + u] : real(0);
+        }
+    }
+};
+
+// 2: implicit GEMM with a split reduction. Block z sums kd over [z*chunk, (z+1)*chunk) (chunk
+// a multiple of GEMM_BK, so no k-tile straddles two splits) into ws[z] (K, CRS); sum_splits
+// then adds the splits. Every ws element is written by exactly one thread: no races, no atomics.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    const int CRS = C * R * S, NPQ = N * P * Q;
+    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const int k_begin = blockIdx.z * chunk, k_end = min(NPQ, k_begin + chunk);
+    const DyRows la(dy, N, K, P * Q, m0);
+    const Im2colT lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
+    real acc[8][8];
+    gemm_tile_128x128(la, lb, k_begin, k_end, acc);
+    real* out = ws + blockIdx.z * K * CRS;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const int k = m0 + tile_row(i);
+        if (k >= K) continue;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const int col = n0 + tile_col(j);
+            if (col < CRS) out[k * CRS + col] = acc[i][j];
+        }
+    }
+}
+
+// Second pass of every split reduction: out[i] = ws[0*L + i] + ws[1*L + i] + ... in order.
+extern "C" __global__ void sum_splits(real* __restrict__ out, const real* __restrict__ ws, int splits, int L)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= L) return;
+    real acc = 0;
+    for (int z = 0; z < splits; ++z) acc += ws[z * L + i];
+    out[i] = acc;
+}
+
+// ---- conv2d_backward_bias ---------------------------------------------------------------------
+
+// 1: one block per output channel k; db[k] = sum over n, p, q of dy[n,k,p,q].
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_backward_bias_1(real* __restrict__ db, const real* __restrict__ dy, int N, int K, int PQ)
+{
+    __shared__ real partial[256];
+    const int k = blockIdx.x, t = threadIdx.x;
+    real acc = 0;
+    for (int i = t; i < N * PQ; i += 256) acc += dy[((i / PQ) * K + k) * PQ + i % PQ];
+    partial[t] = acc;
+    __syncthreads();
+    for (int half = 128; half > 0; half /= 2) {   // fixed pairing: the same sum on every run
+        if (t < half) partial[t] += partial[t + half];
+        __syncthreads();
+    }
+    if (t == 0) db[k] = partial[0];
+}

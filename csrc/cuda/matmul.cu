@@ -1,0 +1,102 @@
+// matmul.cu: batched matrix product and its two gradients.
+//
+// Sizes: a (B,M,K), b (B,K,N), c (B,M,N), all C-contiguous.
+//   matmul             c  = a @ b          (B,M,N)
+//   matmul_backward_a  da = dc @ b^T       (B,M,K)
+//   matmul_backward_b  db = a^T @ dc       (B,K,N)
+// All three are one GEMM C[m][n] = sum_k A[m][k] B[k][n] with the operands read through
+// strides (the Strided loader of common.cuh); only which axis is contiguous changes, and with
+// it the loader's thread mapping (K4 when the operand is contiguous along k, MN4 otherwise).
+//
+// FLOPs: 2*B*M*N*K for each. Bytes (fp32, compulsory): 4*B*(M*K + K*N + M*N). 4096^3: 137 GFLOP,
+// 201 MB; ~2.1 ms at 67 TFLOP/s (fp32, no tensor cores), so compute-bound by far.
+//
+// Variants (defaults in VARIANTS in pyconv/backends/cuda_cupy.py):
+//   matmul_1, matmul_backward_a_1, matmul_backward_b_1
+//                      naive: one thread per output element, k loop in registers.
+//                      grid (ceil(N/16), ceil(M/16), B), block (16,16).
+//   matmul_2, matmul_backward_a_2, matmul_backward_b_2
+//                      128x128x8 shared-memory tiles, 8x8 register micro-tile per thread,
+//                      vector (16-byte) shared-memory reads, double buffering (common.cuh).
+//                      grid (ceil(N/128), ceil(M/128), B), block 256.
+// The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
+
+#include "common.cuh"
+
+// C (M,N) = sum_k A[m*a_m + k*a_k] * B[k*b_k + n*b_n], batch z at offsets z*M*Kd, z*Kd*N, z*M*N.
+__device__ __forceinline__ void gemm_naive(real* __restrict__ c, const real* __restrict__ a,
+                                           const real* __restrict__ b, int M, int N, int Kd,
+                                           int a_m, int a_k, int b_k, int b_n)
+{
+    const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y * blockDim.y + threadIdx.y;
+    if (m >= M || n >= N) return;
+    a += blockIdx.z * M * Kd;
+    b += blockIdx.z * Kd * N;
+    real acc = 0;
+    for (int k = 0; k < Kd; ++k) acc += a[m * a_m + k * a_k] * b[k * b_k + n * b_n];
+    c[blockIdx.z * M * N + m * N + n] = acc;
+}
+
+// 1: naive, c = a @ b; a (M,Kd), b (Kd,N).
+extern "C" __global__ void matmul_1(real* c, const real* a, const real* b, int M, int N, int Kd)
+{
+    gemm_naive(c, a, b, M, N, Kd, Kd, 1, N, 1);
+}
+
+// 1: naive, da = dc @ b^T; dc (M,Kd) and b (N,Kd) where Kd is matmul's N and N is matmul's K.
+extern "C" __global__ void matmul_backward_a_1(real* da, const real* dc, const real* b, int M, int N, int Kd)
+{
+    gemm_naive(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+}
+
+// 1: naive, db = a^T @ dc; a (Kd,M) and dc (Kd,N) where Kd is matmul's M and M is matmul's K.
+extern "C" __global__ void matmul_backward_b_1(real* db, const real* a, const real* dc, int M, int N, int Kd)
+{
+    gemm_naive(db, a, dc, M, N, Kd, 1, M, N, 1);
+}
+
+// The tiled GEMM over strided operands: A (row mn, k) = a[mn*a_m + k*a_k], B (column mn, k) =
+// b[k*b_k + mn*b_n]; output c (M,N) row-major. Batch z = blockIdx.z.
+template <int MAP_A, int MAP_B>
+__device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __restrict__ a,
+                                           const real* __restrict__ b, int M, int N, int Kd,
+                                           int a_m, int a_k, int b_k, int b_n)
+{
+    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const Strided<MAP_A> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
+    const Strided<MAP_B> lb(b + blockIdx.z * Kd * N, b_n, b_k, N, Kd, n0);
+    real acc[8][8];
+    gemm_tile_128x128(la, lb, 0, Kd, acc);
+    c += blockIdx.z * M * N;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const int m = m0 + tile_row(i);
+        if (m >= M) continue;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const int n = n0 + tile_col(j);
+            if (n < N) c[m * N + n] = acc[i][j];
+        }
+    }
+}
+
+// 2: tiled, c = a @ b: a is contiguous along k (K4), b along n (MN4).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+}
+
+// 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K4, K4).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+}
+
+// 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int Kd)
+{
+    gemm_tiled<LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+}

@@ -1,0 +1,143 @@
+// pool2d.cu: max, min and average pooling, forward and backward.
+//
+// Sizes: x (N,C,H,W), y (N,C,P,Q); window (R,S), stride (sh,sw), symmetric padding (ph,pw) with
+// ph <= R/2 and pw <= S/2, so every window holds at least one real pixel. NC = N*C planes.
+// Output row p covers input rows p*sh - ph .. p*sh - ph + R - 1.
+//
+// FLOPs: about N*C*P*Q*R*S compares or adds: pooling is memory-bound. Bytes (fp32): forward
+// 4*(N*C*H*W + N*C*P*Q) (+ 8*N*C*P*Q for the int64 argmax), backward the same again. For
+// 2x2/2 pooling of 64x64x56x56 that is ~16 MB forward, ~5 us at 3.3 TB/s.
+//
+// Variants (defaults in VARIANTS in pyconv/backends/cuda_cupy.py):
+//   max_pool2d_forward_1, min_pool2d_forward_1
+//                        one thread per output: y and the flat index h*W + w of the chosen
+//                        input pixel (the first NaN in row-major window order, else the first
+//                        maximum / minimum). Padding never wins: it reads as -inf (+inf).
+//                        grid ceil(NC*P*Q/256), block 256.
+//   pool2d_backward_argmax_1
+//                        one thread per dy element adds it to dx[plane, idx] with atomicAdd
+//                        (dx zeroed first). Conflict-free, so deterministic, when windows do not
+//                        overlap (stride >= window, the usual case); with overlapping windows
+//                        the order of the few additions into one pixel may vary.
+//                        grid ceil(NC*P*Q/256), block 256.
+//   pool2d_backward_argmax_2
+//                        deterministic: one thread per plane walks its outputs in row-major order
+//                        and adds into its own plane of dx (no other thread writes there).
+//                        Slow when NC is small. grid ceil(NC/128), block 128.
+//   avg_pool2d_forward_1 one thread per output: window sum / (R*S), padded zeros counted.
+//                        grid ceil(NC*P*Q/256), block 256.
+//   avg_pool2d_backward_1
+//                        gather: one thread per input pixel sums dy / (R*S) over the windows
+//                        that cover it (no atomics). grid ceil(NC*H*W/256), block 256.
+
+#include "common.cuh"
+
+#define POOL_ARGS int NC, int H, int W, int P, int Q, int R, int S, int sh, int sw, int ph, int pw
+
+// Max (MAX=true) or min pooling, one thread per output.
+template <bool MAX>
+__device__ __forceinline__ void extreme_pool(real* __restrict__ y, long long* __restrict__ idx,
+                                             const real* __restrict__ x, POOL_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into y (NC,P,Q)
+    if (i >= NC * P * Q) return;
+    const int q = i % Q, p = (i / Q) % P, plane = i / (P * Q);
+    const real* xp = x + plane * H * W;
+    real best = 0;
+    int arg = -1;                       // no pixel seen yet
+    bool best_is_nan = false;
+    for (int r = 0; r < R; ++r) {
+        const int h = p * sh - ph + r;
+        if (h < 0 || h >= H) continue;
+        for (int s = 0; s < S; ++s) {
+            const int u = q * sw - pw + s;
+            if (u < 0 || u >= W) continue;
+            const real v = xp[h * W + u];
+            const bool v_is_nan = v != v;
+            // The first NaN wins for good; otherwise strictly better replaces (first extreme kept).
+            if (arg < 0 || (!best_is_nan && (v_is_nan || (MAX ? v > best : v < best)))) {
+                best = v; arg = h * W + u; best_is_nan = v_is_nan;
+            }
+        }
+    }
+    y[i] = best;
+    idx[i] = arg;
+}
+
+// 1: one thread per output.
+extern "C" __global__ void max_pool2d_forward_1(real* __restrict__ y, long long* __restrict__ idx,
+                                                const real* __restrict__ x, POOL_ARGS)
+{
+    extreme_pool<true>(y, idx, x, NC, H, W, P, Q, R, S, sh, sw, ph, pw);
+}
+
+// 1: one thread per output.
+extern "C" __global__ void min_pool2d_forward_1(real* __restrict__ y, long long* __restrict__ idx,
+                                                const real* __restrict__ x, POOL_ARGS)
+{
+    extreme_pool<false>(y, idx, x, NC, H, W, P, Q, R, S, sh, sw, ph, pw);
+}
+
+// 1: scatter with atomicAdd into a zeroed dx (NC,H,W); dy and idx are (NC,P,Q).
+extern "C" __global__ void pool2d_backward_argmax_1(real* __restrict__ dx, const real* __restrict__ dy,
+                                                    const long long* __restrict__ idx,
+                                                    int NC, int HW, int PQ)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= NC * PQ) return;
+    atomicAdd(dx + (i / PQ) * HW + (int)idx[i], dy[i]);
+}
+
+// 2: deterministic, one thread per plane, outputs in row-major order into a zeroed dx.
+extern "C" __global__ void pool2d_backward_argmax_2(real* __restrict__ dx, const real* __restrict__ dy,
+                                                    const long long* __restrict__ idx,
+                                                    int NC, int HW, int PQ)
+{
+    const int plane = blockIdx.x * blockDim.x + threadIdx.x;
+    if (plane >= NC) return;
+    for (int i = plane * PQ; i < (plane + 1) * PQ; ++i) dx[plane * HW + (int)idx[i]] += dy[i];
+}
+
+// 1: one thread per output, padded zeros counted in the mean.
+extern "C" __global__ void avg_pool2d_forward_1(real* __restrict__ y, const real* __restrict__ x, POOL_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= NC * P * Q) return;
+    const int q = i % Q, p = (i / Q) % P, plane = i / (P * Q);
+    const real* xp = x + plane * H * W;
+    real acc = 0;
+    for (int r = 0; r < R; ++r) {
+        const int h = p * sh - ph + r;
+        if (h < 0 || h >= H) continue;
+        for (int s = 0; s < S; ++s) {
+            const int u = q * sw - pw + s;
+            if (u >= 0 && u < W) acc += xp[h * W + u];
+        }
+    }
+    y[i] = acc / real(R * S);
+}
+
+// First output index o with o*st - pad + k - 1 >= i (window reaches i) and last with
+// o*st - pad <= i (window starts at or before i), clipped to [0, O).
+__device__ __forceinline__ void covering(int i, int k, int st, int pad, int O, int& lo, int& hi)
+{
+    const int a = i + pad - k + 1;             // o*st >= a
+    lo = a <= 0 ? 0 : (a + st - 1) / st;
+    hi = min(O - 1, (i + pad) / st);           // i + pad >= 0 always
+}
+
+// 1: gather, one thread per input pixel: dx = sum over covering windows of dy / (R*S).
+extern "C" __global__ void avg_pool2d_backward_1(real* __restrict__ dx, const real* __restrict__ dy, POOL_ARGS)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into dx (NC,H,W)
+    if (i >= NC * H * W) return;
+    const int u = i % W, h = (i / W) % H, plane = i / (H * W);
+    int p0, p1, q0, q1;
+    covering(h, R, sh, ph, P, p0, p1);
+    covering(u, S, sw, pw, Q, q0, q1);
+    const real* dyp = dy + plane * P * Q;
+    real acc = 0;
+    for (int p = p0; p <= p1; ++p)
+        for (int q = q0; q <= q1; ++q) acc += dyp[p * Q + q];
+    dx[i] = acc / real(R * S);
+}
