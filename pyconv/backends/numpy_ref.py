@@ -3,9 +3,8 @@
 Read CONTRACT.md beside this file for the conventions. Size letters: x (N,C,H,W), w (K,C,R,S),
 y (N,K,P,Q). Each primitive is written to be read first and still run reasonably fast:
 
-* conv2d forward is im2col without copying: `as_strided` gives a (N,C,R,S,P,Q) view of the
-  padded input, and one `tensordot` with the weights contracts C,R,S (numpy packs the view into
-  a (C*R*S, N*P*Q) matrix and calls BLAS).
+* conv2d forward is im2col: `as_strided` gives a (N,C,R,S,P,Q) view of the padded input, copied
+  once into per-image (C*R*S, P*Q) column matrices, then one batched GEMM with the weights.
 * conv2d backward-input is col2im: the gradient of the columns is scattered back by looping over
   the R*S kernel offsets, each one strided slice add, instead of a slow `np.add.at`.
 * pooling views the windows the same way and reduces over them.
@@ -63,24 +62,35 @@ def pool_output_size(H, W, kernel, stride, padding):
 
 # -- conv2d -----------------------------------------------------------------------------------
 
+def _im2col(x, R, S, P, Q, stride, padding, dilation):
+    """(N, C*R*S, P*Q) column matrices, one per image: copied from the strided window view."""
+    N, C = x.shape[:2]
+    cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
+    return np.ascontiguousarray(cols).reshape(N, C * R * S, P * Q)
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation):
-    """y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
+    """y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * xpad[n, c, p*sh + r*dh, q*sw + s*dw].
+
+    Per image one GEMM: (K, C*R*S) @ (C*R*S, P*Q), which is already the NCHW output layout."""
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     P, Q = conv_output_size(H, W, R, S, stride, padding, dilation)
-    cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
-    y = np.tensordot(w, cols, axes=([1, 2, 3], [1, 2, 3]))          # (K,N,P,Q)
+    cols = _im2col(x, R, S, P, Q, stride, padding, dilation)
+    y = np.matmul(w.reshape(K, C * R * S), cols)                     # (N, K, P*Q)
     if b is not None:
-        y += b.reshape(K, 1, 1, 1)
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3))
+        y += b.reshape(K, 1)
+    return y.reshape(N, K, P, Q)
 
 
 def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     """dx = col2im(w^T dy), cropped back to (N,C,H,W)."""
     N, C, H, W = x_shape
+    K, _, R, S = w.shape
+    P, Q = dy.shape[2:]
     pt, pb, pl, pr = padding
-    dcols = np.tensordot(dy, w, axes=([1], [0]))                     # (N,P,Q,C,R,S)
-    dxpad = _scatter_windows(dcols.transpose(0, 3, 4, 5, 1, 2), H + pt + pb, W + pl + pr,
+    dcols = np.matmul(w.reshape(K, C * R * S).T, dy.reshape(N, K, P * Q))   # (N, C*R*S, P*Q)
+    dxpad = _scatter_windows(dcols.reshape(N, C, R, S, P, Q), H + pt + pb, W + pl + pr,
                              stride, dilation)
     return np.ascontiguousarray(dxpad[:, :, pt:pt + H, pl:pl + W])
 
@@ -88,9 +98,10 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
 def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
     """dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
     K, C, R, S = w_shape
-    P, Q = dy.shape[2:]
-    cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
-    return np.ascontiguousarray(np.tensordot(dy, cols, axes=([0, 2, 3], [0, 4, 5])))
+    N, _, P, Q = dy.shape
+    cols = _im2col(x, R, S, P, Q, stride, padding, dilation)
+    dw = np.matmul(dy.reshape(N, K, P * Q), cols.transpose(0, 2, 1)).sum(axis=0)
+    return dw.reshape(K, C, R, S)
 
 
 def conv2d_backward_bias(dy):

@@ -1,0 +1,43 @@
+"""`python -m pyconv <command>`: bench (the default job), train, info."""
+import sys
+
+USAGE = """usage: python -m pyconv <command> [options]
+
+commands:
+  bench   validate every enabled backend against the numpy reference, then time conv2d,
+          pooling and matmul (forward and forward+backward) and print one table
+  train   train a model (LeNet-5, VGG-, ResNet-, Inception-style) on MNIST or Fashion-MNIST
+  info    print the version, the backends and why any is disabled
+
+run `python -m pyconv <command> --help` for a command's options"""
+
+
+def info():
+    import pyconv
+    print(f"pyconv {pyconv.__version__}")
+    print(f"active CPU backend: {pyconv.get_backend()}")
+    for name, status in pyconv.available_backends().items():
+        print(f"  {name:<6} {status}")
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "bench":
+        from .bench import main as bench
+        return bench(rest)
+    if command == "train":
+        from .train import main as train
+        return train(rest)
+    if command == "info":
+        return info()
+    print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

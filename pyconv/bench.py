@@ -1,0 +1,415 @@
+"""`python -m pyconv bench`: validate each backend against the numpy reference, then time it.
+
+Every primitive is called directly through the backend contract (no autograd), so the table
+measures kernels. For each (op, shape) and backend one row: median milliseconds over `repeat`
+runs after a warm-up, GFLOP/s and the speedup over the numpy reference in the same run.
+
+FLOPs counted: conv2d forward 2*N*K*P*Q*C*R*S, forward+backward three times that (the input and
+weight gradients are each one more GEMM of the same size); matmul 2*B*M*N*K, three times for
+forward+backward; pooling one operation per window element (N*C*P*Q*R*S), twice with backward.
+When PyTorch is importable its rows ("torch") are timed in the same run for comparison.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import backends
+from .backends import numpy_ref
+
+# (name, N, C, H, W, K, kernel, stride, padding)
+CONV_SHAPES = [
+    ("lenet-c1", 64, 1, 28, 28, 6, 5, 1, 2),
+    ("lenet-c3", 64, 6, 14, 14, 16, 5, 1, 0),
+    ("vgg-3x3", 32, 64, 32, 32, 64, 3, 1, 1),
+    ("vgg-3x3-128", 32, 128, 16, 16, 128, 3, 1, 1),
+    ("resnet-3x3", 16, 64, 56, 56, 64, 3, 1, 1),
+    ("resnet-s2", 16, 64, 56, 56, 128, 3, 2, 1),
+    ("resnet-1x1", 16, 256, 14, 14, 64, 1, 1, 0),
+]
+POOL_SHAPES = [("max", 64, 32, 28, 28, 2, 2), ("avg", 64, 32, 28, 28, 2, 2)]
+MATMUL_SHAPES = [(1, 1024, 1024, 1024), (1, 64, 400, 120)]   # (B, M, K, N)
+
+CUDA_CONV_SHAPES = [
+    ("c64-32", 128, 64, 32, 32, 64, 3, 1, 1),
+    ("c128-16", 128, 128, 16, 16, 128, 3, 1, 1),
+    ("c64-56", 64, 64, 56, 56, 64, 3, 1, 1),
+    ("c128-28", 64, 128, 28, 28, 128, 3, 1, 1),
+    ("c256-14", 64, 256, 14, 14, 256, 3, 1, 1),
+    ("c64-56-s2", 64, 64, 56, 56, 128, 3, 2, 1),
+    ("c256-14-1x1", 64, 256, 14, 14, 64, 1, 1, 0),
+    ("lenet-c1", 256, 1, 28, 28, 6, 5, 1, 2),
+]
+CUDA_MATMUL_SHAPES = [(1, 4096, 4096, 4096)]
+
+
+# -- cases: each one prepares inputs and returns {"fwd": callable, "fwd+bwd": callable} ----------
+
+class Case:
+    def __init__(self, op, label, flops, make):
+        self.op, self.label, self.flops, self.make = op, label, flops, make
+
+
+def conv_case(name, N, C, H, W, K, k, s, p):
+    P = (H + 2 * p - k) // s + 1
+    Q = (W + 2 * p - k) // s + 1
+    flops = 2.0 * N * K * P * Q * C * k * k
+    stride, padding, dilation = (s, s), (p, p, p, p), (1, 1)
+
+    def make(be, xp, dtype, rng):
+        x = xp.asarray(rng.standard_normal((N, C, H, W)).astype(dtype))
+        w = xp.asarray(rng.standard_normal((K, C, k, k)).astype(dtype))
+        b = xp.asarray(rng.standard_normal(K).astype(dtype))
+        dy = xp.asarray(rng.standard_normal((N, K, P, Q)).astype(dtype))
+
+        def fwd():
+            return be.conv2d_forward(x, w, b, stride, padding, dilation)
+
+        def fwd_bwd():
+            be.conv2d_forward(x, w, b, stride, padding, dilation)
+            be.conv2d_backward_input(dy, w, x.shape, stride, padding, dilation)
+            be.conv2d_backward_weight(dy, x, w.shape, stride, padding, dilation)
+            return be.conv2d_backward_bias(dy)
+        return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+    return Case("conv2d", f"{name} {N}x{C}x{H}x{W}->{K} k{k} s{s} p{p}", flops, make)
+
+
+def pool_case(kind, N, C, H, W, k, s):
+    P, Q = (H - k) // s + 1, (W - k) // s + 1
+    flops = float(N * C * P * Q * k * k)
+    kernel, stride, padding = (k, k), (s, s), (0, 0)
+
+    def make(be, xp, dtype, rng):
+        x = xp.asarray(rng.standard_normal((N, C, H, W)).astype(dtype))
+        dy = xp.asarray(rng.standard_normal((N, C, P, Q)).astype(dtype))
+        forward = getattr(be, f"{kind}_pool2d_forward")
+        backward = getattr(be, f"{kind}_pool2d_backward")
+
+        def fwd_bwd():
+            if kind == "avg":
+                forward(x, kernel, stride, padding)
+                return backward(dy, x.shape, kernel, stride, padding)
+            _, idx = forward(x, kernel, stride, padding)
+            return backward(dy, idx, x.shape)
+        return {"fwd": lambda: forward(x, kernel, stride, padding), "fwd+bwd": fwd_bwd}
+    return Case(f"{kind}_pool2d", f"{N}x{C}x{H}x{W} k{k} s{s}", flops, make)
+
+
+def matmul_case(B, M, K, N):
+    flops = 2.0 * B * M * N * K
+
+    def make(be, xp, dtype, rng):
+        a = xp.asarray(rng.standard_normal((B, M, K)).astype(dtype))
+        b = xp.asarray(rng.standard_normal((B, K, N)).astype(dtype))
+        dc = xp.asarray(rng.standard_normal((B, M, N)).astype(dtype))
+
+        def fwd_bwd():
+            be.matmul(a, b)
+            be.matmul_backward_a(dc, b)
+            return be.matmul_backward_b(a, dc)
+        return {"fwd": lambda: be.matmul(a, b), "fwd+bwd": fwd_bwd}
+    label = f"{M}x{K} @ {K}x{N}" if B == 1 else f"{B}x{M}x{K} @ {B}x{K}x{N}"
+    return Case("matmul", label, flops, make)
+
+
+def default_cases(device, quick):
+    if device == "cuda":
+        conv, mm = CUDA_CONV_SHAPES, CUDA_MATMUL_SHAPES
+    else:
+        conv, mm = CONV_SHAPES, MATMUL_SHAPES
+    if quick:  # a quarter of the batch (at least 1), every shape kept
+        conv = [(n, max(1, N // 4), *rest) for n, N, *rest in conv]
+        mm = [(B, min(M, 512), min(K, 512), min(N, 512)) for B, M, K, N in mm]
+    cases = [conv_case(*s) for s in conv]
+    cases += [pool_case(*s) for s in POOL_SHAPES]
+    cases += [matmul_case(*s) for s in mm]
+    return cases
+
+
+# -- the torch comparison, when PyTorch is importable ------------------------------------------
+
+class TorchBackend:
+    """PyTorch (oneDNN on the CPU, cuDNN/cuBLAS on the GPU) behind the same primitive names."""
+    NAME = "torch"
+
+    def __init__(self, torch, device):
+        self.torch, self.device = torch, device
+        self.F = torch.nn.functional
+        if device == "cuda":
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+
+    def _t(self, a):
+        return self.torch.as_tensor(a, device=self.device)
+
+    def conv2d_forward(self, x, w, b, stride, padding, dilation):
+        pt, _, pl, _ = padding
+        return self.F.conv2d(self._t(x), self._t(w), self._t(b), stride, (pt, pl), dilation)
+
+    def conv2d_backward_input(self, dy, w, x_shape, stride, padding, dilation):
+        pt, _, pl, _ = padding
+        return self.torch.nn.grad.conv2d_input(tuple(x_shape), self._t(w), self._t(dy), stride, (pt, pl), dilation)
+
+    def conv2d_backward_weight(self, dy, x, w_shape, stride, padding, dilation):
+        pt, _, pl, _ = padding
+        return self.torch.nn.grad.conv2d_weight(self._t(x), w_shape, self._t(dy), stride, (pt, pl), dilation)
+
+    def conv2d_backward_bias(self, dy):
+        return self._t(dy).sum((0, 2, 3))
+
+    def matmul(self, a, b):
+        return self.torch.bmm(self._t(a), self._t(b))
+
+    def matmul_backward_a(self, dc, b):
+        return self.torch.bmm(self._t(dc), self._t(b).transpose(1, 2))
+
+    def matmul_backward_b(self, a, dc):
+        return self.torch.bmm(self._t(a).transpose(1, 2), self._t(dc))
+
+    def make_pool_case(self, kind, x, dy, kernel, stride):
+        """Pooling backward in torch goes through autograd: forward with grad, then backward."""
+        fn = self.F.max_pool2d if kind == "max" else self.F.avg_pool2d
+        xt, dyt = self._t(x), self._t(dy)  # converted once, outside the timed calls
+
+        def fwd_bwd():
+            xg = xt.detach().requires_grad_(True)
+            fn(xg, kernel, stride).backward(dyt)
+            return xg.grad
+        return {"fwd": lambda: fn(xt, kernel, stride), "fwd+bwd": fwd_bwd}
+
+
+class _TorchArrays:
+    """`xp.asarray` for the torch rows: inputs are made torch tensors on the device once, up front."""
+
+    def __init__(self, torch, device):
+        self.torch, self.device = torch, device
+
+    def asarray(self, a):
+        return self.torch.as_tensor(a, device=self.device)
+
+
+def _torch_or_none(device):
+    try:
+        import torch
+    except Exception:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    return torch
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def validate(be, xp, to_numpy, dtype):
+    """Compare every primitive of `be` with the numpy reference on small odd shapes.
+
+    Returns a list of failure messages (empty when the backend agrees)."""
+    rng = np.random.default_rng(0)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    failures = []
+
+    def check(name, got, want):
+        got = to_numpy(got)
+        scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+        err = float(np.max(np.abs(got.astype(np.float64) - want))) / scale if want.size else 0.0
+        if got.shape != want.shape or not err <= tol:
+            failures.append(f"{name}: shape {got.shape} vs {want.shape}, max relative error {err:.3g}")
+
+    for N, C, H, W, K, R, S, stride, padding, dilation in [
+            (2, 3, 9, 7, 4, 3, 2, (2, 1), (1, 2, 0, 1), (1, 2)),
+            (1, 1, 6, 6, 2, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1))]:
+        x, w = rng.standard_normal((N, C, H, W)).astype(dtype), rng.standard_normal((K, C, R, S)).astype(dtype)
+        b = rng.standard_normal(K).astype(dtype)
+        y = numpy_ref.conv2d_forward(x, w, b, stride, padding, dilation)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        X, Wt, B, DY = (xp.asarray(a) for a in (x, w, b, dy))
+        check("conv2d_forward", be.conv2d_forward(X, Wt, B, stride, padding, dilation), y)
+        check("conv2d_backward_input", be.conv2d_backward_input(DY, Wt, x.shape, stride, padding, dilation),
+              numpy_ref.conv2d_backward_input(dy, w, x.shape, stride, padding, dilation))
+        check("conv2d_backward_weight", be.conv2d_backward_weight(DY, X, w.shape, stride, padding, dilation),
+              numpy_ref.conv2d_backward_weight(dy, x, w.shape, stride, padding, dilation))
+        check("conv2d_backward_bias", be.conv2d_backward_bias(DY), numpy_ref.conv2d_backward_bias(dy))
+
+    x = rng.permutation(2 * 3 * 9 * 7).reshape(2, 3, 9, 7).astype(dtype)
+    for kernel, stride, padding in [((3, 2), (2, 1), (1, 1)), ((2, 2), (2, 2), (0, 0))]:
+        for kind in ("max", "min"):
+            y, idx = getattr(numpy_ref, f"{kind}_pool2d_forward")(x, kernel, stride, padding)
+            dy = rng.standard_normal(y.shape).astype(dtype)
+            got_y, got_idx = getattr(be, f"{kind}_pool2d_forward")(xp.asarray(x), kernel, stride, padding)
+            check(f"{kind}_pool2d_forward", got_y, y)
+            check(f"{kind}_pool2d_forward (index)", got_idx, idx)
+            check(f"{kind}_pool2d_backward",
+                  getattr(be, f"{kind}_pool2d_backward")(xp.asarray(dy), got_idx, x.shape),
+                  getattr(numpy_ref, f"{kind}_pool2d_backward")(dy, idx, x.shape))
+        y = numpy_ref.avg_pool2d_forward(x, kernel, stride, padding)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        check("avg_pool2d_forward", be.avg_pool2d_forward(xp.asarray(x), kernel, stride, padding), y)
+        check("avg_pool2d_backward", be.avg_pool2d_backward(xp.asarray(dy), x.shape, kernel, stride, padding),
+              numpy_ref.avg_pool2d_backward(dy, x.shape, kernel, stride, padding))
+
+    a, b = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 4)).astype(dtype)
+    dc = rng.standard_normal((3, 5, 4)).astype(dtype)
+    check("matmul", be.matmul(xp.asarray(a), xp.asarray(b)), numpy_ref.matmul(a, b))
+    check("matmul_backward_a", be.matmul_backward_a(xp.asarray(dc), xp.asarray(b)), numpy_ref.matmul_backward_a(dc, b))
+    check("matmul_backward_b", be.matmul_backward_b(xp.asarray(a), xp.asarray(dc)), numpy_ref.matmul_backward_b(a, dc))
+    return failures
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+def median_ms(fn, repeat, warmup, sync):
+    """Median wall time of fn() in milliseconds; `sync` waits for the device (GPU) to finish."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def cuda_event_ms(fn, repeat, warmup):
+    """Median of CUDA-event timings (GPU time between two recorded events)."""
+    import cupy
+    for _ in range(warmup):
+        fn()
+    cupy.cuda.Device().synchronize()
+    times = []
+    for _ in range(repeat):
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, stop))
+    return statistics.median(times)
+
+
+def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None, torch=True, out=print):
+    """Validate and time; returns the rows (dicts) and prints the table."""
+    repeat = repeat or (3 if quick else 7)
+    warmup = 1
+    rows, runners = [], []
+    for name in backend_names:
+        be = backends.module(name)
+        if device == "cuda":
+            import cupy
+            xp, to_numpy = cupy, cupy.asnumpy
+        else:
+            xp, to_numpy = np, np.asarray
+        failures = [] if name == "numpy" else validate(be, xp, to_numpy, dtype)
+        failures += [] if name == "numpy" else validate(be, xp, to_numpy, np.float64)
+        if failures:
+            out(f"{name}: FAILED validation against numpy, not timed:\n  " + "\n  ".join(failures))
+            continue
+        if name != "numpy":
+            out(f"{name}: validated against the numpy reference ({len(backends.PRIMITIVES)} primitives, "
+                f"float32 and float64)")
+        runners.append((name, be, xp))
+    torch_mod = _torch_or_none(device) if torch else None
+    if torch_mod is not None:
+        runners.append(("torch", TorchBackend(torch_mod, device), _TorchArrays(torch_mod, device)))
+        out(f"torch {torch_mod.__version__}: timed for comparison")
+
+    if device == "cuda":
+        def sync():
+            import cupy
+            cupy.cuda.Device().synchronize()
+    else:
+        def sync():
+            pass
+
+    base_name = "numpy" if device == "cpu" else "torch"
+    for case in default_cases(device, quick):
+        for phase, mult in (("fwd", 1), ("fwd+bwd", 2 if "pool" in case.op else 3)):
+            group = []
+            for name, be, xp in runners:
+                rng = np.random.default_rng(1)
+                if name == "torch" and "pool" in case.op:
+                    fns = _torch_pool_fns(be, case, dtype, rng)
+                else:
+                    fns = case.make(be, xp, dtype, rng)
+                if device == "cuda" and name != "torch":
+                    ms = cuda_event_ms(fns[phase], repeat, warmup)
+                else:
+                    ms = median_ms(fns[phase], repeat, warmup, _torch_sync(be) if name == "torch" else sync)
+                group.append({"op": f"{case.op} {phase}", "shape": case.label, "backend": name, "ms": ms,
+                              "gflops": mult * case.flops / ms / 1e6})
+            base = next((r["ms"] for r in group if r["backend"] == base_name), float("nan"))
+            for r in group:
+                r[f"speedup_vs_{base_name}"] = base / r["ms"]
+            rows += group
+    _print_table(rows, out, base_name)
+    return rows
+
+
+def _torch_sync(be):
+    if be.device == "cuda":
+        return be.torch.cuda.synchronize
+    return lambda: None
+
+
+def _torch_pool_fns(be, case, dtype, rng):
+    kind = case.op.split("_")[0]
+    dims = case.label.split()[0].split("x")
+    N, C, H, W = (int(d) for d in dims)
+    k = int(case.label.split()[1][1:])
+    s = int(case.label.split()[2][1:])
+    P, Q = (H - k) // s + 1, (W - k) // s + 1
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    dy = rng.standard_normal((N, C, P, Q)).astype(dtype)
+    return be.make_pool_case(kind, x, dy, k, s)
+
+
+def _print_table(rows, out, base_name):
+    header = f"{'op':<18} {'shape':<36} {'backend':<8} {'ms':>9} {'GFLOP/s':>9} {'x ' + base_name:>9}"
+    out(header)
+    out("-" * len(header))
+    for r in rows:
+        out(f"{r['op']:<18} {r['shape']:<36} {r['backend']:<8} {r['ms']:>9.3f} {r['gflops']:>9.1f} "
+            f"{r['speedup_vs_' + base_name]:>9.2f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pyconv bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
+    parser.add_argument("--backends", help="comma-separated backends (default: every enabled one on the device)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, help="threads for the c backend")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--repeat", type=int, help="timed runs per row (median reported)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison rows")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+
+    enabled = {n: s for n, s in backends.available_backends().items()}
+    if args.backends:
+        names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    else:
+        names = [n for n, s in enabled.items() if s == "enabled"
+                 and backends.module(n).DEVICE == args.device]
+    for n in names:
+        if enabled.get(n) != "enabled":
+            parser.error(f"backend {n!r} is not available: {enabled.get(n, 'not registered')}")
+    for n, s in enabled.items():
+        if s != "enabled":
+            print(f"{n}: disabled ({s})")
+    if args.threads:
+        from . import set_num_threads
+        set_num_threads(args.threads)
+    rows = run(names, device=args.device, quick=args.quick, dtype=np.dtype(args.dtype).type,
+               repeat=args.repeat, torch=not args.no_torch)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
