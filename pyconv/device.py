@@ -3,26 +3,38 @@
 CuPy is optional; it is imported only when a CUDA array is asked for, so pyconv imports
 everywhere.
 """
+import sys
+
 import numpy as np
 
 DEVICES = ("cpu", "cuda")
 
 
+_cupy = []  # [module or None] once CuPy's import was tried
+
+
 def cupy_or_none():
-    """The cupy module if it imports, else None (never raises)."""
-    try:
-        import cupy
-    except Exception:
-        return None
-    return cupy
+    """The cupy module if it imports, else None (never raises; tried once)."""
+    if not _cupy:
+        try:
+            import cupy
+        except Exception:
+            cupy = None
+        _cupy.append(cupy)
+    return _cupy[0]
+
+
+def is_cupy_array(obj):
+    """True for a CuPy array (without importing CuPy when it is not loaded already)."""
+    cp = sys.modules.get("cupy")
+    return cp is not None and isinstance(obj, cp.ndarray)
 
 
 def device_of(array):
     """"cpu" for numpy arrays, "cuda" for CuPy arrays."""
     if isinstance(array, np.ndarray):
         return "cpu"
-    cp = cupy_or_none()
-    if cp is not None and isinstance(array, cp.ndarray):
+    if is_cupy_array(array):
         return "cuda"
     raise TypeError(f"expected a numpy or cupy array, got {type(array).__name__}")
 
@@ -34,8 +46,20 @@ def array_module(device):
         return np
     cp = cupy_or_none()
     if cp is None:
-        raise RuntimeError("device 'cuda' needs CuPy: pip install -e '.[cuda]'")
+        raise RuntimeError("device 'cuda' needs CuPy and an NVIDIA GPU, but CuPy does not import "
+                           "here: pip install -e '.[cuda]'")
     return cp
+
+
+def cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    cp = cupy_or_none()
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
 
 
 def check_device(device):
@@ -48,7 +72,8 @@ def check_device(device):
 
 
 def move(array, device):
-    """Copy an array to a device (no copy when it is already there)."""
+    """Copy an array to a device (no copy when it is already there). The only place where data
+    crosses between host and GPU."""
     device = check_device(device)
     if device_of(array) == device:
         return array

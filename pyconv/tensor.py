@@ -7,9 +7,16 @@ per input, also raw arrays. `Function.apply` wraps the result in a Tensor that r
 so `Tensor.backward()` can sort the graph once and walk it in reverse.
 
 Gradients accumulate into `.grad` (a Tensor) across backward() calls, as in PyTorch: call
-`zero_grad()` (or set `.grad = None`) between steps.
+`zero_grad()` (or set `.grad = None`) between steps. Only leaves (tensors made by the user, not
+by an op) receive `.grad`. The graph is kept after backward(), so it may be called again.
+
+Dtypes: Python data becomes float32 (integers stay int64, bools bool); numpy arrays keep their
+dtype. A Python number in an op takes the tensor's dtype (float32 tensor * 2.0 is float32).
+Two tensors of different float dtypes promote as numpy does; each input's gradient comes back
+in that input's own dtype.
 """
 import contextlib
+import numbers
 import threading
 
 import numpy as np
@@ -48,38 +55,57 @@ def _is_float(dtype):
     return np.issubdtype(np.dtype(dtype), np.floating)
 
 
-def _as_array(data, dtype=None, device="cpu"):
-    """Raw array from Python data, numpy/cupy arrays or Tensors.
+def _as_array(data, dtype=None, device="cpu", copy=False):
+    """Raw array from Python data, numpy/cupy arrays (or numpy scalars) or Tensors.
 
     Python data becomes float32 unless it is all integers/bools (then int64/bool) or a dtype
-    is given; arrays keep their dtype.
+    is given; arrays and numpy scalars keep their dtype. With `copy=True` the result never
+    shares memory with `data`.
     """
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray) or (_device.cupy_or_none() is not None
-                                        and not isinstance(data, (list, tuple, int, float, bool))
-                                        and hasattr(data, "__cuda_array_interface__")):
+    if isinstance(data, np.generic):
+        data = np.asarray(data)
+    if isinstance(data, np.ndarray) or _device.is_cupy_array(data):
         array = data
     else:
         array = np.asarray(data)
+        copy = False  # already a fresh array
         if dtype is None and array.dtype.kind == "f":
             array = array.astype(np.float32)
         elif dtype is None and array.dtype.kind not in "biuf":
             raise TypeError(f"cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    return _device.move(array, device)
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        array, copy = array.astype(dtype), False
+    moved = _device.move(array, device)
+    if copy and moved is array:
+        moved = moved.copy()
+    return moved
+
+
+def _scalar_dtype(value, like):
+    """Dtype a Python number takes next to an array of dtype `like` (PyTorch's rule)."""
+    like = np.dtype(like)
+    if isinstance(value, bool) or like.kind == "f":
+        return like
+    if isinstance(value, numbers.Integral):
+        return like if like.kind in "iu" else np.dtype(np.int64)
+    return np.dtype(np.float32)  # a float next to an integer/bool tensor
 
 
 class Tensor:
-    """n-d array with reverse-mode autograd. Build with `pyconv.tensor(...)`."""
+    """n-d array with reverse-mode autograd. Build with `pyconv.tensor(...)`.
 
-    __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our operators
+    `Tensor(array)` wraps an array without copying; `pyconv.tensor(data)` copies.
+    """
+
+    __array_ufunc__ = None  # numpy defers to our operators: np.float64(2) * t calls t.__rmul__
+    __hash__ = object.__hash__  # == is elementwise, yet tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if device is None:
-            device = _device.device_of(data) if not isinstance(data, (list, tuple, int, float, bool)) \
-                and hasattr(data, "dtype") else "cpu"
+            device = "cuda" if _device.is_cupy_array(data) or \
+                (isinstance(data, Tensor) and data.device == "cuda") else "cpu"
         self.data = _as_array(data, dtype, device)
         self.grad = None
         self._ctx = None  # the Function that made this tensor, if it tracks gradients
@@ -112,6 +138,9 @@ class Tensor:
     def size(self):
         return int(self.data.size)
 
+    def numel(self):
+        return self.size
+
     @property
     def device(self):
         return _device.device_of(self.data)
@@ -126,7 +155,27 @@ class Tensor:
         return self._ctx is None
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             f"use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.size != 1:
+            raise TypeError(f"only one-element integer tensors can be used as an index, got "
+                            f"dtype {self.dtype} shape {self.shape}")
+        return int(self.item())
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -136,7 +185,7 @@ class Tensor:
 
     # -- conversion -----------------------------------------------------------------------
     def numpy(self):
-        """The data as a numpy array (copied from the GPU for CUDA tensors)."""
+        """The data as a numpy array (copied from the GPU for CUDA tensors; shared on the CPU)."""
         return _device.move(self.data, "cpu")
 
     def item(self):
@@ -152,9 +201,9 @@ class Tensor:
         return Tensor(self.data, requires_grad=False)
 
     def to(self, device=None, dtype=None):
-        """Copy to a device and/or dtype; returns self when nothing changes. Differentiable."""
-        from .ops.basic import to
-        return to(self, device=device, dtype=dtype)
+        """Copy to a device and/or dtype; returns self when nothing changes. Differentiable:
+        the gradient goes back to the source device and dtype."""
+        return ops.to(self, device=device, dtype=dtype)
 
     def cpu(self):
         return self.to("cpu")
@@ -177,6 +226,70 @@ class Tensor:
     def requires_grad_(self, value=True):
         self.requires_grad = value
         return self
+
+    # -- operators (the ops live in pyconv/ops; these forward to them) ----------------------
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    def __lt__(self, other): return ops.lt(self, other)
+    def __le__(self, other): return ops.le(self, other)
+    def __gt__(self, other): return ops.gt(self, other)
+    def __ge__(self, other): return ops.ge(self, other)
+    def __eq__(self, other): return ops.eq(self, other)
+    def __ne__(self, other): return ops.ne(self, other)
+
+    # -- methods mirroring the functions in pyconv.ops ------------------------------------
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def clip(self, min=None, max=None): return ops.clip(self, min, max)
+    clamp = clip
+    def maximum(self, other): return ops.maximum(self, other)
+    def minimum(self, other): return ops.minimum(self, other)
+    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
+    def all(self, axis=None, keepdims=False): return Tensor(self.xp.all(self.data, axis, keepdims=keepdims))
+    def any(self, axis=None, keepdims=False): return Tensor(self.xp.any(self.data, axis, keepdims=keepdims))
+
+    def var(self, axis=None, keepdims=False, correction=None, unbiased=None):
+        return ops.var(self, axis, keepdims, correction=correction, unbiased=unbiased)
+
+    def std(self, axis=None, keepdims=False, correction=None, unbiased=None):
+        return ops.std(self, axis, keepdims, correction=correction, unbiased=unbiased)
+
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    view = reshape
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def transpose(self, dim0=None, dim1=None): return ops.transpose(self, dim0, dim1)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def squeeze(self, axis=None): return ops.squeeze(self, axis)
+    def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
+    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    expand = broadcast_to
+    def matmul(self, other): return ops.matmul(self, other)
+
+    @property
+    def T(self):
+        """All axes reversed (the transpose of a matrix)."""
+        return ops.permute(self, *reversed(range(self.ndim)))
 
     # -- backward -------------------------------------------------------------------------
     def _topological_order(self):
@@ -207,19 +320,21 @@ class Tensor:
             raise RuntimeError("backward() on a tensor that does not require grad")
         if grad is None:
             if self.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, got shape {self.shape}")
+                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
+                                   f"got shape {self.shape}; pass grad= of that shape")
             grad = self.xp.ones(self.data.shape, dtype=self.dtype)
         else:
             grad = _as_array(grad, self.dtype, self.device)
             if grad.shape != self.data.shape:
-                raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
+                raise ValueError(f"gradient shape {tuple(grad.shape)} does not match tensor shape {self.shape}")
         grads = {id(self): grad}
         for node in reversed(self._topological_order()):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if node._ctx is None:
-                node.grad = Tensor(g) if node.grad is None else Tensor(node.grad.data + g)
+                # a fresh copy: the array may be shared with other gradients or a saved input
+                node.grad = Tensor(g.copy()) if node.grad is None else Tensor(node.grad.data + g)
                 continue
             parent_grads = node._ctx.backward(g)
             if not isinstance(parent_grads, tuple):
@@ -227,9 +342,11 @@ class Tensor:
             for parent, pg in zip(node._ctx.parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue
-                if pg.shape != parent.data.shape:
+                if tuple(pg.shape) != parent.shape:
                     raise RuntimeError(f"{type(node._ctx).__name__}.backward gave a gradient of shape "
-                                       f"{pg.shape} for an input of shape {parent.shape}")
+                                       f"{tuple(pg.shape)} for an input of shape {parent.shape}")
+                if pg.dtype != parent.dtype:  # inputs of mixed float dtypes
+                    pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
 
@@ -239,24 +356,26 @@ class Function:
 
     Subclasses define `forward(self, *arrays, **params) -> array` and
     `backward(self, grad) -> gradient array per input (a tuple when several; None for an input
-    that needs none)`. Save what backward needs on `self`.
+    that needs none)`, each gradient of its input's shape. Save what backward needs on `self`.
+    `self.needs_grad` (set before forward) says which inputs require grad.
+
+    Non-Tensor inputs are converted: Python and numpy numbers take the dtype of the tensor
+    inputs (see `_scalar_dtype`), other data becomes a tensor on the inputs' device.
     """
 
     def __init__(self):
         self.parents = ()
+        self.needs_grad = ()
 
     @classmethod
     def apply(cls, *inputs, **params):
-        tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-        devices = {t.device for t in tensors}
-        if len(devices) > 1:
-            shapes = ", ".join(f"{t.shape} on {t.device}" for t in tensors)
-            raise RuntimeError(f"{cls.__name__}: all tensors must be on one device, got {shapes}; "
-                               f"move them with .to(device)")
+        tensors = _tensors_of(cls.__name__, inputs)
         fn = cls()
+        grad_on = is_grad_enabled()
+        fn.needs_grad = tuple(grad_on and t.requires_grad for t in tensors)
         out = fn.forward(*[t.data for t in tensors], **params)
         result = Tensor(out)
-        if is_grad_enabled() and any(t.requires_grad for t in tensors) and _is_float(out.dtype):
+        if any(fn.needs_grad) and _is_float(result.dtype):
             fn.parents = tuple(tensors)
             result._ctx = fn
             result.requires_grad = True
@@ -269,9 +388,44 @@ class Function:
         raise NotImplementedError
 
 
-def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a Tensor. Python floats become float32, numpy float arrays keep their dtype,
-    integer data stays integer (and cannot require grad)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    return Tensor(_as_array(data, dtype, device), requires_grad=requires_grad)
+def _tensors_of(op, inputs):
+    """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
+    given = [x for x in inputs if isinstance(x, Tensor)]
+    devices = {t.device for t in given}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{t.shape} on {t.device}" for t in given)
+        raise RuntimeError(f"{op}: all tensors must be on one device, got {shapes}; "
+                           f"move them with .to(device)")
+    device = devices.pop() if devices else "cpu"
+    like = next((t.dtype for t in given if _is_float(t.dtype)), given[0].dtype if given else None)
+    tensors = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            tensors.append(x)
+        elif isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, complex) and like is not None:
+            dtype = _scalar_dtype(x if not isinstance(x, np.generic) else x.item(), like)
+            tensors.append(Tensor(_device.array_module(device).asarray(x, dtype=dtype)))
+        elif _device.is_cupy_array(x) or isinstance(x, np.ndarray):
+            if _device.device_of(x) != device:
+                raise RuntimeError(f"{op}: an array on {_device.device_of(x)} next to tensors on {device}; "
+                                   f"move it with pyconv.tensor(array, device={device!r})")
+            tensors.append(Tensor(x))
+        else:
+            tensors.append(Tensor(_as_array(x, None, device)))
+    return tensors
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """Make a Tensor from a copy of `data`.
+
+    Python floats become float32, numpy float arrays keep their dtype, integer data stays
+    integer (and cannot require grad). `device` defaults to where `data` lives ("cpu" for
+    Python data and numpy arrays).
+    """
+    if device is None:
+        device = "cuda" if _device.is_cupy_array(data) or \
+            (isinstance(data, Tensor) and data.device == "cuda") else "cpu"
+    return Tensor(_as_array(data, dtype, device, copy=True), requires_grad=requires_grad)
+
+
+from . import ops  # noqa: E402  (the op modules import Function and Tensor from this module)
