@@ -26,11 +26,11 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _reduce(loss, reduction):
-    if reduction == "none":
-        return loss
-    xp = _xp(loss)
-    return xp.asarray(loss.mean() if reduction == "mean" else loss.sum())
+def _reduce(xp, loss, reduction):
+    """The reduced loss as an array (a 0-d array, never a numpy scalar, for mean and sum)."""
+    if reduction != "none":
+        loss = loss.mean() if reduction == "mean" else loss.sum()
+    return xp.asarray(loss)
 
 
 def _spread(grad, shape, reduction):
@@ -54,10 +54,11 @@ def _needs(fn, i):
 
 class MSELoss(Function):
     def forward(self, x, target, *, reduction="mean"):
+        xp = _xp(x)
         _check_reduction("mse_loss", reduction)
         _check_pair("mse_loss", x, target)
         self.diff, self.reduction = x - target, reduction
-        return _reduce(self.diff * self.diff, reduction)
+        return _reduce(xp, self.diff * self.diff, reduction)
 
     def backward(self, grad):
         g = 2 * _spread(grad, self.diff.shape, self.reduction) * self.diff
@@ -71,11 +72,12 @@ def mse_loss(input, target, reduction="mean"):
 
 class L1Loss(Function):
     def forward(self, x, target, *, reduction="mean"):
+        xp = _xp(x)
         _check_reduction("l1_loss", reduction)
         _check_pair("l1_loss", x, target)
         diff = x - target
-        self.sign, self.reduction = _xp(x).sign(diff), reduction
-        return _reduce(_xp(x).abs(diff), reduction)
+        self.sign, self.reduction = xp.sign(diff), reduction
+        return _reduce(xp, xp.abs(diff), reduction)
 
     def backward(self, grad):
         g = _spread(grad, self.sign.shape, self.reduction) * self.sign  # subgradient 0 at 0
@@ -100,7 +102,7 @@ class BinaryCrossEntropy(Function):
             self.log_x = xp.maximum(xp.log(x), -100)
             self.log_1mx = xp.maximum(xp.log1p(-x), -100)
         self.x, self.target, self.reduction = x, target, reduction
-        return _reduce(-(target * self.log_x + (1 - target) * self.log_1mx), reduction)
+        return _reduce(xp, -(target * self.log_x + (1 - target) * self.log_1mx), reduction)
 
     def backward(self, grad):
         xp, x, t = _xp(grad), self.x, self.target
@@ -126,7 +128,7 @@ class BinaryCrossEntropyWithLogits(Function):
         self.x, self.target, self.reduction = x, target, reduction
         # log(1 + exp(x)) - t*x, rewritten so that exp never overflows
         loss = xp.maximum(x, 0) - x * target + xp.log1p(xp.exp(-xp.abs(x)))
-        return _reduce(loss, reduction)
+        return _reduce(xp, loss, reduction)
 
     def backward(self, grad):
         xp, x = _xp(grad), self.x
@@ -191,7 +193,7 @@ class CrossEntropy(_ClassLoss):
         z = rows - rows.max(axis=1, keepdims=True)
         log_p = z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))  # log-sum-exp, no overflow
         self.p = xp.exp(log_p)
-        return _reduce(-log_p[self.index].reshape(self.target_shape), reduction)
+        return _reduce(xp, -log_p[self.index].reshape(self.target_shape), reduction)
 
     def backward(self, grad):
         g = self._row_grad(grad)
@@ -210,8 +212,9 @@ def cross_entropy(input, target, reduction="mean"):
 
 class NLLLoss(_ClassLoss):
     def forward(self, x, target, *, reduction="mean"):
+        xp = _xp(x)
         rows = self._rows("nll_loss", x, target, reduction)
-        return _reduce(-rows[self.index].reshape(self.target_shape), reduction)
+        return _reduce(xp, -rows[self.index].reshape(self.target_shape), reduction)
 
     def backward(self, grad):
         g = self._row_grad(grad)
@@ -233,7 +236,7 @@ class HingeLoss(_ClassLoss):
         margins = rows - rows[self.index][:, None] + margin
         margins[self.index] = 0  # j == y is not summed
         self.active = margins > 0
-        return _reduce(xp.maximum(margins, 0).sum(axis=1).reshape(self.target_shape), reduction)
+        return _reduce(xp, xp.maximum(margins, 0).sum(axis=1).reshape(self.target_shape), reduction)
 
     def backward(self, grad):
         g = self._row_grad(grad)
