@@ -32,6 +32,13 @@ typedef float real;
 #define GEMM_THREADS 256     // 16 x 16 threads, each an 8x8 micro-tile
 #define GEMM_PAD 4           // smem row padding: the two k-halves of a K4 store hit other banks
 #define GEMM_LD (GEMM_BM + GEMM_PAD)   // smem row length of both tiles (GEMM_BM == GEMM_BN)
+// Blocks per SM asked of the register allocator (__launch_bounds__): 2 caps float at 128
+// registers (a few bytes spill in the conv kernels, none in the loop); double needs ~230.
+#if defined(PYCONV_DOUBLE)
+#define GEMM_MIN_BLOCKS 1
+#else
+#define GEMM_MIN_BLOCKS 2
+#endif
 
 // How a loader maps the 256 threads onto the 128x8 (or 8x128) elements of one k-tile; each
 // thread fetches 4 elements:

@@ -101,7 +101,7 @@ struct Im2col {
 };
 
 // 2: implicit GEMM, 128x128x8 block tile, 8x8 per thread, double-buffered shared memory.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
@@ -216,7 +216,7 @@ struct Col2im {
 };
 
 // 2: implicit GEMM of the transposed problem; each dx element is written by exactly one thread.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS)
 {
@@ -316,7 +316,7 @@ struct Im2colT {
 // 2: implicit GEMM with a split reduction. Block z sums kd over [z*chunk, (z+1)*chunk) (chunk
 // a multiple of GEMM_BK, so no k-tile straddles two splits) into ws[z] (K, CRS); sum_splits
 // then adds the splits. Every ws element is written by exactly one thread: no races, no atomics.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {

@@ -81,21 +81,21 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
 }
 
 // 2: tiled, c = a @ b: a is contiguous along k (K4), b along n (MN4).
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
     gemm_tiled<LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K4, K4).
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
     gemm_tiled<LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
     gemm_tiled<LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);

@@ -1,0 +1,506 @@
+"""The CUDA backend: pyconv's own kernels (csrc/cuda/*.cu), compiled by CuPy and launched on CuPy arrays.
+
+Each primitive validates its arguments (dtype, rank, shapes), makes them C-contiguous, allocates
+its outputs with CuPy, computes the launch configuration and launches one kernel (two for the
+split reduction of conv2d's weight gradient). The kernels themselves, with their FLOPs, bytes and
+launch configurations, are described at the top of each .cu file.
+
+Sources are compiled at first use, once per process per (file, dtype), with NVRTC through
+`cupy.RawModule`; float32 builds them as they are, float64 with `-DPYCONV_DOUBLE`. The shared
+header `common.cuh` is pasted into each source before compiling, so CuPy's on-disk cache (keyed
+by the source text) never serves a build of an older header.
+
+Every kernel exists in numbered variants (`conv2d_forward_1` naive, `conv2d_forward_2` tiled
+implicit GEMM, ...). VARIANTS below is the one place where the default of each primitive is
+chosen; `use_variants(...)` overrides it for a block (tests and benchmarks compare them).
+
+CuPy is optional: without it (or without a GPU) this module still imports and `available()`
+says why the backend is disabled.
+"""
+import contextlib
+import os
+import re
+import threading
+
+import numpy as np
+
+try:
+    import cupy as xp
+except Exception:  # not installed, or installed without a usable CUDA runtime
+    xp = None
+
+NAME = "cuda"
+DEVICE = "cuda"
+
+# The default kernel variant of each primitive (numbers as in the .cu files' headers):
+VARIANTS = {
+    "conv2d_forward": 2,            # 1 naive | 2 implicit GEMM, 128x128x8 tiles, 8x8 per thread
+    "conv2d_backward_input": 2,     # 1 naive gather | 2 implicit GEMM of the transposed problem
+    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits
+    "conv2d_backward_bias": 1,      # 1 one block per channel, tree reduction
+    "max_pool2d_forward": 1,        # 1 one thread per output
+    "min_pool2d_forward": 1,        # 1 one thread per output
+    "pool2d_backward_argmax": 1,    # 1 atomic scatter | 2 deterministic, one thread per plane
+    "avg_pool2d_forward": 1,        # 1 one thread per output
+    "avg_pool2d_backward": 1,       # 1 gather, one thread per input pixel
+    "matmul": 2,                    # 1 naive | 2 128x128x8 tiles, 8x8 per thread
+    "matmul_backward_a": 2,         # as matmul
+    "matmul_backward_b": 2,         # as matmul
+}
+
+# Which source file holds each kernel family, and every variant that exists.
+KERNELS = {
+    "conv2d.cu": {"conv2d_forward": (1, 2), "conv2d_backward_input": (1, 2),
+                  "conv2d_backward_weight": (1, 2), "conv2d_backward_bias": (1,)},
+    "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
+                  "pool2d_backward_argmax": (1, 2), "avg_pool2d_forward": (1,),
+                  "avg_pool2d_backward": (1,)},
+    "matmul.cu": {"matmul": (1, 2), "matmul_backward_a": (1, 2), "matmul_backward_b": (1, 2)},
+}
+HELPER_KERNELS = {"conv2d.cu": ("sum_splits",)}
+SOURCES = tuple(KERNELS)
+HEADER = "common.cuh"
+
+GEMM_TILE = 128          # GEMM_BM == GEMM_BN in common.cuh
+GEMM_BK = 8              # GEMM_BK in common.cuh
+GEMM_THREADS = 256
+THREADS = 256            # block size of the one-thread-per-element kernels
+SPLIT_MIN_K = 256        # the smallest reduction length worth giving its own split
+MAX_GRID_Z = 65535
+INT_MAX = 2**31 - 1      # the kernels index with 32-bit ints
+
+_state = threading.local()
+
+
+# -- availability, sources, compilation -------------------------------------------------------
+
+def source_dir():
+    """Folder of the .cu sources: $PYCONV_CUDA_SRC, else pyconv/cuda (installed package data),
+    else csrc/cuda of the source tree this package sits in. None when none of them has them."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.environ.get("PYCONV_CUDA_SRC"),
+                  os.path.join(here, "..", "cuda"),
+                  os.path.join(here, "..", "..", "csrc", "cuda")]
+    for folder in candidates:
+        if folder and all(os.path.isfile(os.path.join(folder, f)) for f in SOURCES + (HEADER,)):
+            return os.path.normpath(folder)
+    return None
+
+
+def read_source(file):
+    """The text of one .cu file with `#include "common.cuh"` replaced by the header itself."""
+    folder = source_dir()
+    if folder is None:
+        raise RuntimeError("the CUDA sources (csrc/cuda/*.cu) were not found; set PYCONV_CUDA_SRC")
+    with open(os.path.join(folder, HEADER)) as f:
+        header = f.read().replace("#pragma once", "")
+    with open(os.path.join(folder, file)) as f:
+        text = f.read()
+    return text.replace(f'#include "{HEADER}"', header)
+
+
+def compile_options(dtype):
+    """NVRTC options of one build: float64 selects `real = double` with -DPYCONV_DOUBLE."""
+    options = ("--std=c++14",)
+    return options + (("-DPYCONV_DOUBLE",) if np.dtype(dtype) == np.float64 else ())
+
+
+def available():
+    if xp is None:
+        return False, "cupy is not installed (pip install cupy-cuda12x)"
+    try:
+        count = xp.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return False, f"no CUDA device: {exc}"
+    if count < 1:
+        return False, "no CUDA device: cudaGetDeviceCount() returned 0"
+    if source_dir() is None:
+        return False, "the CUDA sources (csrc/cuda/*.cu) were not found; set PYCONV_CUDA_SRC"
+    return True, ""
+
+
+_modules = {}
+_modules_lock = threading.Lock()
+
+
+def _function(file, name, dtype):
+    """The compiled kernel `name` of `file` for `dtype`; compiles the file on first use."""
+    key = (file, np.dtype(dtype).name)
+    with _modules_lock:
+        module = _modules.get(key)
+        if module is None:
+            module = xp.RawModule(code=read_source(file), options=compile_options(dtype))
+            _modules[key] = module
+    return module.get_function(name)
+
+
+def _launch(file, name, dtype, grid, block, *args):
+    """Launch a kernel; Python ints go as 32-bit ints, arrays as device pointers."""
+    args = tuple(np.int32(a) if isinstance(a, (int, np.integer)) else a for a in args)
+    _function(file, name, dtype)(tuple(grid), tuple(block), args)
+
+
+# -- variants ---------------------------------------------------------------------------------
+
+def variant(primitive):
+    """The variant number used now for a kernel family (VARIANTS, unless overridden)."""
+    return getattr(_state, "variants", {}).get(primitive, VARIANTS[primitive])
+
+
+@contextlib.contextmanager
+def use_variants(**chosen):
+    """Override VARIANTS in this thread: `with use_variants(conv2d_forward=1): ...`."""
+    for primitive, v in chosen.items():
+        file = _file_of(primitive)
+        if v not in KERNELS[file][primitive]:
+            raise ValueError(f"{primitive} has variants {KERNELS[file][primitive]}, not {v}")
+    previous = getattr(_state, "variants", {})
+    _state.variants = {**previous, **chosen}
+    try:
+        yield
+    finally:
+        _state.variants = previous
+
+
+def _file_of(primitive):
+    for file, families in KERNELS.items():
+        if primitive in families:
+            return file
+    raise ValueError(f"unknown kernel family {primitive!r}")
+
+
+def kernel_name(primitive, v=None):
+    return f"{primitive}_{variant(primitive) if v is None else v}"
+
+
+# -- launch configuration (pure Python) -------------------------------------------------------
+
+def blocks(n, threads=THREADS):
+    """Blocks of `threads` covering n elements, one thread each."""
+    return max(1, -(-n // threads))
+
+
+def gemm_grid(M, N, batch=1):
+    """Grid of the 128x128 tiled GEMM kernels: x over the columns (N), y over the rows (M)."""
+    return (blocks(N, GEMM_TILE), blocks(M, GEMM_TILE), batch)
+
+
+def split_reduction(tiles, Kd, sm_count):
+    """(splits, chunk) for a GEMM of `tiles` output tiles and reduction length Kd: enough splits
+    for about two blocks per SM, none shorter than SPLIT_MIN_K, chunk a multiple of GEMM_BK (so
+    no k-tile straddles two splits), and no empty split."""
+    if Kd <= 0:
+        return 1, GEMM_BK
+    want = max(1, -(-2 * sm_count // tiles))
+    splits = max(1, min(want, Kd // SPLIT_MIN_K, MAX_GRID_Z))
+    chunk = -(-Kd // splits)
+    chunk = -(-chunk // GEMM_BK) * GEMM_BK
+    return -(-Kd // chunk), chunk
+
+
+def _sm_count():
+    try:
+        return int(xp.cuda.Device().attributes["MultiProcessorCount"])
+    except Exception:
+        return 132   # an H100 SXM
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _array(name, a, ndim, dtype=None):
+    if xp is None:
+        raise RuntimeError("the cuda backend needs CuPy")
+    if not isinstance(a, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(a.shape)}")
+    if dtype is None and a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype}")
+    if a.size > INT_MAX:
+        raise ValueError(f"{name} has {a.size} elements; the CUDA kernels index with 32-bit ints")
+    return xp.ascontiguousarray(a)
+
+
+def _same_dtype(**arrays):
+    dtypes = {a.dtype for a in arrays.values()}
+    if len(dtypes) > 1:
+        raise TypeError("arrays must share one dtype, got " +
+                        ", ".join(f"{k} {a.dtype}" for k, a in arrays.items()))
+
+
+def _pair(name, v, minimum):
+    v = tuple(int(i) for i in v)
+    if len(v) != 2 or min(v) < minimum:
+        raise ValueError(f"{name} must be two ints >= {minimum}, got {v}")
+    return v
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
+    """The 15 ints of CONV_ARGS (N,C,H,W,K,R,S,P,Q,sh,sw,pt,pl,dh,dw), checked."""
+    N, C, H, W = (int(i) for i in x_shape)
+    K, Cw, R, S = (int(i) for i in w_shape)
+    if Cw != C:
+        raise ValueError(f"x has {C} channels but w expects {Cw}: x {tuple(x_shape)}, w {tuple(w_shape)}")
+    sh, sw = _pair("stride", stride, 1)
+    dh, dw = _pair("dilation", dilation, 1)
+    padding = tuple(int(i) for i in padding)
+    if len(padding) != 4 or min(padding) < 0:
+        raise ValueError(f"padding must be (top, bottom, left, right) >= 0, got {padding}")
+    pt, pb, pl, pr = padding
+    P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
+    Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+    if P < 1 or Q < 1:
+        raise ValueError(f"the kernel {R}x{S} (dilation {dh},{dw}) does not fit the padded input "
+                         f"{H + pt + pb}x{W + pl + pr}")
+    for n in (N * C * H * W, K * C * R * S, N * K * P * Q):
+        if n > INT_MAX:
+            raise ValueError("tensor too large for the CUDA kernels' 32-bit indexing")
+    return (N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw)
+
+
+def _pool_geometry(x_shape, kernel, stride, padding):
+    """(NC, H, W, P, Q, R, S, sh, sw, ph, pw), checked."""
+    N, C, H, W = (int(i) for i in x_shape)
+    R, S = _pair("kernel", kernel, 1)
+    sh, sw = _pair("stride", stride, 1)
+    ph, pw = _pair("padding", padding, 0)
+    if ph > R // 2 or pw > S // 2:
+        raise ValueError(f"padding {ph, pw} must be at most half the window {R, S}")
+    P, Q = (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
+    if P < 1 or Q < 1:
+        raise ValueError(f"the window {R}x{S} does not fit the padded input {H + 2 * ph}x{W + 2 * pw}")
+    return (N * C, H, W, P, Q, R, S, sh, sw, ph, pw)
+
+
+# -- conv2d -----------------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b, stride, padding, dilation):
+    x, w = _array("x", x, 4), _array("w", w, 4)
+    _same_dtype(x=x, w=w)
+    g = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    N, C, H, W, K, R, S, P, Q = g[:9]
+    if b is not None:
+        b = _array("b", b, 1)
+        _same_dtype(x=x, b=b)
+        if b.shape != (K,):
+            raise ValueError(f"b must have shape ({K},), got {tuple(b.shape)}")
+    y = xp.empty((N, K, P, Q), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    v = variant("conv2d_forward")
+    if v == 1:
+        grid, block = (blocks(y.size),), (THREADS,)
+    else:
+        grid, block = gemm_grid(K, N * P * Q)[:2], (GEMM_THREADS,)
+    _launch("conv2d.cu", kernel_name("conv2d_forward", v), x.dtype, grid, block,
+            y, x, w, w if b is None else b, 0 if b is None else 1, *g)
+    return y
+
+
+def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
+    dy, w = _array("dy", dy, 4), _array("w", w, 4)
+    _same_dtype(dy=dy, w=w)
+    g = _conv_geometry(x_shape, w.shape, stride, padding, dilation)
+    N, C, H, W, K, R, S, P, Q = g[:9]
+    if dy.shape != (N, K, P, Q):
+        raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
+    dx = xp.empty((N, C, H, W), dtype=dy.dtype)
+    if dx.size == 0:
+        return dx
+    if dy.size == 0:
+        return xp.zeros((N, C, H, W), dtype=dy.dtype)
+    v = variant("conv2d_backward_input")
+    if v == 1:
+        grid, block = (blocks(dx.size),), (THREADS,)
+    else:
+        grid, block = gemm_grid(C, N * H * W)[:2], (GEMM_THREADS,)
+    _launch("conv2d.cu", kernel_name("conv2d_backward_input", v), dy.dtype, grid, block, dx, dy, w, *g)
+    return dx
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
+    dy, x = _array("dy", dy, 4), _array("x", x, 4)
+    _same_dtype(dy=dy, x=x)
+    g = _conv_geometry(x.shape, w_shape, stride, padding, dilation)
+    N, C, H, W, K, R, S, P, Q = g[:9]
+    if dy.shape != (N, K, P, Q):
+        raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
+    if K * C * R * S == 0 or N * P * Q == 0:
+        return xp.zeros((K, C, R, S), dtype=dy.dtype)
+    v = variant("conv2d_backward_weight")
+    if v == 1:
+        dw = xp.empty((K, C, R, S), dtype=dy.dtype)
+        _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
+                (blocks(dw.size),), (THREADS,), dw, dy, x, *g)
+        return dw
+    tiles_n, tiles_m, _ = gemm_grid(K, C * R * S)
+    splits, chunk = split_reduction(tiles_n * tiles_m, N * P * Q, _sm_count())
+    if splits * K * C * R * S > INT_MAX:
+        splits, chunk = 1, -(-N * P * Q // GEMM_BK) * GEMM_BK
+    dw = xp.empty((K, C, R, S), dtype=dy.dtype)
+    ws = dw if splits == 1 else xp.empty((splits, K, C, R, S), dtype=dy.dtype)
+    _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
+            (tiles_n, tiles_m, splits), (GEMM_THREADS,), ws, dy, x, chunk, *g)
+    if splits > 1:   # second pass: add the splits in a fixed order
+        _launch("conv2d.cu", "sum_splits", dy.dtype, (blocks(dw.size),), (THREADS,),
+                dw, ws, splits, dw.size)
+    return dw
+
+
+def conv2d_backward_bias(dy):
+    dy = _array("dy", dy, 4)
+    N, K, P, Q = dy.shape
+    if N * P * Q == 0:
+        return xp.zeros((K,), dtype=dy.dtype)
+    db = xp.empty((K,), dtype=dy.dtype)
+    if K:
+        _launch("conv2d.cu", kernel_name("conv2d_backward_bias"), dy.dtype, (K,), (THREADS,),
+                db, dy, N, K, P * Q)
+    return db
+
+
+# -- pooling ----------------------------------------------------------------------------------
+
+def _arg_pool_forward(primitive, x, kernel, stride, padding):
+    x = _array("x", x, 4)
+    g = _pool_geometry(x.shape, kernel, stride, padding)
+    N, C = x.shape[:2]
+    P, Q = g[3], g[4]
+    y = xp.empty((N, C, P, Q), dtype=x.dtype)
+    idx = xp.empty((N, C, P, Q), dtype=np.int64)
+    if y.size:
+        _launch("pool2d.cu", kernel_name(primitive), x.dtype, (blocks(y.size),), (THREADS,),
+                y, idx, x, *g)
+    return y, idx
+
+
+def _arg_pool_backward(dy, idx, x_shape):
+    dy = _array("dy", dy, 4)
+    idx = _array("idx", idx, 4, dtype=np.int64)
+    N, C, H, W = (int(i) for i in x_shape)
+    if idx.shape != dy.shape or dy.shape[:2] != (N, C):
+        raise ValueError(f"dy {tuple(dy.shape)} and idx {tuple(idx.shape)} must be (N,C,P,Q) "
+                         f"with N,C of x {tuple(x_shape)}")
+    dx = xp.zeros((N, C, H, W), dtype=dy.dtype)
+    P, Q = dy.shape[2:]
+    if dy.size == 0 or dx.size == 0:
+        return dx
+    v = variant("pool2d_backward_argmax")
+    grid, block = ((blocks(dy.size),), (THREADS,)) if v == 1 else ((blocks(N * C, 128),), (128,))
+    _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, grid, block,
+            dx, dy, idx, N * C, H * W, P * Q)
+    return dx
+
+
+def max_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool_forward("max_pool2d_forward", x, kernel, stride, padding)
+
+
+def max_pool2d_backward(dy, idx, x_shape):
+    return _arg_pool_backward(dy, idx, x_shape)
+
+
+def min_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool_forward("min_pool2d_forward", x, kernel, stride, padding)
+
+
+def min_pool2d_backward(dy, idx, x_shape):
+    return _arg_pool_backward(dy, idx, x_shape)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding):
+    x = _array("x", x, 4)
+    g = _pool_geometry(x.shape, kernel, stride, padding)
+    y = xp.empty(x.shape[:2] + (g[3], g[4]), dtype=x.dtype)
+    if y.size:
+        _launch("pool2d.cu", kernel_name("avg_pool2d_forward"), x.dtype, (blocks(y.size),), (THREADS,),
+                y, x, *g)
+    return y
+
+
+def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
+    dy = _array("dy", dy, 4)
+    g = _pool_geometry(x_shape, kernel, stride, padding)
+    if dy.shape != tuple(x_shape[:2]) + (g[3], g[4]):
+        raise ValueError(f"dy must have shape {tuple(x_shape[:2]) + (g[3], g[4])}, got {tuple(dy.shape)}")
+    dx = xp.empty(tuple(int(i) for i in x_shape), dtype=dy.dtype)
+    if dx.size:
+        _launch("pool2d.cu", kernel_name("avg_pool2d_backward"), dy.dtype, (blocks(dx.size),), (THREADS,),
+                dx, dy, *g)
+    return dx
+
+
+# -- matmul -----------------------------------------------------------------------------------
+
+def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
+    """Launch one of the three matmul kernels over the batch (in slices of at most 65535)."""
+    out = xp.empty(out_shape, dtype=lhs.dtype)
+    if out.size == 0:
+        return out
+    if Kd == 0:
+        out[...] = 0
+        return out
+    v = variant(primitive)
+    for z0 in range(0, out_shape[0], MAX_GRID_Z):
+        z1 = min(out_shape[0], z0 + MAX_GRID_Z)
+        if v == 1:
+            grid, block = (blocks(N, 16), blocks(M, 16), z1 - z0), (16, 16)
+        else:
+            grid, block = gemm_grid(M, N, z1 - z0), (GEMM_THREADS,)
+        _launch("matmul.cu", kernel_name(primitive, v), lhs.dtype, grid, block,
+                out[z0:z1], lhs[z0:z1], rhs[z0:z1], M, N, Kd)
+    return out
+
+
+def matmul(a, b):
+    a, b = _array("a", a, 3), _array("b", b, 3)
+    _same_dtype(a=a, b=b)
+    (B, M, K), (Bb, Kb, N) = a.shape, b.shape
+    if Bb != B or Kb != K:
+        raise ValueError(f"matmul needs a (B,M,K) and b (B,K,N), got {tuple(a.shape)} and {tuple(b.shape)}")
+    return _gemm("matmul", (B, M, N), a, b, M, N, K)
+
+
+def matmul_backward_a(dc, b):
+    dc, b = _array("dc", dc, 3), _array("b", b, 3)
+    _same_dtype(dc=dc, b=b)
+    (B, M, N), (Bb, K, Nb) = dc.shape, b.shape
+    if Bb != B or Nb != N:
+        raise ValueError(f"matmul_backward_a needs dc (B,M,N) and b (B,K,N), got {tuple(dc.shape)} and {tuple(b.shape)}")
+    return _gemm("matmul_backward_a", (B, M, K), dc, b, M, K, N)
+
+
+def matmul_backward_b(a, dc):
+    a, dc = _array("a", a, 3), _array("dc", dc, 3)
+    _same_dtype(a=a, dc=dc)
+    (B, M, K), (Bc, Mc, N) = a.shape, dc.shape
+    if Bc != B or Mc != M:
+        raise ValueError(f"matmul_backward_b needs a (B,M,K) and dc (B,M,N), got {tuple(a.shape)} and {tuple(dc.shape)}")
+    return _gemm("matmul_backward_b", (B, K, N), a, dc, K, N, M)
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+def time_ms(fn, *args, warmup=3, repeat=20):
+    """Median time of fn(*args) in milliseconds, measured with CUDA events on the current stream."""
+    for _ in range(warmup):
+        fn(*args)
+    times = []
+    for _ in range(repeat):
+        start, stop = xp.cuda.Event(), xp.cuda.Event()
+        start.record()
+        fn(*args)
+        stop.record()
+        stop.synchronize()
+        times.append(xp.cuda.get_elapsed_time(start, stop))
+    return float(np.median(times))
+
+
+def kernel_names_in_source(file):
+    """Names of the `extern "C" __global__` kernels defined in one source file."""
+    folder = source_dir()
+    with open(os.path.join(folder, file)) as f:
+        text = f.read()
+    return set(re.findall(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)', text))

@@ -1,0 +1,82 @@
+"""Run pyconv's CUDA kernels on the CPU: a test harness for machines without a GPU.
+
+Each csrc/cuda/*.cu file is compiled with g++ against shim.h (one OS thread per CUDA thread,
+blocks in sequence, __syncthreads as a barrier) into one shared library per (file, dtype).
+`function(file, name, dtype)` returns a callable with the signature of a CuPy RawModule kernel,
+`fn(grid, block, args)`, taking numpy arrays and numpy ints; tests put it in place of
+`cuda_cupy._function` and numpy in place of `cuda_cupy.xp`, so the whole Python wrapper and the
+kernels' index math run here. What it cannot check: speed, memory coalescing, real concurrency
+between blocks, anything warp-synchronous.
+"""
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.normpath(os.path.join(HERE, "..", "..", "csrc", "cuda"))
+_libs = {}
+
+
+def compiler():
+    return shutil.which("g++") or shutil.which("clang++")
+
+
+def kernel_names(file):
+    with open(os.path.join(SRC, file)) as f:
+        text = f.read()
+    return re.findall(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)', text)
+
+
+def _build(file, dtype):
+    names = kernel_names(file)
+    flags = ["-O1", "-std=c++17", "-shared", "-fPIC", "-pthread", "-w",
+             f"-I{HERE}", f"-I{SRC}", f'-DEMU_SOURCE="{file}"',
+             "-DEMU_KERNELS=" + "".join(f"EMU_KERNEL({n})" for n in names)]
+    if np.dtype(dtype) == np.float64:
+        flags.append("-DPYCONV_DOUBLE")
+    digest = hashlib.sha256()
+    for path in [os.path.join(SRC, file), os.path.join(SRC, "common.cuh"),
+                 os.path.join(HERE, "shim.h"), os.path.join(HERE, "launch.cpp")]:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    digest.update(" ".join(flags).encode())
+    out = os.path.join(tempfile.gettempdir(), f"pyconv_emu_{digest.hexdigest()[:16]}.so")
+    if not os.path.exists(out):
+        tmp = out + f".{os.getpid()}"
+        subprocess.run([compiler(), *flags, os.path.join(HERE, "launch.cpp"), "-o", tmp],
+                       check=True, capture_output=True, text=True)
+        os.replace(tmp, out)
+    return ctypes.CDLL(out)
+
+
+def function(file, name, dtype):
+    key = (file, np.dtype(dtype).name)
+    if key not in _libs:
+        _libs[key] = _build(file, dtype)
+    lib = _libs[key]
+
+    def launch(grid, block, args):
+        grid = tuple(grid) + (1,) * (3 - len(grid))
+        block = tuple(block) + (1,) * (3 - len(block))
+        values = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, "kernels take C-contiguous arrays"
+                values.append(ctypes.c_void_p(a.ctypes.data))
+            elif isinstance(a, np.int32):
+                values.append(ctypes.c_int(int(a)))
+            else:
+                raise TypeError(f"unexpected kernel argument {type(a).__name__}")
+        pointers = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
+        rc = lib.emu_launch(name.encode(), *[ctypes.c_uint(g) for g in grid],
+                            *[ctypes.c_uint(b) for b in block], pointers)
+        if rc != 0:
+            raise LookupError(f"no kernel {name!r} in {file}")
+
+    return launch
