@@ -11,7 +11,8 @@ Gradients accumulate into `.grad` (a Tensor) across backward() calls, as in PyTo
 by an op) receive `.grad`. The graph is kept after backward(), so it may be called again.
 
 Dtypes: Python data becomes float32 (integers stay int64, bools bool); numpy arrays keep their
-dtype. A Python number in an op takes the tensor's dtype (float32 tensor * 2.0 is float32).
+dtype. A Python number in an op takes the tensor's dtype (float32 tensor * 2.0 is float32;
+a float next to an integer tensor is a float32 scalar, and numpy then promotes to float64).
 Two tensors of different float dtypes promote as numpy does; each input's gradient comes back
 in that input's own dtype.
 """
