@@ -1,0 +1,444 @@
+/* conv2d.c: 2-D convolution (cross-correlation, as in PyTorch), forward and backward.
+ *
+ * Shapes: x (N,C,H,W) input, w (K,C,R,S) filters, b (K,), y (N,K,P,Q) output.
+ * Output pixel (p,q) with kernel tap (r,s) reads input row h = p*sh - pt + r*dh and column
+ * w = q*sw - pl + s*dw; outside [0,H) x [0,W) it reads zero (padding).
+ *
+ * Each direction is one GEMM per image, written as "implicit GEMM": the column matrix
+ * col (C*R*S, P*Q) of im2col is never built; the GEMM's B panels are packed straight from x.
+ *
+ *   forward          y[n]  (K, PQ)   = w (K, CRS)      . col[n] (CRS, PQ)          + b
+ *   backward input   dcol  (CRS, PQ) = w^T (CRS, K)    . dy[n] (K, PQ);  dx[n] = col2im(dcol)
+ *   backward weight  dw    (K, CRS)  = sum_n dy[n] (K, PQ) . col[n]^T (PQ, CRS)
+ *   backward bias    db[k]           = sum_{n,p,q} dy[n,k,p,q]
+ *
+ * FLOPs: 2*N*K*C*R*S*P*Q for each of forward, backward input and backward weight.
+ * Bytes: x, w, y (and dy, dx, dw) once each from memory, plus a per-thread packed B block
+ * (KC x NC, L2-resident) rewritten for every KC-deep slice; packing reads each input pixel R*S
+ * times from cache. So the kernels are compute-bound once K and C*R*S reach ~32.
+ *
+ * Threading plan (OpenMP, `pc_threads()` threads), chosen so each output element is written by one
+ * thread in an order that does not depend on the thread count (bitwise-reproducible, no atomics):
+ *   forward          work item = (image n, block of NC output pixels): a disjoint block of y.
+ *   backward input   work item = (image n, group of input channels): col2im of channel c only
+ *                    writes dx[n,c], so groups never overlap; inside a group the scatter-adds run
+ *                    in a fixed order (pixel blocks, then r, s, p, q ascending).
+ *   backward weight  work item = a block of dw columns (c,r,s); the thread sums over all images and
+ *                    pixels itself, in order, so the reduction over N*P*Q needs no atomics.
+ *   backward bias    work item = one filter k.
+ * Splitting images or channels into more groups changes which thread computes an element, never
+ * the order of its sum (see gemm.h), so 1 and 2 threads give identical bits.
+ *
+ * Workspaces: packed panels (and the dcol block of backward input) live in per-thread buffers
+ * that grow and are reused across calls (pc_ws_reserve): bounded by KC*NC or C*R*S*NCI elements
+ * per thread, never a whole-batch column matrix. Fresh memory costs ~1.1 us per 4 KiB page here,
+ * which is why nothing is malloc'ed per call once the buffers have grown.
+ *
+ * The _naive functions are the textbook loop nests: the reference for tests, not for speed.
+ */
+#ifndef REAL
+
+#include <string.h>
+
+#include "pyconv.h"
+#include "gemm.h"
+
+/* Output pixels per forward work item; dcol columns per backward-input block. */
+#define NCF 512
+#define NCI 128
+
+/* A run of consecutive flattened pixels j = p*Q + q that share the output row p:
+ * q = q0 .. q0+len-1, stored at offset `off` of the panel. */
+typedef struct {
+    int64_t p, q0, len, off;
+} pc_seg;
+
+/* Split the flattened pixels [j0, j0+n) of a P x Q plane into runs of constant p. */
+static int64_t split_rows(int64_t j0, int64_t n, int64_t Q, pc_seg *seg)
+{
+    int64_t count = 0;
+    for (int64_t off = 0; off < n;) {
+        int64_t j = j0 + off, p = j / Q, q = j % Q;
+        int64_t len = pc_min64(Q - q, n - off);
+        seg[count++] = (pc_seg){p, q, len, off};
+        off += len;
+    }
+    return count;
+}
+
+/* For t in [0, len), input column w = base + t*sw; [*lo, *hi) is where 0 <= w < W. */
+static void valid_range(int64_t base, int64_t sw, int64_t len, int64_t W, int64_t *lo, int64_t *hi)
+{
+    int64_t a = base >= 0 ? 0 : (-base + sw - 1) / sw;
+    int64_t b = W - base <= 0 ? 0 : (W - base + sw - 1) / sw;
+    *lo = pc_min64(a, len);
+    *hi = pc_max64(*lo, pc_min64(b, len));
+}
+
+#define REAL float
+#define SFX(name) name##_f32
+#define NR PC_NR_f32
+#include "conv2d.c"
+#undef REAL
+#undef SFX
+#undef NR
+
+#define REAL double
+#define SFX(name) name##_f64
+#define NR PC_NR_f64
+#include "conv2d.c"
+#undef REAL
+#undef SFX
+#undef NR
+
+#else /* REAL defined: the kernels for one element type */
+
+#define MR PC_MR
+
+/* dst[t*ds] = xrow[q*sw + woff] for q = q0 .. q0+len-1, zero where the column is padding
+ * (xrow == NULL: the whole row is padding). */
+static inline void SFX(gather_row)(REAL *dst, int64_t ds, const REAL *xrow, int64_t q0, int64_t len,
+                                   int64_t sw, int64_t woff, int64_t W)
+{
+    int64_t lo = len, hi = len;
+    if (xrow)
+        valid_range(q0 * sw + woff, sw, len, W, &lo, &hi);
+    for (int64_t t = 0; t < lo; t++)
+        dst[t * ds] = 0;
+    const REAL *src = xrow ? xrow + q0 * sw + woff : NULL;
+    if (ds == 1 && sw == 1)
+        memcpy(dst + lo, src + lo, sizeof(REAL) * (hi - lo));
+    else
+        for (int64_t t = lo; t < hi; t++)
+            dst[t * ds] = src[t * sw];
+    for (int64_t t = hi; t < len; t++)
+        dst[t * ds] = 0;
+}
+
+/* Forward B block: rows k0..k0+kc-1 of col[n] (index c*R*S + r*S + s), columns (pixels)
+ * j0..j0+nc-1, packed into NR-column panels. Each panel row is a copy of input row segments. */
+static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
+                             int64_t j0, int64_t nc, REAL *dst)
+{
+    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    pc_seg seg[NR];
+    for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
+        int64_t nr = pc_min64(NR, nc - jp);
+        int64_t nseg = split_rows(j0 + jp, nr, s->Q, seg);
+        for (int64_t kk = 0; kk < kc; kk++) {
+            int64_t crs = k0 + kk, c = crs / RS, r = crs % RS / s->S, sx = crs % s->S;
+            int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+            REAL *d = dst + kk * NR;
+            for (int64_t g = 0; g < nseg; g++) {
+                int64_t h = seg[g].p * s->sh + hoff;
+                const REAL *xrow = (h >= 0 && h < s->H) ? xn + c * HW + h * s->W : NULL;
+                SFX(gather_row)(d + seg[g].off, 1, xrow, seg[g].q0, seg[g].len, s->sw, woff, s->W);
+            }
+            for (int64_t j = nr; j < NR; j++)
+                d[j] = 0;
+        }
+    }
+}
+
+/* Backward-weight B block: col[n]^T, rows (pixels) k0..k0+kc-1, columns (c,r,s) j0..j0+nc-1.
+ * Same gathers as pack_im2col, written down a panel column (stride NR) instead of along a row. */
+static void SFX(pack_im2col_t)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
+                               int64_t j0, int64_t nc, REAL *dst)
+{
+    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    pc_seg seg[PC_KC];
+    int64_t nseg = split_rows(k0, kc, s->Q, seg);
+    for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
+        int64_t nr = pc_min64(NR, nc - jp);
+        for (int64_t j = 0; j < nr; j++) {
+            int64_t crs = j0 + jp + j, c = crs / RS, r = crs % RS / s->S, sx = crs % s->S;
+            int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+            for (int64_t g = 0; g < nseg; g++) {
+                int64_t h = seg[g].p * s->sh + hoff;
+                const REAL *xrow = (h >= 0 && h < s->H) ? xn + c * HW + h * s->W : NULL;
+                SFX(gather_row)(dst + seg[g].off * NR + j, NR, xrow, seg[g].q0, seg[g].len, s->sw,
+                                woff, s->W);
+            }
+        }
+        for (int64_t kk = 0; kk < kc; kk++)
+            for (int64_t j = nr; j < NR; j++)
+                dst[kk * NR + j] = 0;
+    }
+}
+
+/* col2im of a block: dcol rows are (c,r,s) for channels c0.., columns pixels j0..j0+nc-1;
+ * every value is added to the input pixel it was read from (padding reads are dropped). */
+static void SFX(col2im_add)(const pc_conv_shape *s, const REAL *dcol, int64_t rows, int64_t j0,
+                            int64_t nc, REAL *dxg)
+{
+    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    pc_seg seg[NCI];
+    int64_t nseg = split_rows(j0, nc, s->Q, seg);
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t c = i / RS, r = i % RS / s->S, sx = i % s->S;
+        int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+        const REAL *src = dcol + i * nc;
+        for (int64_t g = 0; g < nseg; g++) {
+            int64_t h = seg[g].p * s->sh + hoff;
+            if (h < 0 || h >= s->H)
+                continue;
+            int64_t lo, hi, base = seg[g].q0 * s->sw + woff;
+            valid_range(base, s->sw, seg[g].len, s->W, &lo, &hi);
+            REAL *drow = dxg + c * HW + h * s->W + base;
+            const REAL *srow = src + seg[g].off;
+            if (s->sw == 1)
+                for (int64_t t = lo; t < hi; t++)
+                    drow[t] += srow[t];
+            else
+                for (int64_t t = lo; t < hi; t++)
+                    drow[t * s->sw] += srow[t];
+        }
+    }
+}
+
+/* ---- forward --------------------------------------------------------------------------------- */
+
+int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w, const REAL *b,
+                           REAL *y)
+{
+    const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, Kp = pc_round_up(K, MR);
+    const int nt = pc_threads();
+    int err = pc_ws_reserve(1, PC_WS_SHARED, pc_bytes(Kp * CRS, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCF, NR), sizeof(REAL)));
+    if (err)
+        return err;
+    /* the filters are the A operand of every image: pack them once, KC-deep slice after slice */
+    REAL *pw = pc_ws_get(0, PC_WS_SHARED);
+    for (int64_t pc = 0; pc < CRS; pc += PC_KC)
+        SFX(pc_pack_a)(K, pc_min64(PC_KC, CRS - pc), w + pc, CRS, 1, pw + Kp * pc);
+
+    const int64_t nblk = pc_ceil_div(PQ, NCF), items = s->N * nblk;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t n = it / nblk, j0 = it % nblk * NCF, nc = pc_min64(NCF, PQ - j0);
+        REAL *pb = pc_ws_get(pc_tid(), PC_WS_B);
+        REAL *yb = y + n * K * PQ + j0;
+        const REAL *xn = x + n * s->C * s->H * s->W;
+        for (int64_t pc = 0; pc < CRS; pc += PC_KC) {
+            int64_t kc = pc_min64(PC_KC, CRS - pc);
+            SFX(pack_im2col)(s, xn, pc, kc, j0, nc, pb);
+            SFX(pc_gemm_macro)(K, nc, kc, pw + Kp * pc, pb, yb, PQ, pc > 0);
+        }
+        if (CRS == 0)
+            for (int64_t k = 0; k < K; k++)
+                memset(yb + k * PQ, 0, sizeof(REAL) * nc);
+        if (b)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < nc; j++)
+                    yb[k * PQ + j] += b[k];
+    }
+    return PC_OK;
+}
+
+/* ---- backward input -------------------------------------------------------------------------- */
+
+int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const REAL *w, REAL *dx)
+{
+    const int64_t C = s->C, K = s->K, RS = s->R * s->S, CRS = C * RS, PQ = s->P * s->Q;
+    const int64_t HW = s->H * s->W;
+    const int nt = pc_threads();
+    /* enough channel groups to keep every thread busy when there are fewer images than threads */
+    const int64_t groups = s->N >= nt ? 1 : pc_min64(C, pc_ceil_div(nt, pc_max64(s->N, 1)));
+    const int64_t cg = pc_ceil_div(C, groups), mmax = pc_round_up(cg * RS, MR);
+    /* a 1x1 kernel with unit stride and no padding: col2im is the identity, write dx directly */
+    const int direct = RS == 1 && s->sh == 1 && s->sw == 1 && s->P == s->H && s->Q == s->W;
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(mmax * pc_max64(K, 1), sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCI, NR), sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(cg * RS * NCI, sizeof(REAL)));
+    if (err)
+        return err;
+
+    const int64_t items = s->N * groups;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t n = it / groups, c0 = it % groups * cg, c1 = pc_min64(C, c0 + cg);
+        if (c0 >= c1)
+            continue;
+        int tid = pc_tid();
+        REAL *pa = pc_ws_get(tid, PC_WS_A), *pb = pc_ws_get(tid, PC_WS_B);
+        REAL *dcol = pc_ws_get(tid, PC_WS_COL);
+        int64_t m = (c1 - c0) * RS, mp = pc_round_up(m, MR);
+        REAL *dxg = dx + (n * C + c0) * HW;
+        const REAL *dyn = dy + n * K * PQ;
+        /* A = w^T restricted to this group's rows (c,r,s): A[i][k] = w[k*CRS + c0*RS + i] */
+        for (int64_t pc = 0; pc < K; pc += PC_KC)
+            SFX(pc_pack_a)(m, pc_min64(PC_KC, K - pc), w + pc * CRS + c0 * RS, 1, CRS, pa + mp * pc);
+        if (!direct || K == 0)
+            memset(dxg, 0, sizeof(REAL) * (c1 - c0) * HW);
+        if (K == 0)
+            continue;
+        for (int64_t j0 = 0; j0 < PQ; j0 += NCI) {
+            int64_t nc = pc_min64(NCI, PQ - j0);
+            for (int64_t pc = 0; pc < K; pc += PC_KC) {
+                int64_t kc = pc_min64(PC_KC, K - pc);
+                SFX(pc_pack_b)(kc, nc, dyn + pc * PQ + j0, PQ, 1, pb);
+                if (direct)
+                    SFX(pc_gemm_macro)(m, nc, kc, pa + mp * pc, pb, dxg + j0, HW, pc > 0);
+                else
+                    SFX(pc_gemm_macro)(m, nc, kc, pa + mp * pc, pb, dcol, nc, pc > 0);
+            }
+            if (!direct)
+                SFX(col2im_add)(s, dcol, m, j0, nc, dxg);
+        }
+    }
+    return PC_OK;
+}
+
+/* ---- backward weight and bias ---------------------------------------------------------------- */
+
+int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
+{
+    const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, CHW = s->C * s->H * s->W;
+    const int nt = pc_threads();
+    /* columns of dw per work item: NC at most, fewer so that every thread gets work */
+    const int64_t mblk = pc_ceil_div(K, PC_MC);
+    int64_t nblk = pc_max64(pc_ceil_div(CRS, PC_NC), pc_ceil_div(nt, mblk));
+    nblk = pc_round_up(nblk, nt);
+    const int64_t ncw = pc_round_up(pc_ceil_div(CRS, nblk), NR);
+    nblk = pc_ceil_div(CRS, ncw);
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(PC_MC, MR) * PC_KC, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * ncw, sizeof(REAL)));
+    if (err)
+        return err;
+
+    const int64_t items = mblk * nblk;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t k0 = it / nblk * PC_MC, mk = pc_min64(PC_MC, K - k0);
+        int64_t j0 = it % nblk * ncw, nc = pc_min64(ncw, CRS - j0);
+        int tid = pc_tid();
+        REAL *pa = pc_ws_get(tid, PC_WS_A), *pb = pc_ws_get(tid, PC_WS_B);
+        REAL *dwb = dw + k0 * CRS + j0;
+        if (s->N == 0 || PQ == 0)
+            for (int64_t k = 0; k < mk; k++)
+                memset(dwb + k * CRS, 0, sizeof(REAL) * nc);
+        for (int64_t n = 0; n < s->N; n++) {
+            for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
+                int64_t kc = pc_min64(PC_KC, PQ - pc);
+                SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
+                SFX(pack_im2col_t)(s, x + n * CHW, pc, kc, j0, nc, pb);
+                SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, dwb, CRS, n > 0 || pc > 0);
+            }
+        }
+    }
+    return PC_OK;
+}
+
+int SFX(pc_conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REAL *db)
+{
+    const int64_t K = s->K, PQ = s->P * s->Q;
+    enum { LANES = 16 }; /* independent partial sums: the compiler turns them into vector adds */
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t k = 0; k < K; k++) {
+        REAL part[LANES] = {0};
+        for (int64_t n = 0; n < s->N; n++) {
+            const REAL *d = dy + (n * K + k) * PQ;
+            int64_t j = 0;
+            for (; j + LANES <= PQ; j += LANES)
+                for (int l = 0; l < LANES; l++)
+                    part[l] += d[j + l];
+            for (; j < PQ; j++)
+                part[j % LANES] += d[j];
+        }
+        REAL total = 0;
+        for (int l = 0; l < LANES; l++)
+            total += part[l];
+        db[k] = total;
+    }
+    return PC_OK;
+}
+
+/* ---- naive references ------------------------------------------------------------------------ */
+
+int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *s, const REAL *x, const REAL *w,
+                                 const REAL *b, REAL *y)
+{
+    const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+    const int64_t P = s->P, Q = s->Q;
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t nk = 0; nk < N * K; nk++) {
+        int64_t n = nk / K, k = nk % K;
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t q = 0; q < Q; q++) {
+                REAL acc = 0;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t r = 0; r < R; r++)
+                        for (int64_t t = 0; t < S; t++) {
+                            int64_t h = p * s->sh - s->pt + r * s->dh;
+                            int64_t v = q * s->sw - s->pl + t * s->dw;
+                            REAL xv = (h >= 0 && h < H && v >= 0 && v < W)
+                                          ? x[((n * C + c) * H + h) * W + v] : 0;
+                            acc += w[((k * C + c) * R + r) * S + t] * xv;
+                        }
+                y[(nk * P + p) * Q + q] = b ? acc + b[k] : acc;
+            }
+    }
+    return PC_OK;
+}
+
+int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *s, const REAL *dy, const REAL *w,
+                                        REAL *dx)
+{
+    const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+    const int64_t P = s->P, Q = s->Q;
+    /* gather form: input pixel (h,v) collects every (k,r,s,p,q) that read it */
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        int64_t n = nc / C, c = nc % C;
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t v = 0; v < W; v++) {
+                REAL acc = 0;
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t r = 0; r < R; r++)
+                        for (int64_t t = 0; t < S; t++) {
+                            int64_t ph = h + s->pt - r * s->dh, qw = v + s->pl - t * s->dw;
+                            if (ph < 0 || qw < 0 || ph % s->sh || qw % s->sw)
+                                continue;
+                            int64_t p = ph / s->sh, q = qw / s->sw;
+                            if (p >= P || q >= Q)
+                                continue;
+                            acc += w[((k * C + c) * R + r) * S + t] * dy[((n * K + k) * P + p) * Q + q];
+                        }
+                dx[(nc * H + h) * W + v] = acc;
+            }
+    }
+    return PC_OK;
+}
+
+int SFX(pc_conv2d_backward_weight_naive)(const pc_conv_shape *s, const REAL *dy, const REAL *x,
+                                         REAL *dw)
+{
+    const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+    const int64_t P = s->P, Q = s->Q;
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t kc = 0; kc < K * C; kc++) {
+        int64_t k = kc / C, c = kc % C;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t t = 0; t < S; t++) {
+                REAL acc = 0;
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t p = 0; p < P; p++)
+                        for (int64_t q = 0; q < Q; q++) {
+                            int64_t h = p * s->sh - s->pt + r * s->dh;
+                            int64_t v = q * s->sw - s->pl + t * s->dw;
+                            if (h >= 0 && h < H && v >= 0 && v < W)
+                                acc += dy[((n * K + k) * P + p) * Q + q] * x[((n * C + c) * H + h) * W + v];
+                        }
+                dw[(kc * R + r) * S + t] = acc;
+            }
+    }
+    return PC_OK;
+}
+
+#undef MR
+
+#endif

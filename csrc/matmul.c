@@ -1,0 +1,95 @@
+/* matmul.c: batched matrix product c[b] = a[b] . b[b] and, through strides, its gradients.
+ *
+ * Shapes: a (B,M,K), b (B,K,N), c (B,M,N). The operands are read through (row, column) strides,
+ * A[i][k] = a[batch*M*K + i*a_rs + k*a_cs], so the Python side passes transposed views for
+ *   da = dc . b^T  (a = dc, b = b read with rs=1, cs=N)   and   db = a^T . dc  (a read transposed).
+ * c is always a fresh contiguous (B,M,N) array.
+ *
+ * FLOPs: 2*B*M*N*K. Bytes: a and b are re-read once per tile row/column of c, from cache;
+ * for 1024^3 the kernel is compute-bound (2 GFLOP against 12 MB).
+ *
+ * Threading: work item = (batch, MC-row block, NC-column block) of c. Each thread computes whole
+ * tiles of c over the full depth K, summing in ascending k whatever the tiling (gemm.h), so no two
+ * threads write the same element and results do not depend on the thread count. When there are
+ * fewer tiles than threads, the tiles shrink (to multiples of the register tile) to feed them all.
+ *
+ * Workspaces: one packed A block and one packed B block per thread, reused across calls.
+ * pc_matmul_naive is the triple loop the fast kernel is tested against.
+ */
+#ifndef REAL
+
+#include <string.h>
+
+#include "pyconv.h"
+#include "gemm.h"
+
+#define REAL float
+#define SFX(name) name##_f32
+#define NR PC_NR_f32
+#include "matmul.c"
+#undef REAL
+#undef SFX
+#undef NR
+
+#define REAL double
+#define SFX(name) name##_f64
+#define NR PC_NR_f64
+#include "matmul.c"
+#undef REAL
+#undef SFX
+#undef NR
+
+#else /* REAL defined: the kernels for one element type */
+
+int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
+                   int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
+{
+    const int nt = pc_threads();
+    int64_t mc = pc_min64(PC_MC, pc_round_up(pc_max64(M, 1), PC_MR));
+    int64_t nc = pc_min64(PC_NC, pc_round_up(pc_max64(N, 1), NR));
+    /* shrink the tiles until every thread has one (halving keeps them multiples of MR / NR) */
+    while (B * pc_ceil_div(M, mc) * pc_ceil_div(N, nc) < nt) {
+        if (nc >= 2 * NR && nc >= mc)
+            nc = pc_round_up(nc / 2, NR);
+        else if (mc >= 2 * PC_MR)
+            mc = pc_round_up(mc / 2, PC_MR);
+        else
+            break;
+    }
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(mc, PC_MR) * PC_KC, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * nc, sizeof(REAL)));
+    if (err)
+        return err;
+    const int64_t mblk = pc_ceil_div(M, mc), nblk = pc_ceil_div(N, nc), items = B * mblk * nblk;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t bt = it / (mblk * nblk), i0 = it / nblk % mblk * mc, j0 = it % nblk * nc;
+        int tid = pc_tid();
+        SFX(pc_gemm_block)(pc_min64(mc, M - i0), pc_min64(nc, N - j0), K,
+                           a + bt * M * K + i0 * a_rs, a_rs, a_cs,
+                           b + bt * K * N + j0 * b_cs, b_rs, b_cs,
+                           c + bt * M * N + i0 * N + j0, N, 0,
+                           pc_ws_get(tid, PC_WS_A), pc_ws_get(tid, PC_WS_B));
+    }
+    return PC_OK;
+}
+
+int SFX(pc_matmul_naive)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
+                         int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
+{
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t bi = 0; bi < B * M; bi++) {
+        int64_t bt = bi / M, i = bi % M;
+        const REAL *ab = a + bt * M * K, *bb = b + bt * K * N;
+        for (int64_t j = 0; j < N; j++) {
+            REAL acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += ab[i * a_rs + k * a_cs] * bb[k * b_rs + j * b_cs];
+            c[bi * N + j] = acc;
+        }
+    }
+    return PC_OK;
+}
+
+#endif

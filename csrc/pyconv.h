@@ -1,0 +1,90 @@
+/* pyconv.h: the C kernels of pyconv's "c" backend.
+ *
+ * Size letters: x (N,C,H,W) input, w (K,C,R,S) filters, y (N,K,P,Q) output.
+ * Every array is C-contiguous; the Python side (pyconv/backends/c_omp.py) validates dtype, rank,
+ * shapes and contiguity before calling. Each kernel exists for float (_f32) and double (_f64);
+ * the "_naive" twins are the plain loop nests the fast kernels are tested against.
+ *
+ * Return codes: PC_OK, PC_ENOMEM (a workspace could not be allocated), PC_EINVAL (an argument the
+ * Python side should have rejected, e.g. a pooling index outside its plane).
+ *
+ * The block between the two "cdef" marker lines is read by pyconv/_build_c.py and handed to
+ * cffi's cdef(), which understands no preprocessor lines: keep it plain declarations.
+ */
+#ifndef PYCONV_H
+#define PYCONV_H
+
+#include <stdint.h>
+
+/* cdef-begin */
+enum { PC_OK = 0, PC_ENOMEM = 1, PC_EINVAL = 2 };
+
+typedef struct {
+    int64_t N, C, H, W;     /* input */
+    int64_t K, R, S;        /* filters */
+    int64_t P, Q;           /* output */
+    int64_t sh, sw;         /* stride */
+    int64_t pt, pl;         /* top and left padding (bottom/right only shape P and Q) */
+    int64_t dh, dw;         /* dilation */
+} pc_conv_shape;
+
+typedef struct {
+    int64_t N, C, H, W;     /* input */
+    int64_t R, S;           /* window */
+    int64_t P, Q;           /* output */
+    int64_t sh, sw;         /* stride */
+    int64_t ph, pw;         /* symmetric padding */
+} pc_pool_shape;
+
+int pc_openmp_enabled(void);
+void pc_set_num_threads(int n);
+int pc_get_num_threads(void);
+const char *pc_build_info(void);
+
+int pc_conv2d_forward_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y);
+int pc_conv2d_forward_f64(const pc_conv_shape *s, const double *x, const double *w, const double *b, double *y);
+int pc_conv2d_forward_naive_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y);
+int pc_conv2d_forward_naive_f64(const pc_conv_shape *s, const double *x, const double *w, const double *b, double *y);
+int pc_conv2d_backward_input_f32(const pc_conv_shape *s, const float *dy, const float *w, float *dx);
+int pc_conv2d_backward_input_f64(const pc_conv_shape *s, const double *dy, const double *w, double *dx);
+int pc_conv2d_backward_input_naive_f32(const pc_conv_shape *s, const float *dy, const float *w, float *dx);
+int pc_conv2d_backward_input_naive_f64(const pc_conv_shape *s, const double *dy, const double *w, double *dx);
+int pc_conv2d_backward_weight_f32(const pc_conv_shape *s, const float *dy, const float *x, float *dw);
+int pc_conv2d_backward_weight_f64(const pc_conv_shape *s, const double *dy, const double *x, double *dw);
+int pc_conv2d_backward_weight_naive_f32(const pc_conv_shape *s, const float *dy, const float *x, float *dw);
+int pc_conv2d_backward_weight_naive_f64(const pc_conv_shape *s, const double *dy, const double *x, double *dw);
+int pc_conv2d_backward_bias_f32(const pc_conv_shape *s, const float *dy, float *db);
+int pc_conv2d_backward_bias_f64(const pc_conv_shape *s, const double *dy, double *db);
+
+int pc_max_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
+int pc_max_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
+int pc_max_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
+int pc_max_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
+int pc_min_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
+int pc_min_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
+int pc_min_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
+int pc_min_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
+int pc_index_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, const int64_t *idx, float *dx);
+int pc_index_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, const int64_t *idx, double *dx);
+int pc_avg_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y);
+int pc_avg_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y);
+int pc_avg_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y);
+int pc_avg_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y);
+int pc_avg_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, float *dx);
+int pc_avg_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, double *dx);
+
+int pc_matmul_f32(int64_t B, int64_t M, int64_t N, int64_t K,
+                  const float *a, int64_t a_rs, int64_t a_cs,
+                  const float *b, int64_t b_rs, int64_t b_cs, float *c);
+int pc_matmul_f64(int64_t B, int64_t M, int64_t N, int64_t K,
+                  const double *a, int64_t a_rs, int64_t a_cs,
+                  const double *b, int64_t b_rs, int64_t b_cs, double *c);
+int pc_matmul_naive_f32(int64_t B, int64_t M, int64_t N, int64_t K,
+                        const float *a, int64_t a_rs, int64_t a_cs,
+                        const float *b, int64_t b_rs, int64_t b_cs, float *c);
+int pc_matmul_naive_f64(int64_t B, int64_t M, int64_t N, int64_t K,
+                        const double *a, int64_t a_rs, int64_t a_cs,
+                        const double *b, int64_t b_rs, int64_t b_cs, double *c);
+/* cdef-end */
+
+#endif
