@@ -1,0 +1,424 @@
+"""Training loop for image classifiers: `fit(...)` for notebooks, `main(argv)` for
+`python -m pyconv train`.
+
+    python -m pyconv train --model lenet5 --dataset mnist --out runs/lenet5
+
+Each epoch trains on the training split (with a progress bar: tqdm when installed, else a plain
+line), evaluates on the validation split, steps the learning-rate schedule and writes a
+checkpoint to OUT/checkpoint.pkl (model, optimizer, scheduler, epoch, every RNG state, history;
+written to a temporary file in OUT and renamed, so a crash never leaves half a file).
+`--resume` loads it and continues exactly as the uninterrupted run would have. At the end the
+test accuracy and confusion matrix are printed and OUT/history.json (plus OUT/curves.png when
+matplotlib is installed) is written.
+"""
+import argparse
+import json
+import math
+import os
+import pickle
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import data as pdata
+from . import nn, optim
+from .data import transforms as T
+from .models import MODELS, get_model
+from .nn import functional as F
+from .tensor import no_grad
+
+CHECKPOINT = "checkpoint.pkl"
+DATASETS = {"mnist": pdata.MNIST, "fashion-mnist": pdata.FashionMNIST}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+
+# -- progress ----------------------------------------------------------------------------------
+class _PlainBar:
+    """Fallback progress display: rewrites one line on a terminal, prints ~10 lines otherwise."""
+
+    def __init__(self, total, desc, file):
+        self.total, self.desc, self.file = total, desc, file
+        self.n, self.postfix, self.last = 0, "", 0.0
+        self.tty = hasattr(file, "isatty") and file.isatty()
+
+    def update(self, n=1):
+        self.n += n
+        now = time.perf_counter()
+        if self.tty and (now - self.last > 0.2 or self.n == self.total):
+            self.last = now
+            print(f"\r{self.desc} {self.n}/{self.total} {self.postfix}", end="", file=self.file, flush=True)
+        elif not self.tty and (self.n == self.total or self.n % max(1, self.total // 10) == 0):
+            print(f"{self.desc} {self.n}/{self.total} {self.postfix}", file=self.file, flush=True)
+
+    def set_postfix_str(self, text):
+        self.postfix = text
+
+    def close(self):
+        if self.tty:
+            print(file=self.file, flush=True)
+
+
+def progress_bar(total, desc, enabled=True, file=None):
+    file = file or sys.stderr
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _PlainBar(total, desc, file)
+    return tqdm(total=total, desc=desc, file=file, leave=True, dynamic_ncols=True)
+
+
+# -- one epoch ---------------------------------------------------------------------------------
+def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, desc="train", progress=True):
+    """One pass over loader; returns (mean loss, accuracy, images per second)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = progress_bar(len(loader), desc, progress)
+    start = time.perf_counter()
+    for x, y in loader:
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        optimizer.step()
+        n = len(y)
+        total_loss += float(loss.item()) * n
+        correct += int((logits.data.argmax(axis=1) == y.data).sum())
+        seen += n
+        if bar is not None:
+            rate = seen / (time.perf_counter() - start)
+            bar.set_postfix_str(f"loss {total_loss / seen:.4f} acc {correct / seen:.4f} {rate:.0f} img/s")
+            bar.update()
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start
+    if seen == 0:
+        return float("nan"), float("nan"), 0.0
+    return total_loss / seen, correct / seen, seen / seconds
+
+
+def evaluate(model, loader, loss_fn=F.cross_entropy):
+    """(mean loss, accuracy, predictions, targets) over loader, in eval mode without gradients."""
+    was_training = model.training
+    model.eval()
+    total_loss, preds, targets = 0.0, [], []
+    with no_grad():
+        for x, y in loader:
+            logits = model(x)
+            total_loss += float(loss_fn(logits, y).item()) * len(y)
+            preds.append(np.asarray(logits.numpy().argmax(axis=1)))
+            targets.append(y.numpy())
+    model.train(was_training)
+    if not preds:
+        return float("nan"), float("nan"), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    preds, targets = np.concatenate(preds), np.concatenate(targets)
+    return total_loss / len(targets), float((preds == targets).mean()), preds, targets
+
+
+def confusion_matrix(preds, targets, num_classes):
+    """counts[i, j] = number of images of class i predicted as j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(targets), np.asarray(preds)), 1)
+    return counts
+
+
+def format_confusion(counts, classes=None):
+    k = len(counts)
+    labels = [str(c)[:6] for c in (classes or range(k))]
+    width = max(6, len(str(counts.max())) + 1)
+    head = "true\\pred " + "".join(f"{l:>{width}}" for l in labels[:k])
+    rows = [f"{labels[i]:<10}" + "".join(f"{v:>{width}}" for v in counts[i]) for i in range(k)]
+    return "\n".join([head] + rows)
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+def atomic_write(path, write):
+    """Call write(file) on a temporary file beside `path`, then rename it over `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_checkpoint(path, state):
+    """Pickle a dict of numpy arrays, numbers, strings, lists and dicts atomically."""
+    atomic_write(path, lambda f: pickle.dump(state, f, protocol=4))
+
+
+def load_checkpoint(path):
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def rng_state(train_loader, augment):
+    return {"loader": train_loader.generator.bit_generator.state,
+            "init": nn.init.get_rng_state(),
+            "augment": augment.get_state() if augment is not None else None,
+            "numpy": np.random.get_state()}
+
+
+def set_rng_state(state, train_loader, augment):
+    train_loader.generator.bit_generator.state = state["loader"]
+    nn.init.set_rng_state(state["init"])
+    if augment is not None and state["augment"] is not None:
+        augment.set_state(state["augment"])
+    np.random.set_state(state["numpy"])
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=None,
+        loss_fn=F.cross_entropy, patience=None, out_dir=None, resume=False, augment=None,
+        progress=True, log=print, on_epoch_end=None, extra_state=None):
+    """Train `model` for `epochs` epochs; returns the history dict.
+
+    val_loader: evaluated after every epoch; with `patience`, training stops after that many
+    epochs without a lower validation loss, and the weights of the best epoch are restored.
+    out_dir: a checkpoint is written there after every epoch; with resume=True an existing one
+    is loaded first and training continues from the epoch after it.
+    augment: the random transform of the training data, whose RNG state is checkpointed.
+    on_epoch_end(epoch, history): called after each epoch's checkpoint.
+    """
+    history = {"epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
+               "lr": [], "epoch_seconds": [], "images_per_second": []}
+    best = {"val_loss": math.inf, "epoch": None, "state": None, "bad_epochs": 0}
+    start_epoch = 0
+    path = os.path.join(out_dir, CHECKPOINT) if out_dir else None
+    if resume:
+        if not path or not os.path.exists(path):
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        ckpt = load_checkpoint(path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"], train_loader, augment)
+        history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+        log(f"resumed from {path} after epoch {start_epoch}")
+        if best.get("stopped"):
+            log("early stopping had already ended this run")
+            start_epoch = epochs
+    for epoch in range(start_epoch, epochs):
+        lr = optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        train_loss, train_acc, rate = train_epoch(model, train_loader, optimizer, loss_fn,
+                                                  desc=f"epoch {epoch + 1}/{epochs}", progress=progress)
+        seconds = time.perf_counter() - start
+        val_loss = val_acc = None
+        if val_loader is not None and len(val_loader):
+            val_loss, val_acc, _, _ = evaluate(model, val_loader, loss_fn)
+        if scheduler is not None:
+            scheduler.step()
+        for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_accuracy", train_acc),
+                           ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", lr),
+                           ("epoch_seconds", seconds), ("images_per_second", rate)):
+            history[key].append(value)
+        message = (f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}"
+                   + (f", val loss {val_loss:.4f} acc {val_acc:.4f}" if val_loss is not None else "")
+                   + f", lr {lr:.2e}, {seconds:.1f} s ({rate:.0f} img/s)")
+        stop = False
+        if val_loss is not None:
+            if val_loss < best["val_loss"]:
+                best.update(val_loss=val_loss, epoch=epoch + 1, state=model.state_dict(), bad_epochs=0)
+            else:
+                best["bad_epochs"] += 1
+                stop = patience is not None and best["bad_epochs"] >= patience
+                if stop:
+                    best["stopped"] = True
+                    message += f"; no better validation loss for {patience} epochs: stopping"
+        log(message)
+        if path:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "epoch": epoch, "rng": rng_state(train_loader, augment), "history": history,
+                     "best": best, "extra": extra_state}
+            save_checkpoint(path, state)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        if stop:
+            break
+    if patience is not None and best["state"] is not None:
+        model.load_state_dict(best["state"])
+        history["best_epoch"] = best["epoch"]
+        log(f"restored the weights of epoch {best['epoch']} (lowest validation loss {best['val_loss']:.4f})")
+    return history
+
+
+train = fit  # the name used in notebooks
+
+
+# -- outputs -----------------------------------------------------------------------------------
+def write_history(out_dir, history):
+    text = json.dumps(history, indent=2, default=float)
+    atomic_write(os.path.join(out_dir, "history.json"), lambda f: f.write(text.encode()))
+
+
+def plot_curves(out_dir, history):
+    """OUT/curves.png of losses and accuracies per epoch; returns its path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    epochs = history["epoch"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, history["train_loss"], label="train")
+    if any(v is not None for v in history["val_loss"]):
+        ax1.plot(epochs, history["val_loss"], label="validation")
+    ax1.set_xlabel("epoch"); ax1.set_ylabel("loss"); ax1.legend()
+    ax2.plot(epochs, history["train_accuracy"], label="train")
+    if any(v is not None for v in history["val_accuracy"]):
+        ax2.plot(epochs, history["val_accuracy"], label="validation")
+    ax2.set_xlabel("epoch"); ax2.set_ylabel("accuracy"); ax2.legend()
+    path = os.path.join(out_dir, "curves.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- command line ------------------------------------------------------------------------------
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m pyconv train",
+                                description="Train a CNN on MNIST or Fashion-MNIST.")
+    p.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="architecture (default lenet5)")
+    p.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    p.add_argument("--data-dir", default=None,
+                   help="directory with the four IDX .gz files (or a parent of mnist/ and fashion-mnist/); "
+                        "default: $PYCONV_DATA, else ~/.cache/pyconv/<dataset>")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is not found")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-3 for adam/adamw/rmsprop, 0.05 for sgd, 0.01 for adagrad)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "step", "none"),
+                   help="learning-rate schedule over the epochs (default cosine annealing)")
+    p.add_argument("--backend", default=None, help="CPU backend: numpy or c (default: the fastest enabled)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-split", type=float, default=0.1,
+                   help="fraction of the training images held out for validation (default 0.1)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a lower validation loss, keep the best weights")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random shifts of up to 2 pixels and small rotations of training images (default on)")
+    p.add_argument("--limit", type=int, default=None, help="use only this many training images")
+    p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
+    p.add_argument("--out", default=None, help="directory for checkpoint.pkl, model.npz, history.json, curves.png")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def make_optimizer(name, params, lr=None, momentum=0.9, weight_decay=0.0):
+    defaults = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
+    lr = defaults[name] if lr is None else lr
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay or 1e-2)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def make_transforms(dataset_cls, augment, seed):
+    """(train transform, eval transform, the random part whose state is checkpointed)."""
+    normalize = T.Normalize(dataset_cls.mean, dataset_cls.std)
+    if not augment:
+        return T.Compose([T.ToFloat(), normalize]), T.Compose([T.ToFloat(), normalize]), None
+    random_part = T.Compose([T.RandomRotation(10, seed=seed + 1), T.RandomShift(2, seed=seed + 2)])
+    return T.Compose([T.ToFloat(), random_part, normalize]), T.Compose([T.ToFloat(), normalize]), random_part
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    out = print
+    import pyconv
+    if args.backend:
+        pyconv.set_backend(args.backend)
+    backend = pyconv.get_backend() if args.device == "cpu" else "cuda"
+    if args.resume and not args.out:
+        raise SystemExit("--resume needs --out DIR (where the checkpoint is)")
+
+    cls = DATASETS[args.dataset]
+    train_set = cls(args.data_dir, train=True, download=args.download)
+    test_set = cls(args.data_dir, train=False, download=args.download)
+    rng = np.random.default_rng(args.seed)
+    indices = rng.permutation(len(train_set))
+    if args.limit is not None:
+        indices = indices[:args.limit]
+    n_val = int(round(len(indices) * args.val_split))
+    val_idx, train_idx = np.sort(indices[:n_val]), indices[n_val:]
+    train_tf, eval_tf, random_part = make_transforms(cls, args.augment, args.seed)
+    train_data = pdata.Subset(pdata.TensorDataset(train_set.data, train_set.targets, transform=train_tf), train_idx)
+    val_data = pdata.Subset(pdata.TensorDataset(train_set.data, train_set.targets, transform=eval_tf), val_idx)
+    test_n = len(test_set) if args.test_limit is None else min(args.test_limit, len(test_set))
+    test_data = pdata.TensorDataset(test_set.data[:test_n], test_set.targets[:test_n], transform=eval_tf)
+    device = None if args.device == "cpu" else args.device
+    train_loader = pdata.DataLoader(train_data, args.batch_size, shuffle=True, seed=args.seed + 3, device=device)
+    val_loader = pdata.DataLoader(val_data, 1000, device=device) if n_val else None
+    test_loader = pdata.DataLoader(test_data, 1000, device=device)
+
+    nn.init.manual_seed(args.seed)
+    model = get_model(args.model, num_classes=len(cls.classes), in_channels=1)
+    if device:
+        model.to(device)
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
+    scheduler = None
+    if args.schedule == "cosine":
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    elif args.schedule == "step":
+        scheduler = optim.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
+
+    out(f"{args.model} ({model.num_parameters():,} parameters) on {args.dataset}: {len(train_idx)} training, "
+        f"{n_val} validation, {test_n} test images; backend {backend}; {args.optimizer} "
+        f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
+        f"augment {'on' if args.augment else 'off'}, seed {args.seed}")
+    started = time.perf_counter()
+    history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
+                  patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,
+                  progress=not args.no_progress, log=out, extra_state={"args": vars(args)})
+    test_loss, test_acc, preds, targets = evaluate(model, test_loader)
+    counts = confusion_matrix(preds, targets, len(cls.classes))
+    seconds = history["epoch_seconds"]
+    out(f"confusion matrix ({args.dataset} test set):\n{format_confusion(counts, cls.classes)}")
+    out(f"test accuracy {test_acc * 100:.2f}% ({int((preds == targets).sum())}/{len(targets)}), "
+        f"test loss {test_loss:.4f}; {len(seconds)} epochs, {np.mean(seconds) if seconds else 0:.1f} s/epoch "
+        f"on backend {backend} ({time.perf_counter() - started:.0f} s in this run)")
+    history.update(test_accuracy=test_acc, test_loss=test_loss, confusion_matrix=counts.tolist(),
+                   model=args.model, dataset=args.dataset, backend=backend, args=vars(args))
+    if args.out:
+        model_path = os.path.join(args.out, "model.npz")
+        atomic_write(model_path, lambda f: np.savez(f, **model.state_dict()))
+        write_history(args.out, history)
+        curves = plot_curves(args.out, history)
+        out(f"wrote {model_path}, {os.path.join(args.out, 'history.json')}"
+            + (f", {curves}" if curves else " (install matplotlib for curves.png)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
