@@ -1,0 +1,122 @@
+"""The CUDA backend's kernels and wrapper, run on the CPU through tests/cuda_emu (no GPU needed).
+
+The .cu files are compiled with g++ against a small CUDA shim (one OS thread per CUDA thread,
+__syncthreads a barrier) and the wrapper `cuda_cupy` runs unchanged on numpy arrays. This
+checks the index math, the tiling (edges, several tiles, split reductions), the NaN rules
+and the Python side; speed and true GPU concurrency are left to tests/test_cuda_backend.py.
+"""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from pyconv.backends import cuda_cupy as cu
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+emu = _load("pyconv_cuda_emu", os.path.join(HERE, "cuda_emu", "__init__.py"))
+cases = _load("pyconv_cuda_cases", os.path.join(HERE, "cuda_cases.py"))
+
+pytestmark = pytest.mark.skipif(emu.compiler() is None, reason="no C++ compiler for the CUDA emulation")
+DTYPES = [np.float32, np.float64]
+
+
+def same(a):
+    return a
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """cuda_cupy on numpy arrays, kernels on CPU threads; small SM count and split length so
+    that the split reduction of the weight gradient really splits on small problems."""
+    monkeypatch.setattr(cu, "xp", np)
+    monkeypatch.setattr(cu, "_function", emu.function)
+    monkeypatch.setattr(cu, "_sm_count", lambda: 4)
+    monkeypatch.setattr(cu, "SPLIT_MIN_K", 16)
+    return cu
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
+def test_conv2d(emulated, case, v, dtype):
+    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+        cases.check_conv(cu, same, same, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.POOL_ODD, ids=lambda c: "x{}k{}s{}p{}".format(*c))
+def test_pool2d(emulated, case, v, dtype):
+    with cu.use_variants(pool2d_backward_argmax=v):
+        cases.check_pool(cu, same, same, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pool2d_nan_and_inf(emulated, dtype):
+    cases.check_pool_nan(cu, same, same, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
+def test_matmul(emulated, case, v, dtype):
+    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+        cases.check_matmul(cu, same, same, case, dtype)
+
+
+def test_weight_gradient_really_splits(emulated):
+    """The fixture's settings give the split path several splits on a small problem."""
+    N, P, Q, K, CRS = 3, 8, 9, 130, 2
+    splits, chunk = cu.split_reduction(2 * 1, N * P * Q, cu._sm_count())
+    assert splits > 1 and chunk % cu.GEMM_BK == 0 and (splits - 1) * chunk < N * P * Q
+
+
+def test_empty_batch(emulated):
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    w = np.ones((2, 3, 3, 3), np.float32)
+    assert cu.conv2d_forward(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1)).shape == (0, 2, 3, 3)
+    dw = cu.conv2d_backward_weight(np.zeros((0, 2, 3, 3), np.float32), x, w.shape, (1, 1), (0, 0, 0, 0), (1, 1))
+    assert dw.shape == w.shape and not dw.any()
+
+
+def test_validation_errors(emulated):
+    x = np.zeros((1, 3, 5, 5), np.float32)
+    w = np.zeros((2, 3, 3, 3), np.float32)
+    conv = ((1, 1), (0, 0, 0, 0), (1, 1))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cu.conv2d_forward(x.astype(np.int32), w, None, *conv)
+    with pytest.raises(TypeError, match="one dtype"):
+        cu.conv2d_forward(x, w.astype(np.float64), None, *conv)
+    with pytest.raises(ValueError, match="4 dimensions"):
+        cu.conv2d_forward(x[0], w, None, *conv)
+    with pytest.raises(ValueError, match="channels"):
+        cu.conv2d_forward(x, w[:, :2], None, *conv)
+    with pytest.raises(ValueError, match="b must have shape"):
+        cu.conv2d_forward(x, w, np.zeros(3, np.float32), *conv)
+    with pytest.raises(ValueError, match="does not fit"):
+        cu.conv2d_forward(x[:, :, :2], w, None, *conv)
+    with pytest.raises(ValueError, match="dy must have shape"):
+        cu.conv2d_backward_input(np.zeros((1, 2, 4, 4), np.float32), w, x.shape, *conv)
+    with pytest.raises(ValueError, match="matmul needs"):
+        cu.matmul(np.zeros((1, 2, 3), np.float32), np.zeros((1, 2, 3), np.float32))
+    with pytest.raises(TypeError, match="int64"):
+        cu.max_pool2d_backward(np.zeros((1, 3, 2, 2), np.float32), np.zeros((1, 3, 2, 2), np.int32), x.shape)
+    with pytest.raises(ValueError, match="half the window"):
+        cu.avg_pool2d_forward(x, (2, 2), (2, 2), (2, 2))
+
+
+def test_non_contiguous_inputs_are_made_contiguous(emulated):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((1, 9, 6)).astype(np.float32).transpose(0, 2, 1)   # (1, 6, 9) view
+    b = rng.standard_normal((1, 9, 4)).astype(np.float32)
+    np.testing.assert_allclose(cu.matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
