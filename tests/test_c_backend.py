@@ -1,0 +1,250 @@
+"""The C backend against the numpy reference, its own naive kernels, and itself across thread counts."""
+import numpy as np
+import pytest
+
+from pyconv.backends import numpy_ref as ref
+
+c = pytest.importorskip("pyconv.backends.c_omp")
+ok, why = c.available()
+if not ok:
+    pytest.skip(f"C backend not built: {why}", allow_module_level=True)
+
+TOL = {np.float32: 1e-4, np.float64: 1e-10}
+DTYPES = [np.float32, np.float64]
+
+# (x shape, w shape, stride, padding (t, b, l, r), dilation)
+CONV_CASES = [
+    ((1, 1, 7, 5), (1, 1, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),        # batch 1, one channel
+    ((2, 3, 11, 9), (4, 3, 3, 2), (2, 3), (1, 2, 0, 1), (1, 1)),        # uneven stride, asymmetric pad
+    ((3, 5, 10, 13), (7, 5, 3, 3), (1, 2), (2, 1, 1, 0), (2, 2)),       # dilation 2
+    ((2, 6, 9, 8), (9, 6, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),         # 1x1, the direct path
+    ((2, 4, 9, 8), (3, 4, 1, 1), (2, 2), (1, 0, 0, 1), (1, 1)),         # 1x1 strided, padded
+    ((1, 2, 6, 17), (3, 2, 2, 5), (3, 1), (0, 2, 2, 2), (1, 3)),        # wide, rectangular dilation
+    ((2, 3, 40, 37), (37, 3, 5, 4), (1, 1), (2, 2, 1, 2), (1, 1)),      # more than one panel of pixels
+    ((1, 70, 6, 5), (10, 70, 2, 2), (1, 1), (1, 1, 1, 1), (1, 1)),      # C*R*S > KC: several slices
+]
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def close(got, want, dtype):
+    assert got.dtype == want.dtype and got.shape == want.shape and got.flags.c_contiguous
+    scale = max(1.0, float(np.abs(want).max()) if want.size else 1.0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL[dtype] * scale)
+
+
+def conv_args(case):
+    _, _, stride, padding, dilation = case
+    return stride, padding, dilation
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_reference(case, dtype):
+    rng = np.random.default_rng(1)
+    x, w, b = rand(rng, case[0], dtype), rand(rng, case[1], dtype), rand(rng, case[1][:1], dtype)
+    args = conv_args(case)
+    y = ref.conv2d_forward(x, w, b, *args)
+    dy = rand(rng, y.shape, dtype)
+    close(c.conv2d_forward(x, w, b, *args), y, dtype)
+    close(c.conv2d_forward(x, w, None, *args), ref.conv2d_forward(x, w, None, *args), dtype)
+    close(c.conv2d_backward_input(dy, w, x.shape, *args), ref.conv2d_backward_input(dy, w, x.shape, *args), dtype)
+    close(c.conv2d_backward_weight(dy, x, w.shape, *args), ref.conv2d_backward_weight(dy, x, w.shape, *args), dtype)
+    close(c.conv2d_backward_bias(dy), ref.conv2d_backward_bias(dy), dtype)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:4])
+def test_conv2d_fast_matches_naive(case):
+    rng = np.random.default_rng(2)
+    dtype = np.float64
+    x, w, b = rand(rng, case[0], dtype), rand(rng, case[1], dtype), rand(rng, case[1][:1], dtype)
+    args = conv_args(case)
+    y = c.conv2d_forward(x, w, b, *args)
+    dy = rand(rng, y.shape, dtype)
+    close(y, c.conv2d_forward(x, w, b, *args, naive=True), dtype)
+    close(c.conv2d_backward_input(dy, w, x.shape, *args),
+          c.conv2d_backward_input(dy, w, x.shape, *args, naive=True), dtype)
+    close(c.conv2d_backward_weight(dy, x, w.shape, *args),
+          c.conv2d_backward_weight(dy, x, w.shape, *args, naive=True), dtype)
+
+
+POOL_CASES = [
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0)),
+    ((1, 1, 7, 9), (3, 2), (2, 1), (1, 1)),
+    ((2, 2, 10, 7), (3, 3), (1, 2), (1, 0)),
+    ((1, 2, 5, 11), (1, 4), (3, 3), (0, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_arg_pool_matches_reference(kind, case, dtype):
+    rng = np.random.default_rng(3)
+    shape, kernel, stride, padding = case
+    x = rand(rng, shape, dtype)
+    forward = getattr(c, f"{kind}_pool2d_forward")
+    y, idx = forward(x, kernel, stride, padding)
+    y_ref, idx_ref = getattr(ref, f"{kind}_pool2d_forward")(x, kernel, stride, padding)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert idx.dtype == np.int64
+    y_naive, idx_naive = forward(x, kernel, stride, padding, naive=True)
+    np.testing.assert_array_equal(y_naive, y_ref)
+    np.testing.assert_array_equal(idx_naive, idx_ref)
+    dy = rand(rng, y.shape, dtype)
+    close(getattr(c, f"{kind}_pool2d_backward")(dy, idx, shape),
+          getattr(ref, f"{kind}_pool2d_backward")(dy, idx_ref, shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_avg_pool_matches_reference(case, dtype):
+    rng = np.random.default_rng(4)
+    shape, kernel, stride, padding = case
+    x = rand(rng, shape, dtype)
+    y = c.avg_pool2d_forward(x, kernel, stride, padding)
+    close(y, ref.avg_pool2d_forward(x, kernel, stride, padding), dtype)
+    close(c.avg_pool2d_forward(x, kernel, stride, padding, naive=True), y, dtype)
+    dy = rand(rng, y.shape, dtype)
+    close(c.avg_pool2d_backward(dy, shape, kernel, stride, padding),
+          ref.avg_pool2d_backward(dy, shape, kernel, stride, padding), dtype)
+
+
+def test_pool_nan_and_ties_follow_the_contract():
+    x = np.array([[[[1, 3, 3, np.nan], [3, np.nan, 0, 2], [-np.inf, -np.inf, 5, 5]]]], np.float32)
+    for kind in ("max", "min"):
+        for args in [((2, 2), (1, 1), (0, 0)), ((3, 3), (2, 2), (1, 1))]:
+            y, idx = getattr(c, f"{kind}_pool2d_forward")(x, *args)
+            y_ref, idx_ref = getattr(ref, f"{kind}_pool2d_forward")(x, *args)
+            np.testing.assert_array_equal(y, y_ref)
+            np.testing.assert_array_equal(idx, idx_ref)
+
+
+MATMUL_SHAPES = [(1, 1, 1, 1), (3, 37, 45, 29), (2, 9, 300, 70), (1, 130, 17, 530)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,M,K,N", MATMUL_SHAPES)
+def test_matmul_matches_reference(B, M, K, N, dtype):
+    rng = np.random.default_rng(5)
+    a, b, dc = rand(rng, (B, M, K), dtype), rand(rng, (B, K, N), dtype), rand(rng, (B, M, N), dtype)
+    close(c.matmul(a, b), ref.matmul(a, b), dtype)
+    close(c.matmul_backward_a(dc, b), ref.matmul_backward_a(dc, b), dtype)
+    close(c.matmul_backward_b(a, dc), ref.matmul_backward_b(a, dc), dtype)
+    close(c.matmul(a, b, naive=True), ref.matmul(a, b), dtype)
+
+
+def test_nan_and_inf_propagate_like_the_reference():
+    rng = np.random.default_rng(6)
+    x, w = rand(rng, (1, 2, 6, 6), np.float64), rand(rng, (3, 2, 3, 3), np.float64)
+    x[0, 1, 2, 3], x[0, 0, 5, 5], w[2, 0, 1, 1] = np.nan, np.inf, np.inf
+    args = ((1, 1), (1, 1, 1, 1), (1, 1))
+    y, y_ref = c.conv2d_forward(x, w, None, *args), ref.conv2d_forward(x, w, None, *args)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
+    a = np.ones((1, 2, 2))
+    a[0, 0, 1] = np.inf
+    out = c.matmul(a, np.array([[[1.0], [0.0]]]))
+    np.testing.assert_array_equal(out, ref.matmul(a, np.array([[[1.0], [0.0]]])))
+
+
+def test_bitwise_identical_for_any_thread_count():
+    rng = np.random.default_rng(7)
+    x, w, b = rand(rng, (3, 16, 20, 19), np.float32), rand(rng, (40, 16, 3, 3), np.float32), rand(rng, (40,), np.float32)
+    args = ((1, 2), (1, 1, 1, 0), (1, 1))
+    a, bb = rand(rng, (2, 150, 300), np.float32), rand(rng, (2, 300, 170), np.float32)
+    before = c.get_num_threads()
+
+    def run():
+        y = c.conv2d_forward(x, w, b, *args)
+        dy = rand(np.random.default_rng(8), y.shape, np.float32)
+        pool = c.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
+        return [y, c.conv2d_backward_input(dy, w, x.shape, *args), c.conv2d_backward_weight(dy, x, w.shape, *args),
+                c.conv2d_backward_bias(dy), c.matmul(a, bb), c.matmul_backward_a(a @ bb, bb),
+                c.matmul_backward_b(a, a @ bb), *pool, c.max_pool2d_backward(pool[0], pool[1], x.shape),
+                c.avg_pool2d_backward(pool[0], x.shape, (3, 3), (2, 2), (1, 1))]
+    try:
+        c.set_num_threads(1)
+        assert c.get_num_threads() == 1
+        one = run()
+        for n in (2, 3):
+            c.set_num_threads(n)
+            for got, want in zip(run(), one):
+                assert got.tobytes() == want.tobytes()
+        x1 = x[:1]                   # a single image: backward input splits channels across threads
+        dy1 = rand(rng, (1, 40, 20, 9), np.float32)
+        c.set_num_threads(1)
+        single = c.conv2d_backward_input(dy1, w, x1.shape, *args)
+        c.set_num_threads(2)
+        assert c.conv2d_backward_input(dy1, w, x1.shape, *args).tobytes() == single.tobytes()
+    finally:
+        c.set_num_threads(0)
+    assert c.get_num_threads() == before
+
+
+def test_non_contiguous_inputs_are_copied():
+    rng = np.random.default_rng(9)
+    x = rand(rng, (2, 3, 8, 10), np.float64)[:, :, :, ::2]
+    w = rand(rng, (4, 3, 2, 2), np.float64)[:, :, ::-1]
+    args = ((1, 1), (0, 0, 0, 0), (1, 1))
+    close(c.conv2d_forward(x, w, None, *args), ref.conv2d_forward(x, w, None, *args), np.float64)
+    a = rand(rng, (2, 5, 7), np.float64).transpose(0, 2, 1)
+    b = rand(rng, (2, 3, 5), np.float64).transpose(0, 2, 1)
+    close(c.matmul(a, b), ref.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b)), np.float64)
+
+
+def test_bad_inputs_raise():
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    args = ((1, 1), (0, 0, 0, 0), (1, 1))
+    with pytest.raises(TypeError):
+        c.conv2d_forward(x.astype(np.float64), w, None, *args)          # mixed dtypes
+    with pytest.raises(TypeError):
+        c.conv2d_forward(x.astype(np.int32), w.astype(np.int32), None, *args)
+    with pytest.raises(TypeError):
+        c.conv2d_forward(x.tolist(), w, None, *args)
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x[0], w, None, *args)                           # rank
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x, w[:, :1], None, *args)                       # channels
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x, w, np.zeros(2, np.float32), *args)           # bias length
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x, w, None, (0, 1), (0, 0, 0, 0), (1, 1))       # stride 0
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x, w, None, (1, 1), (0, -1, 0, 0), (1, 1))      # negative padding
+    with pytest.raises(ValueError):
+        c.conv2d_forward(x, w, None, (1, 1), (0, 0, 0, 0), (3, 3))       # kernel larger than input
+    with pytest.raises(ValueError):
+        c.conv2d_backward_input(np.zeros((1, 3, 2, 2), np.float32), w, x.shape, *args)
+    with pytest.raises(ValueError):
+        c.matmul(np.zeros((1, 2, 3)), np.zeros((1, 4, 5)))
+    with pytest.raises(ValueError):
+        c.max_pool2d_forward(x, (2, 2), (2, 2), (2, 2))                  # padding > kernel/2
+    y, idx = c.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    idx[0, 0, 0, 0] = 10**6
+    with pytest.raises(ValueError):
+        c.max_pool2d_backward(y, idx, x.shape)
+    with pytest.raises(TypeError):
+        c.max_pool2d_backward(y, idx.astype(np.int32), x.shape)
+    with pytest.raises(MemoryError):                                      # element count overflows
+        c.conv2d_backward_input(np.zeros((1, 3, 3, 3), np.float32), w, (2**40, 2, 2**20, 5), *args)
+
+
+def test_empty_batch_and_zero_filters():
+    x = np.zeros((0, 2, 5, 5))
+    w = np.ones((3, 2, 3, 3))
+    y = c.conv2d_forward(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1))
+    assert y.shape == (0, 3, 3, 3)
+    dw = c.conv2d_backward_weight(np.zeros((0, 3, 3, 3)), x, w.shape, (1, 1), (0, 0, 0, 0), (1, 1))
+    np.testing.assert_array_equal(dw, np.zeros(w.shape))
+    assert c.matmul(np.zeros((2, 3, 0)), np.zeros((2, 0, 4))).tolist() == np.zeros((2, 3, 4)).tolist()
+
+
+def test_module_attributes():
+    assert c.NAME == "c" and c.DEVICE == "cpu" and c.xp is np
+    assert isinstance(c.openmp_enabled(), bool)
+    assert "gemm tile" in c.build_info()
