@@ -137,3 +137,48 @@ def test_linear_float32(backend):
     x, w = rand(4, 3, dtype=np.float32), rand(2, 3, seed=1, dtype=np.float32)
     y = F.linear(x, w)
     assert y.dtype == np.float32 and y.shape == (4, 2)
+
+
+# -- the same ops on CUDA tensors agree with the CPU (skipped where the cuda backend is disabled)
+
+CUDA_ENABLED = backends.available_backends().get("cuda") == "enabled"
+
+
+def _labels(dev):
+    return tensor(np.array([0, 2, 1, 2]), device=dev)
+
+
+# name, fn(device, *inputs), input shapes
+DEVICE_CASES = [
+    ("conv2d", lambda d, x, w, b: F.conv2d(x, w, b, stride=2, padding="same", dilation=1),
+     [(2, 3, 7, 6), (4, 3, 3, 3), (4,)]),
+    ("conv2d_dilated", lambda d, x, w: F.conv2d(x, w, padding=(1, 2), dilation=2), [(1, 2, 6, 6), (3, 2, 2, 3)]),
+    ("linear", lambda d, x, w, b: F.linear(x, w, b), [(4, 3), (5, 3), (5,)]),
+    ("max_pool2d", lambda d, x: F.max_pool2d(x, 3, stride=2, padding=1), [(2, 3, 7, 7)]),
+    ("min_pool2d", lambda d, x: F.min_pool2d(x, 2), [(2, 3, 6, 6)]),
+    ("avg_pool2d", lambda d, x: F.avg_pool2d(x, 3, stride=2, padding=1), [(2, 3, 7, 7)]),
+    ("relu", lambda d, x: F.relu(x), [(3, 4)]),
+    ("elu", lambda d, x: F.elu(x), [(3, 4)]),
+    ("sigmoid", lambda d, x: F.sigmoid(x), [(3, 4)]),
+    ("log_softmax", lambda d, x: F.log_softmax(x, dim=1), [(3, 4)]),
+    ("maxout", lambda d, x: F.maxout(x, 2), [(3, 4)]),
+    ("batch_norm", lambda d, x, g, b: F.batch_norm(x, None, None, g, b, training=True), [(4, 3, 2, 2), (3,), (3,)]),
+    ("cross_entropy", lambda d, x: F.cross_entropy(x, _labels(d)), [(4, 3)]),
+    ("hinge_loss", lambda d, x: F.hinge_loss(x, _labels(d)), [(4, 3)]),
+    ("bce_with_logits", lambda d, x, t: F.binary_cross_entropy_with_logits(x, t), [(4, 3), (4, 3)]),
+]
+
+
+@pytest.mark.skipif(not CUDA_ENABLED, reason="the cuda backend is not enabled here")
+@pytest.mark.parametrize("name,fn,shapes", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
+def test_cuda_matches_cpu(name, fn, shapes):
+    cpu = [rand(*s, seed=i) for i, s in enumerate(shapes)]
+    gpu = [tensor(t.data, requires_grad=True, device="cuda") for t in cpu]
+    y_cpu, y_gpu = fn("cpu", *cpu), fn("cuda", *gpu)
+    assert y_gpu.device == "cuda"
+    np.testing.assert_allclose(y_gpu.numpy(), y_cpu.data, rtol=1e-9, atol=1e-9)
+    dy = np.random.default_rng(9).standard_normal(y_cpu.shape)
+    y_cpu.backward(dy)
+    y_gpu.backward(tensor(dy, device="cuda"))
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(b.grad.numpy(), a.grad.data, rtol=1e-9, atol=1e-9)
