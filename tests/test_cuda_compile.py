@@ -1,0 +1,138 @@
+"""The CUDA sources compile, and the CUDA backend's pure-Python parts, on any machine.
+
+* nvcc (when on PATH) compiles every csrc/cuda/*.cu, as pasted together by the wrapper, to PTX
+  for sm_90 in both dtypes: CI catches compile errors without a GPU.
+* NVRTC (when libnvrtc can be loaded, e.g. from the nvidia-cuda-nvrtc-cu12 wheel) compiles the
+  same text the way CuPy's RawModule will, which also proves no host-only header sneaked in.
+* Launch-configuration helpers, the variant table, kernel names and availability reporting.
+"""
+import ctypes
+import ctypes.util
+import glob
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from pyconv.backends import cuda_cupy as cu
+
+DTYPES = [np.float32, np.float64]
+
+
+# -- nvcc -------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("file", cu.SOURCES)
+def test_nvcc_compiles(file, dtype, tmp_path):
+    src = tmp_path / file
+    src.write_text(cu.read_source(file))
+    cmd = ["nvcc", "-ptx", "-arch=sm_90", "--std=c++14", *cu.compile_options(dtype)[1:],
+           str(src), "-o", str(tmp_path / "out.ptx")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"{' '.join(cmd)}\n{run.stderr}"
+    assert "warning" not in run.stderr.lower(), run.stderr
+    ptx = (tmp_path / "out.ptx").read_text()
+    for name in cu.kernel_names_in_source(file):
+        assert f".entry {name}(" in ptx, f"kernel {name} missing from the PTX of {file}"
+
+
+# -- NVRTC ------------------------------------------------------------------------------------
+
+def _nvrtc():
+    candidates = []
+    try:
+        import nvidia.cuda_nvrtc as pkg
+        for folder in pkg.__path__:
+            candidates += sorted(glob.glob(os.path.join(folder, "lib", "libnvrtc.so*")))
+    except ImportError:
+        pass
+    found = ctypes.util.find_library("nvrtc")
+    if found:
+        candidates.append(found)
+    for path in candidates:
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+NVRTC = _nvrtc()
+
+
+@pytest.mark.skipif(NVRTC is None, reason="libnvrtc is not installed")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("file", cu.SOURCES)
+def test_nvrtc_compiles(file, dtype):
+    prog = ctypes.c_void_p()
+    code = cu.read_source(file).encode()
+    assert NVRTC.nvrtcCreateProgram(ctypes.byref(prog), code, file.encode(), 0, None, None) == 0
+    options = [o.encode() for o in cu.compile_options(dtype) + ("-arch=compute_90",)]
+    try:
+        rc = NVRTC.nvrtcCompileProgram(prog, len(options), (ctypes.c_char_p * len(options))(*options))
+        size = ctypes.c_size_t()
+        NVRTC.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        NVRTC.nvrtcGetProgramLog(prog, log)
+        assert rc == 0, log.value.decode()
+        assert "warning" not in log.value.decode().lower(), log.value.decode()
+    finally:
+        NVRTC.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+# -- pure Python ------------------------------------------------------------------------------
+
+def test_sources_are_found_and_self_contained():
+    assert cu.source_dir() is not None
+    for file in cu.SOURCES:
+        text = cu.read_source(file)
+        assert "#include" not in text, f"{file}: NVRTC gets one text; only common.cuh is pasted in"
+
+
+def test_every_variant_in_the_tables_exists_in_the_sources():
+    assert set(cu.VARIANTS) == {p for families in cu.KERNELS.values() for p in families}
+    for file, families in cu.KERNELS.items():
+        names = cu.kernel_names_in_source(file)
+        wanted = {f"{p}_{v}" for p, vs in families.items() for v in vs} | set(cu.HELPER_KERNELS.get(file, ()))
+        assert wanted == names, f"{file}: table and source disagree: {wanted ^ names}"
+        for primitive in families:
+            assert cu.VARIANTS[primitive] in families[primitive]
+
+
+def test_use_variants_overrides_and_restores():
+    assert cu.kernel_name("conv2d_forward") == f"conv2d_forward_{cu.VARIANTS['conv2d_forward']}"
+    with cu.use_variants(conv2d_forward=1):
+        assert cu.kernel_name("conv2d_forward") == "conv2d_forward_1"
+    assert cu.variant("conv2d_forward") == cu.VARIANTS["conv2d_forward"]
+    with pytest.raises(ValueError, match="variants"):
+        with cu.use_variants(conv2d_forward=9):
+            pass
+
+
+def test_launch_configuration():
+    assert cu.blocks(1) == 1 and cu.blocks(256) == 1 and cu.blocks(257) == 2 and cu.blocks(0) == 1
+    assert cu.gemm_grid(M=130, N=1000, batch=3) == (8, 2, 3)
+    for tiles, Kd, sms in [(1, 64 * 56 * 56, 132), (5, 200704, 132), (40, 1000, 132), (1, 7, 132),
+                           (300, 10 ** 6, 132), (1, 2 ** 30, 132)]:
+        splits, chunk = cu.split_reduction(tiles, Kd, sms)
+        assert chunk % cu.GEMM_BK == 0 and splits >= 1
+        assert (splits - 1) * chunk < Kd <= splits * chunk, "every split non-empty, all of Kd covered"
+        assert splits <= cu.MAX_GRID_Z
+        assert splits == 1 or Kd // splits >= cu.SPLIT_MIN_K - cu.GEMM_BK
+    assert cu.split_reduction(5, 64 * 56 * 56, 132)[0] >= 40       # ~2 blocks per SM
+
+
+def test_compile_options_select_the_dtype():
+    assert "-DPYCONV_DOUBLE" in cu.compile_options(np.float64)
+    assert "-DPYCONV_DOUBLE" not in cu.compile_options(np.float32)
+
+
+def test_available_reports_a_reason():
+    ok, reason = cu.available()
+    assert isinstance(ok, bool)
+    assert ok or reason
+    if cu.xp is None:
+        assert not ok and "cupy" in reason
