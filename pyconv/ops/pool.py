@@ -30,19 +30,22 @@ def _pool_params(op, x, kernel_size, stride, padding):
     return kernel, stride, pad
 
 
+def _contiguous(a):
+    return array_module(device_of(a)).ascontiguousarray(a)
+
+
 class MaxPool2d(Function):
     """y[n,c,p,q] = max of x over window (p, q); the gradient goes to the (first) maximum."""
 
     def forward(self, x, *, kernel_size, stride=None, padding=0):
         params = _pool_params("max_pool2d", x, kernel_size, stride, padding)
         self.backend = backends.for_device(device_of(x))
-        self.x_shape = x.shape
-        y, self.idx = self.backend.max_pool2d_forward(array_module(device_of(x)).ascontiguousarray(x), *params)
+        self.x_shape = tuple(x.shape)
+        y, self.idx = self.backend.max_pool2d_forward(_contiguous(x), *params)
         return y
 
     def backward(self, dy):
-        dy = array_module(device_of(dy)).ascontiguousarray(dy)
-        return self.backend.max_pool2d_backward(dy, self.idx, self.x_shape)
+        return self.backend.max_pool2d_backward(_contiguous(dy), self.idx, self.x_shape)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -57,13 +60,12 @@ class MinPool2d(Function):
     def forward(self, x, *, kernel_size, stride=None, padding=0):
         params = _pool_params("min_pool2d", x, kernel_size, stride, padding)
         self.backend = backends.for_device(device_of(x))
-        self.x_shape = x.shape
-        y, self.idx = self.backend.min_pool2d_forward(array_module(device_of(x)).ascontiguousarray(x), *params)
+        self.x_shape = tuple(x.shape)
+        y, self.idx = self.backend.min_pool2d_forward(_contiguous(x), *params)
         return y
 
     def backward(self, dy):
-        dy = array_module(device_of(dy)).ascontiguousarray(dy)
-        return self.backend.min_pool2d_backward(dy, self.idx, self.x_shape)
+        return self.backend.min_pool2d_backward(_contiguous(dy), self.idx, self.x_shape)
 
 
 def min_pool2d(x, kernel_size, stride=None, padding=0):
@@ -77,12 +79,11 @@ class AvgPool2d(Function):
     def forward(self, x, *, kernel_size, stride=None, padding=0):
         self.params = _pool_params("avg_pool2d", x, kernel_size, stride, padding)
         self.backend = backends.for_device(device_of(x))
-        self.x_shape = x.shape
-        return self.backend.avg_pool2d_forward(array_module(device_of(x)).ascontiguousarray(x), *self.params)
+        self.x_shape = tuple(x.shape)
+        return self.backend.avg_pool2d_forward(_contiguous(x), *self.params)
 
     def backward(self, dy):
-        dy = array_module(device_of(dy)).ascontiguousarray(dy)
-        return self.backend.avg_pool2d_backward(dy, self.x_shape, *self.params)
+        return self.backend.avg_pool2d_backward(_contiguous(dy), self.x_shape, *self.params)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
