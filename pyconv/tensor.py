@@ -53,7 +53,7 @@ def enable_grad():
 
 
 def _is_float(dtype):
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    return np.dtype(dtype).kind == "f"
 
 
 def _as_array(data, dtype=None, device="cpu", copy=False):
