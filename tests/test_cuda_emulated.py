@@ -120,3 +120,27 @@ def test_non_contiguous_inputs_are_made_contiguous(emulated):
     a = rng.standard_normal((1, 9, 6)).astype(np.float32).transpose(0, 2, 1)   # (1, 6, 9) view
     b = rng.standard_normal((1, 9, 4)).astype(np.float32)
     np.testing.assert_allclose(cu.matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_gradcheck_through_the_autograd(emulated, monkeypatch):
+    """The ops layer driving the (emulated) cuda backend: float64 gradients by central differences."""
+    try:
+        from pyconv.gradcheck import gradcheck
+    except ImportError:
+        pytest.skip("pyconv.gradcheck is not available")
+    import pyconv
+    import pyconv.nn.functional as F
+    from pyconv import backends
+    monkeypatch.setattr(backends, "for_device", lambda device: cu)
+    rng = np.random.default_rng(0)
+
+    def t(shape):
+        return pyconv.tensor(rng.standard_normal(shape), requires_grad=True)
+
+    x, w, b = t((1, 2, 4, 3)), t((2, 2, 2, 2)), t((2,))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)), x, w, b)
+    xp = pyconv.tensor(rng.permutation(5 * 5).reshape(1, 1, 5, 5) / 10.0, requires_grad=True)
+    assert gradcheck(lambda x: F.max_pool2d(x, 2), xp)
+    assert gradcheck(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), xp)
+    a, m = t((2, 3, 2)), t((2, 2, 3))
+    assert gradcheck(lambda a, m: a @ m, a, m)

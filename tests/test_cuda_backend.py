@@ -1,0 +1,121 @@
+"""The cuda backend on a GPU: every primitive against numpy_ref, forward and backward, on odd
+and large shapes, every kernel variant; a float64 gradcheck through the autograd on the GPU.
+
+Skipped without CuPy or a CUDA device. Tolerances: max |ours - ref| / max |ref| <= 1e-4
+(float32), 1e-10 (float64). The same odd-shape checks run on the CPU in test_cuda_emulated.py.
+"""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from pyconv.backends import cuda_cupy as cu
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("pyconv_cuda_cases", os.path.join(HERE, "cuda_cases.py"))
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+
+_ok, _reason = cu.available()
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not _ok, reason=f"cuda backend unavailable: {_reason}")]
+DTYPES = [np.float32, np.float64]
+
+
+def to_dev(a):
+    return cu.xp.asarray(a)
+
+
+def to_host(a):
+    return cu.xp.asnumpy(a)
+
+
+def conv_id(c):
+    return "x{}w{}s{}p{}d{}".format(*c).replace(" ", "")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
+def test_conv2d_odd(case, v, dtype):
+    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+        cases.check_conv(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_LARGE, ids=conv_id)
+def test_conv2d_large(case, dtype):
+    cases.check_conv(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.POOL_ODD + cases.POOL_LARGE, ids=lambda c: "x{}k{}s{}p{}".format(*c))
+def test_pool2d(case, v, dtype):
+    with cu.use_variants(pool2d_backward_argmax=v):
+        cases.check_pool(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pool2d_nan_and_inf(dtype):
+    cases.check_pool_nan(cu, to_dev, to_host, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.MATMUL_ODD + cases.MATMUL_LARGE, ids=lambda c: "B{}M{}K{}N{}".format(*c))
+def test_matmul(case, v, dtype):
+    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+        cases.check_matmul(cu, to_dev, to_host, case, dtype)
+
+
+def test_results_are_deterministic():
+    """Split reduction and tree reductions add in a fixed order: bitwise equal reruns."""
+    rng = np.random.default_rng(3)
+    x = to_dev(rng.standard_normal((64, 32, 28, 28)).astype(np.float32))
+    dy = to_dev(rng.standard_normal((64, 32, 28, 28)).astype(np.float32))
+    args = ((1, 1), (1, 1, 1, 1), (1, 1))
+    first = to_host(cu.conv2d_backward_weight(dy, x, (32, 32, 3, 3), *args))
+    again = to_host(cu.conv2d_backward_weight(dy, x, (32, 32, 3, 3), *args))
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(to_host(cu.conv2d_backward_bias(dy)), to_host(cu.conv2d_backward_bias(dy)))
+
+
+def test_rejects_host_arrays():
+    with pytest.raises(TypeError, match="cupy array"):
+        cu.matmul(np.zeros((1, 2, 2), np.float32), np.zeros((1, 2, 2), np.float32))
+
+
+def test_time_ms_measures_something():
+    a = to_dev(np.ones((1, 256, 256), np.float32))
+    ms = cu.time_ms(cu.matmul, a, a, warmup=1, repeat=3)
+    assert 0 < ms < 1000
+
+
+# -- through the autograd ------------------------------------------------------------------
+
+def _gradcheck():
+    try:
+        from pyconv.gradcheck import gradcheck
+    except ImportError:
+        pytest.skip("pyconv.gradcheck is not available")
+    return gradcheck
+
+
+def test_gradcheck_conv_pool_matmul_on_gpu():
+    gradcheck = _gradcheck()
+    import pyconv
+    import pyconv.nn.functional as F
+    rng = np.random.default_rng(0)
+
+    def t(shape):
+        return pyconv.tensor(rng.standard_normal(shape), requires_grad=True, device="cuda")
+
+    x, w, b = t((2, 3, 7, 6)), t((4, 3, 3, 2)), t((4,))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)), x, w, b)
+    # a permutation keeps max-pool windows free of ties, so finite differences are stable
+    xp = pyconv.tensor(rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 10.0, requires_grad=True, device="cuda")
+    assert gradcheck(lambda x: F.max_pool2d(x, 2), xp)
+    assert gradcheck(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), xp)
+    a, m = t((2, 5, 4)), t((2, 4, 3))
+    assert gradcheck(lambda a, m: a @ m, a, m)
