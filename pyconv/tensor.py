@@ -189,6 +189,13 @@ class Tensor:
         """The data as a numpy array (copied from the GPU for CUDA tensors; shared on the CPU)."""
         return _device.move(self.data, "cpu")
 
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) for CPU tensors; a CUDA tensor must be copied explicitly (.numpy())."""
+        if self.device != "cpu":
+            raise TypeError("np.asarray() of a CUDA tensor: copy it to the host with .numpy() or .cpu()")
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
     def item(self):
         if self.size != 1:
             raise ValueError(f"item() needs a tensor of one element, got shape {self.shape}")
@@ -287,6 +294,13 @@ class Tensor:
     expand = broadcast_to
     def matmul(self, other): return ops.matmul(self, other)
 
+    # activations live in pyconv/ops/activation.py (pyconv.nn.functional), imported on first use
+    def relu(self): return _activation().relu(self)
+    def sigmoid(self): return _activation().sigmoid(self)
+    def tanh(self): return _activation().tanh(self)
+    def softmax(self, dim=-1): return _activation().softmax(self, dim)
+    def log_softmax(self, dim=-1): return _activation().log_softmax(self, dim)
+
     @property
     def T(self):
         """All axes reversed (the transpose of a matrix)."""
@@ -350,6 +364,11 @@ class Tensor:
                     pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
+
+
+def _activation():
+    from .ops import activation
+    return activation
 
 
 class Function:

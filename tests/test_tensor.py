@@ -83,6 +83,27 @@ def test_comparisons_give_bool_tensors_without_grad():
     assert len({x, x}) == 1  # hashable despite elementwise ==
 
 
+def test_methods_mirror_the_functions():
+    x = tensor(np.array([[0.5, -2.0, 3.0], [1.5, 2.5, -0.5]]))
+    a = x.numpy()
+    pairs = [(x.exp(), np.exp(a)), (x.abs().log(), np.log(np.abs(a))), (x.abs().sqrt(), np.sqrt(np.abs(a))),
+             (abs(x), np.abs(a)), (x.clip(-1, 1), np.clip(a, -1, 1)), (x.clamp(min=0), np.maximum(a, 0)),
+             (x.maximum(1.0), np.maximum(a, 1)), (x.minimum(x.T.T), a), (x.sum(axis=1), a.sum(1)),
+             (x.mean(), a.mean()), (x.max(axis=0), a.max(0)), (x.min(), a.min()),
+             (x.reshape(3, 2), a.reshape(3, 2)), (x.view(-1), a.ravel()), (x.permute(1, 0), a.T),
+             (x.transpose(0, 1), a.T), (x.flatten(), a.ravel()), (x.unsqueeze(1).squeeze(1), a),
+             (x.expand((2, 2, 3)), np.broadcast_to(a, (2, 2, 3))), (x.matmul(x.T), a @ a.T), (+x, a),
+             (x.relu(), np.maximum(a, 0)), (x.tanh(), np.tanh(a)), (x.sigmoid(), 1 / (1 + np.exp(-a))),
+             (x.softmax(dim=1), np.exp(a) / np.exp(a).sum(1, keepdims=True))]
+    for got, expected in pairs:
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(x.log_softmax(1).exp().numpy(), pairs[-1][1], rtol=1e-12)
+    assert np.asarray(x) is x.data and np.asarray(x, dtype=np.float32).dtype == np.float32
+    assert (x > 0).all().item() is False and (x > -5).all().item() is True and (x > 2).any().item()
+    assert [row.shape for row in x] == [(3,), (3,)]
+    assert float(x[0, 0]) == 0.5 and int(tensor([3])) == 3 and [10, 20][tensor(1)] == 20
+
+
 # -- the backward engine ------------------------------------------------------------------
 def test_requires_grad_propagates():
     a = tensor([1.0], requires_grad=True)
