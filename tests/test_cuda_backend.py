@@ -18,6 +18,8 @@ cases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases)
 
 _ok, _reason = cu.available()
+if _ok and os.environ.get("PYCONV_CUDA_NO_POOL"):   # benchmarks/cuda_sanitize.sh: one allocation per array
+    cu.xp.cuda.set_allocator(None)
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not _ok, reason=f"cuda backend unavailable: {_reason}")]
 DTYPES = [np.float32, np.float64]
 
@@ -48,10 +50,22 @@ def test_conv2d_large(case, dtype):
     cases.check_conv(cu, to_dev, to_host, case, dtype)
 
 
+def pool_id(c):
+    return "x{}k{}s{}p{}".format(*c).replace(" ", "")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("v", [1, 2])
-@pytest.mark.parametrize("case", cases.POOL_ODD + cases.POOL_LARGE, ids=lambda c: "x{}k{}s{}p{}".format(*c))
-def test_pool2d(case, v, dtype):
+@pytest.mark.parametrize("case", cases.POOL_ODD, ids=pool_id)
+def test_pool2d_odd(case, v, dtype):
+    with cu.use_variants(pool2d_backward_argmax=v):
+        cases.check_pool(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.POOL_LARGE, ids=pool_id)
+def test_pool2d_large(case, v, dtype):
     with cu.use_variants(pool2d_backward_argmax=v):
         cases.check_pool(cu, to_dev, to_host, case, dtype)
 
@@ -61,10 +75,22 @@ def test_pool2d_nan_and_inf(dtype):
     cases.check_pool_nan(cu, to_dev, to_host, dtype)
 
 
+def matmul_id(c):
+    return "B{}M{}K{}N{}".format(*c)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("v", [1, 2])
-@pytest.mark.parametrize("case", cases.MATMUL_ODD + cases.MATMUL_LARGE, ids=lambda c: "B{}M{}K{}N{}".format(*c))
-def test_matmul(case, v, dtype):
+@pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=matmul_id)
+def test_matmul_odd(case, v, dtype):
+    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+        cases.check_matmul(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("case", cases.MATMUL_LARGE, ids=matmul_id)
+def test_matmul_large(case, v, dtype):
     with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
         cases.check_matmul(cu, to_dev, to_host, case, dtype)
 
