@@ -53,7 +53,8 @@ def test_python_scalars_take_the_tensor_dtype():
     x32 = tensor([1.0, 2.0])
     x64 = tensor(np.array([1.0, 2.0]))
     for result in (x32 * 2.0, 2.0 * x32, x32 + 1, x32 / 3, 1 - x32, x32 ** 2, 2 ** x32,
-                   np.float64(2.0) * x32, x32 * np.float64(2.0)):
+                   np.float64(2.0) * x32, x32 * np.float64(2.0), x32 ** np.float64(2),
+                   x32.clip(np.float64(0.5), np.float64(1.5))):
         assert result.dtype == np.float32
     assert (x64 * 2.0).dtype == np.float64
     ints = tensor([1, 2])

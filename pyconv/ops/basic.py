@@ -144,7 +144,7 @@ class Pow(Function):
 def pow(a, b):
     """a ** b: tensor ** number, tensor ** tensor or number ** tensor."""
     if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
-        return PowScalar.apply(a, p=b)
+        return PowScalar.apply(a, p=_python_number(b))
     return Pow.apply(a, b)
 
 
@@ -251,7 +251,13 @@ class Clip(Function):
 
 
 def clip(x, min=None, max=None):
-    return Clip.apply(x, min=min, max=max)
+    """x limited to [min, max]; the bounds are numbers (or None)."""
+    return Clip.apply(x, min=_python_number(min), max=_python_number(max))
+
+
+def _python_number(value):
+    """numpy scalars as Python numbers, so that they take the tensor's dtype."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 clamp = clip
