@@ -10,8 +10,9 @@ iterative depth-first search (no recursion, so a chain of 100000 ops works) and 
 `_backward` once, from the output back to the leaves.
 
 Gradients accumulate (`+=`): that is what makes a Value used twice correct, and it also means
-that a second `backward()` adds to the leaves' gradients of the first (as PyTorch). Call `zero_grad()` on the output
-(it clears every Value of its graph) or set `.grad = 0` before computing new ones.
+that a second `backward()` adds to the leaves' gradients of the first (as PyTorch). Call
+`zero_grad()` on the output (it clears every Value of its graph) or set `.grad = 0` before
+computing new ones.
 """
 import math
 

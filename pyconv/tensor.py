@@ -341,7 +341,8 @@ class Tensor:
         else:
             grad = _as_array(grad, self.dtype, self.device)
             if grad.shape != self.data.shape:
-                raise ValueError(f"gradient shape {tuple(grad.shape)} does not match tensor shape {self.shape}")
+                raise ValueError(f"gradient shape {tuple(grad.shape)} does not match tensor shape "
+                                 f"{self.shape}")
         grads = {id(self): grad}
         for node in reversed(self._topological_order()):
             g = grads.pop(id(node), None)

@@ -8,7 +8,6 @@ import numbers
 
 import numpy as np
 
-from .. import device as _device
 from ..tensor import Function, Tensor
 from ._util import normalize_axes, unbroadcast, xp_of
 
