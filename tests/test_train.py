@@ -1,0 +1,191 @@
+"""The training loop: checkpoints, identical resume, early stopping, the command line on small
+fake MNIST files, and (when the real files are present) a short run that must learn."""
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+import pyconv
+from pyconv import data, nn, optim
+from pyconv import train as T
+from pyconv.data import MNIST, transforms
+from pyconv.data import mnist as mnist_module
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def real_mnist_dir():
+    env = os.environ.get("PYCONV_DATA")
+    for d in ([os.path.join(env, "mnist"), env] if env else []) + [os.path.join(REPO, "..", "shared", "data", "mnist")]:
+        if os.path.isfile(os.path.join(d, "train-images-idx3-ubyte.gz")):
+            return d
+    return None
+
+
+# -- fit() on synthetic data -----------------------------------------------------------------------
+def blobs(n=96, seed=0):
+    """Two classes of 1x6x6 images: bright top half vs bright bottom half, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(0, 0.3, (n, 1, 6, 6)).astype(np.float32)
+    x[y == 0, :, :3] += 1
+    x[y == 1, :, 3:] += 1
+    return x, y.astype(np.int64)
+
+
+def setup(seed=0):
+    nn.init.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Dropout(0.2), nn.Linear(36, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.CosineAnnealingLR(opt, T_max=3)
+    augment = transforms.RandomShift(1, seed=seed)
+    x, y = blobs()
+    train = data.DataLoader(data.TensorDataset(x[:64], y[:64], transform=augment), 16, shuffle=True, seed=seed)
+    val = data.DataLoader(data.TensorDataset(x[64:], y[64:]), 32)
+    return model, opt, sched, augment, train, val
+
+
+def test_fit_learns_and_writes_checkpoint(tmp_path):
+    model, opt, sched, augment, train, val = setup()
+    history = T.fit(model, opt, train, val, epochs=3, scheduler=sched, out_dir=tmp_path, augment=augment,
+                    progress=False, log=lambda *a: None)
+    assert history["epoch"] == [1, 2, 3] and len(history["val_loss"]) == 3
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_accuracy"][-1] > 0.8
+    assert os.listdir(tmp_path) == [T.CHECKPOINT]  # no temporary files left behind
+    ckpt = T.load_checkpoint(tmp_path / T.CHECKPOINT)
+    assert ckpt["epoch"] == 2 and set(ckpt["model"]) == set(model.state_dict())
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_continues_identically(tmp_path):
+    model_a, opt, sched, augment, train, val = setup()
+    hist_a = T.fit(model_a, opt, train, val, epochs=3, scheduler=sched, augment=augment, progress=False,
+                   log=lambda *a: None)
+
+    def crash_after_first(epoch, history):
+        if epoch == 0:
+            raise Crash
+    model_b, opt, sched, augment, train, val = setup()
+    with pytest.raises(Crash):
+        T.fit(model_b, opt, train, val, epochs=3, scheduler=sched, out_dir=tmp_path, augment=augment,
+              progress=False, log=lambda *a: None, on_epoch_end=crash_after_first)
+    model_c, opt, sched, augment, train, val = setup(seed=0)
+    nn.init.manual_seed(123)  # resume must restore every RNG state, whatever they are now
+    hist_c = T.fit(model_c, opt, train, val, epochs=3, scheduler=sched, out_dir=tmp_path, resume=True,
+                   augment=augment, progress=False, log=lambda *a: None)
+    for (name, a), c in zip(model_a.state_dict().items(), model_c.state_dict().values()):
+        np.testing.assert_array_equal(a, c, err_msg=name)
+    assert hist_a["train_loss"] == hist_c["train_loss"] and hist_a["val_loss"] == hist_c["val_loss"]
+
+
+def test_early_stopping_restores_best_weights(tmp_path):
+    model, opt, sched, augment, train, val = setup()
+    for g in opt.param_groups:
+        g["lr"] = 0.0  # nothing improves after the first epoch
+    logs = []
+    history = T.fit(model, opt, train, val, epochs=10, patience=2, progress=False, log=logs.append)
+    assert history["epoch"] == [1, 2, 3] and history["best_epoch"] == 1
+    assert any("stopping" in line for line in logs)
+
+
+def test_resume_without_checkpoint(tmp_path):
+    model, opt, sched, augment, train, val = setup()
+    with pytest.raises(FileNotFoundError):
+        T.fit(model, opt, train, val, epochs=1, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_confusion_matrix_and_plain_progress(capsys):
+    counts = T.confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    np.testing.assert_array_equal(counts, [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    assert "true\\pred" in T.format_confusion(counts)
+    bar = T._PlainBar(20, "epoch 1", None)
+    import sys
+    bar.file = sys.stdout
+    for _ in range(20):
+        bar.set_postfix_str("loss 1.0")
+        bar.update()
+    bar.close()
+    assert capsys.readouterr().out.count("epoch 1") == 10
+
+
+# -- the command line on fake MNIST files ----------------------------------------------------------
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data" / "mnist"
+    root.mkdir(parents=True)
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        y = (np.arange(n) % 10).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(y):  # a bright block whose position encodes the label
+            x[i, 2 * label:2 * label + 6, 4:24] = 250
+        data.write_idx(str(root / f"{prefix}-images-idx3-ubyte.gz"), x)
+        data.write_idx(str(root / f"{prefix}-labels-idx1-ubyte.gz"), y)
+    md5 = {f: hashlib.md5((root / f).read_bytes()).hexdigest() for f in mnist_module.FILES}
+    monkeypatch.setattr(MNIST, "md5", md5)
+    return tmp_path / "data"
+
+
+ARGS = ["--model", "lenet5", "--epochs", "2", "--batch-size", "16", "--val-split", "0.25",
+        "--no-progress", "--seed", "1"]
+
+
+def test_cli_trains_and_writes_outputs(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert T.main(ARGS + ["--data-dir", str(fake_mnist), "--out", str(out), "--optimizer", "sgd"]) == 0
+    text = capsys.readouterr().out
+    assert "test accuracy" in text and "confusion matrix" in text and "s/epoch" in text
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["train_loss"]) == 2 and len(history["val_loss"]) == 2
+    assert 0.0 <= history["test_accuracy"] <= 1.0 and len(history["epoch_seconds"]) == 2
+    assert np.array(history["confusion_matrix"]).sum() == 40
+    weights = np.load(out / "model.npz")
+    assert set(weights.files) == set(pyconv.models.get_model("lenet5").state_dict())
+
+
+def test_cli_resume_matches_uninterrupted_run(fake_mnist, tmp_path, monkeypatch):
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    common = ARGS + ["--data-dir", str(fake_mnist), "--limit", "80"]
+    T.main(common + ["--out", str(full)])
+    fit = T.fit
+
+    def crashing_fit(*args, **kwargs):
+        def crash(epoch, history):
+            raise Crash
+        return fit(*args, **dict(kwargs, on_epoch_end=crash))
+    monkeypatch.setattr(T, "fit", crashing_fit)
+    with pytest.raises(Crash):
+        T.main(common + ["--out", str(resumed)])
+    monkeypatch.setattr(T, "fit", fit)
+    T.main(common + ["--out", str(resumed), "--resume"])
+    a, b = np.load(full / "model.npz"), np.load(resumed / "model.npz")
+    for name in a.files:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    ha = json.loads((full / "history.json").read_text())
+    hb = json.loads((resumed / "history.json").read_text())
+    assert ha["train_loss"] == hb["train_loss"] and ha["test_accuracy"] == hb["test_accuracy"]
+
+
+def test_cli_errors(fake_mnist):
+    with pytest.raises(SystemExit):
+        T.main(["--model", "alexnet"])
+    with pytest.raises(SystemExit):
+        T.main(["--resume"])
+
+
+# -- real MNIST ------------------------------------------------------------------------------------
+@pytest.mark.skipif(real_mnist_dir() is None, reason="MNIST files not found (set PYCONV_DATA)")
+def test_short_mnist_training_drives_loss_down(tmp_path, capsys):
+    out = tmp_path / "run"
+    T.main(["--model", "lenet5", "--data-dir", real_mnist_dir(), "--limit", "2000", "--epochs", "1",
+            "--batch-size", "32", "--test-limit", "1000", "--val-split", "0", "--no-augment", "--no-progress", "--out", str(out)])
+    history = json.loads((out / "history.json").read_text())
+    assert history["train_loss"][0] < 2.0  # the epoch's mean; ln(10) = 2.30 at the start
+    assert history["test_loss"] < 1.0 and history["test_accuracy"] > 0.7
