@@ -63,7 +63,7 @@ def _flags():
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")
     if os.environ.get("PYCONV_SANITIZE") == "1":
-        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+        san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
         compile_args += san
         link_args += san
         compile_args[0] = "-O1"
