@@ -144,3 +144,27 @@ def test_gradcheck_through_the_autograd(emulated, monkeypatch):
     assert gradcheck(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), xp)
     a, m = t((2, 3, 2)), t((2, 2, 3))
     assert gradcheck(lambda a, m: a @ m, a, m)
+
+
+def _libasan():
+    try:
+        import subprocess
+        path = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return None
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_libasan() is None, reason="libasan (gcc's AddressSanitizer) not found")
+def test_kernels_under_address_sanitizer():
+    """This file's kernel tests again, with the kernels built with -fsanitize=address: any
+    out-of-bounds access in global or shared memory fails the run (about a minute)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYCONV_EMU_CFLAGS="-fsanitize=address -fno-omit-frame-pointer",
+               LD_PRELOAD=_libasan(), ASAN_OPTIONS="detect_leaks=0")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          __file__, "-k", "not sanitizer and not gradcheck"],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]

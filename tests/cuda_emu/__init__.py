@@ -5,7 +5,10 @@ blocks in sequence, __syncthreads as a barrier) into one shared library per (fil
 `function(file, name, dtype)` returns a callable with the signature of a CuPy RawModule kernel,
 `fn(grid, block, args)`, taking numpy arrays and numpy ints; tests put it in place of
 `cuda_cupy._function` and numpy in place of `cuda_cupy.xp`, so the whole Python wrapper and the
-kernels' index math run here. What it cannot check: speed, memory coalescing, real concurrency
+kernels' index math run here. With PYCONV_EMU_CFLAGS="-fsanitize=address" (and libasan in
+LD_PRELOAD, ASAN_OPTIONS=detect_leaks=0) every out-of-bounds read or write of a kernel, in
+global or shared memory, stops the run: a CPU stand-in for compute-sanitizer's memcheck.
+What it cannot check: speed, memory coalescing, real concurrency
 between blocks, anything warp-synchronous.
 """
 import ctypes
@@ -40,6 +43,7 @@ def _build(file, dtype):
              "-DEMU_KERNELS=" + "".join(f"EMU_KERNEL({n})" for n in names)]
     if np.dtype(dtype) == np.float64:
         flags.append("-DPYCONV_DOUBLE")
+    flags += os.environ.get("PYCONV_EMU_CFLAGS", "").split()
     digest = hashlib.sha256()
     for path in [os.path.join(SRC, file), os.path.join(SRC, "common.cuh"),
                  os.path.join(HERE, "shim.h"), os.path.join(HERE, "launch.cpp")]:
