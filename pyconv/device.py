@@ -40,7 +40,7 @@ def device_of(array):
 
 
 def array_module(device):
-    """numpy for "cpu", cupy for "cuda"."""
+    """numpy for "cpu", cupy for "cuda" (a clear RuntimeError without CuPy or a GPU)."""
     device = check_device(device)
     if device == "cpu":
         return np
@@ -48,18 +48,25 @@ def array_module(device):
     if cp is None:
         raise RuntimeError("device 'cuda' needs CuPy and an NVIDIA GPU, but CuPy does not import "
                            "here: pip install -e '.[cuda]'")
+    if not cuda_available():
+        raise RuntimeError("device 'cuda' needs an NVIDIA GPU, but CuPy sees none here")
     return cp
 
 
+_gpu_count = []  # [number of GPUs] once asked
+
+
 def cuda_available():
-    """True when CuPy imports and sees at least one GPU."""
+    """True when CuPy imports and sees at least one GPU (asked once)."""
     cp = cupy_or_none()
     if cp is None:
         return False
-    try:
-        return cp.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    if not _gpu_count:
+        try:
+            _gpu_count.append(cp.cuda.runtime.getDeviceCount())
+        except Exception:
+            _gpu_count.append(0)
+    return _gpu_count[0] > 0
 
 
 def check_device(device):
