@@ -319,7 +319,10 @@ def build_parser():
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without a lower validation loss, keep the best weights")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random shifts of up to 2 pixels and small rotations of training images (default on)")
+                   help="random shifts of training images by up to 2 pixels (default on)")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEGREES",
+                   help="with --augment, also rotate training images by up to this many degrees (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="threads of the c backend (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
     p.add_argument("--out", default=None, help="directory for checkpoint.pkl, model.npz, history.json, curves.png")
@@ -344,12 +347,13 @@ def make_optimizer(name, params, lr=None, momentum=0.9, weight_decay=0.0):
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 
-def make_transforms(dataset_cls, augment, seed):
+def make_transforms(dataset_cls, augment, seed, rotate=0.0):
     """(train transform, eval transform, the random part whose state is checkpointed)."""
     normalize = T.Normalize(dataset_cls.mean, dataset_cls.std)
     if not augment:
         return T.Compose([T.ToFloat(), normalize]), T.Compose([T.ToFloat(), normalize]), None
-    random_part = T.Compose([T.RandomRotation(10, seed=seed + 1), T.RandomShift(2, seed=seed + 2)])
+    random_part = T.Compose(([T.RandomRotation(rotate, seed=seed + 1)] if rotate else [])
+                            + [T.RandomShift(2, seed=seed + 2)])
     return T.Compose([T.ToFloat(), random_part, normalize]), T.Compose([T.ToFloat(), normalize]), random_part
 
 
@@ -359,6 +363,8 @@ def main(argv=None):
     import pyconv
     if args.backend:
         pyconv.set_backend(args.backend)
+    if args.threads:
+        pyconv.set_num_threads(args.threads)
     backend = pyconv.get_backend() if args.device == "cpu" else "cuda"
     if args.resume and not args.out:
         raise SystemExit("--resume needs --out DIR (where the checkpoint is)")
@@ -372,7 +378,7 @@ def main(argv=None):
         indices = indices[:args.limit]
     n_val = int(round(len(indices) * args.val_split))
     val_idx, train_idx = np.sort(indices[:n_val]), indices[n_val:]
-    train_tf, eval_tf, random_part = make_transforms(cls, args.augment, args.seed)
+    train_tf, eval_tf, random_part = make_transforms(cls, args.augment, args.seed, args.rotate)
     train_data = pdata.Subset(pdata.TensorDataset(train_set.data, train_set.targets, transform=train_tf), train_idx)
     val_data = pdata.Subset(pdata.TensorDataset(train_set.data, train_set.targets, transform=eval_tf), val_idx)
     test_n = len(test_set) if args.test_limit is None else min(args.test_limit, len(test_set))
@@ -396,7 +402,7 @@ def main(argv=None):
     out(f"{args.model} ({model.num_parameters():,} parameters) on {args.dataset}: {len(train_idx)} training, "
         f"{n_val} validation, {test_n} test images; backend {backend}; {args.optimizer} "
         f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
-        f"augment {'on' if args.augment else 'off'}, seed {args.seed}")
+        f"augment {('shift' + (f'+rotate {args.rotate:g}' if args.rotate else '')) if args.augment else 'off'}, seed {args.seed}")
     started = time.perf_counter()
     history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
                   patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,

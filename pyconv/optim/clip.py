@@ -1,7 +1,7 @@
 """Gradient clipping, in place on `param.grad`, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_."""
 import math
 
-from ..device import array_module
+from ..device import array_module, device_of
 
 
 def _grads(parameters):
@@ -31,5 +31,4 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
 def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element to [-clip_value, clip_value]."""
     for g in _grads(parameters):
-        xp = array_module("cpu" if type(g).__module__.startswith("numpy") else "cuda")
-        xp.clip(g, -clip_value, clip_value, out=g)
+        array_module(device_of(g)).clip(g, -clip_value, clip_value, out=g)

@@ -5,13 +5,15 @@
 l2_penalty is sum(p^2) / 2 over all parameters (its gradient is p, so lambda * l2_penalty matches
 SGD's weight_decay=lambda); l1_penalty is sum(|p|) (gradient sign(p)).
 """
+from ..device import array_module, device_of
 from ..tensor import Function
 
 
 class _L2(Function):
     def forward(self, *arrays):
         self.arrays = arrays
-        return sum(((a * a).sum() for a in arrays), start=arrays[0].dtype.type(0)) * arrays[0].dtype.type(0.5)
+        xp = array_module(device_of(arrays[0]))
+        return xp.asarray(sum((a * a).sum() for a in arrays) * arrays[0].dtype.type(0.5), dtype=arrays[0].dtype)
 
     def backward(self, grad):
         return tuple(grad * a for a in self.arrays)
@@ -20,10 +22,12 @@ class _L2(Function):
 class _L1(Function):
     def forward(self, *arrays):
         self.arrays = arrays
-        return sum((abs(a).sum() for a in arrays), start=arrays[0].dtype.type(0))
+        xp = array_module(device_of(arrays[0]))
+        return xp.asarray(sum(abs(a).sum() for a in arrays), dtype=arrays[0].dtype)
 
     def backward(self, grad):
-        return tuple(grad * (a > 0).astype(a.dtype) - grad * (a < 0).astype(a.dtype) for a in self.arrays)
+        xp = array_module(device_of(grad))
+        return tuple(grad * xp.sign(a) for a in self.arrays)
 
 
 def _as_0d(fn, params):
