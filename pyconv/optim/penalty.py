@@ -26,7 +26,7 @@ class _L1(Function):
         return xp.asarray(sum(abs(a).sum() for a in arrays), dtype=arrays[0].dtype)
 
     def backward(self, grad):
-        xp = array_module(device_of(grad))
+        xp = array_module(device_of(self.arrays[0]))
         return tuple(grad * xp.sign(a) for a in self.arrays)
 
 
