@@ -297,23 +297,23 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m pyconv train",
                                 description="Train a CNN on MNIST or Fashion-MNIST.")
     p.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="architecture (default lenet5)")
-    p.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    p.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="default mnist")
     p.add_argument("--data-dir", default=None,
                    help="directory with the four IDX .gz files (or a parent of mnist/ and fashion-mnist/); "
                         "default: $PYCONV_DATA, else ~/.cache/pyconv/<dataset>")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    p.add_argument("--epochs", type=int, default=10, help="default 10")
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 1e-3 for adam/adamw/rmsprop, 0.05 for sgd, 0.01 for adagrad)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0; 1e-2 for adamw)")
     p.add_argument("--schedule", default="cosine", choices=("cosine", "step", "none"),
                    help="learning-rate schedule over the epochs (default cosine annealing)")
     p.add_argument("--backend", default=None, help="CPU backend: numpy or c (default: the fastest enabled)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the split, init, shuffling, augmentation (default 0)")
     p.add_argument("--val-split", type=float, default=0.1,
                    help="fraction of the training images held out for validation (default 0.1)")
     p.add_argument("--patience", type=int, default=None,
