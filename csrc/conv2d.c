@@ -67,12 +67,46 @@ static int64_t split_rows(int64_t j0, int64_t n, int64_t Q, pc_seg *seg)
 }
 
 /* For t in [0, len), input column w = base + t*sw; [*lo, *hi) is where 0 <= w < W. */
-static void valid_range(int64_t base, int64_t sw, int64_t len, int64_t W, int64_t *lo, int64_t *hi)
+static inline void valid_range(int64_t base, int64_t sw, int64_t len, int64_t W, int64_t *lo,
+                               int64_t *hi)
 {
-    int64_t a = base >= 0 ? 0 : (-base + sw - 1) / sw;
-    int64_t b = W - base <= 0 ? 0 : (W - base + sw - 1) / sw;
+    int64_t a, b;
+    if (sw == 1) {              /* the common case, without divisions */
+        a = base >= 0 ? 0 : -base;
+        b = W - base;
+    } else {
+        a = base >= 0 ? 0 : (-base + sw - 1) / sw;
+        b = W - base <= 0 ? 0 : (W - base + sw - 1) / sw;
+    }
     *lo = pc_min64(a, len);
     *hi = pc_max64(*lo, pc_min64(b, len));
+}
+
+/* (c, r, s) of a column-matrix row, stepped one row at a time without divisions */
+typedef struct {
+    int64_t c, r, s;
+} pc_crs;
+
+static inline pc_crs crs_of(int64_t i, int64_t R, int64_t S)
+{
+    return (pc_crs){i / (R * S), i / S % R, i % S};
+}
+
+static inline void crs_next(pc_crs *t, int64_t R, int64_t S)
+{
+    if (++t->s == S) {
+        t->s = 0;
+        if (++t->r == R) {
+            t->r = 0;
+            t->c++;
+        }
+    }
+}
+
+/* A 1x1 kernel with unit stride and no padding: the column matrix is the image itself. */
+static inline int is_pointwise(const pc_conv_shape *s)
+{
+    return s->R == 1 && s->S == 1 && s->sh == 1 && s->sw == 1 && s->P == s->H && s->Q == s->W;
 }
 
 #define REAL float
@@ -107,7 +141,8 @@ static inline void SFX(gather_row)(REAL *dst, int64_t ds, const REAL *xrow, int6
         dst[t * ds] = 0;
     const REAL *src = xrow ? xrow + q0 * sw + woff : NULL;
     if (ds == 1 && sw == 1)
-        memcpy(dst + lo, src + lo, sizeof(REAL) * (hi - lo));
+        for (int64_t t = lo; t < hi; t++)
+            dst[t] = src[t];
     else
         for (int64_t t = lo; t < hi; t++)
             dst[t * ds] = src[t * sw];
@@ -120,18 +155,18 @@ static inline void SFX(gather_row)(REAL *dst, int64_t ds, const REAL *xrow, int6
 static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
                              int64_t j0, int64_t nc, REAL *dst)
 {
-    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    const int64_t HW = s->H * s->W;
     pc_seg seg[NR];
     for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
         int64_t nr = pc_min64(NR, nc - jp);
         int64_t nseg = split_rows(j0 + jp, nr, s->Q, seg);
-        for (int64_t kk = 0; kk < kc; kk++) {
-            int64_t crs = k0 + kk, c = crs / RS, r = crs % RS / s->S, sx = crs % s->S;
-            int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+        pc_crs t = crs_of(k0, s->R, s->S);
+        for (int64_t kk = 0; kk < kc; kk++, crs_next(&t, s->R, s->S)) {
+            int64_t hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
             REAL *d = dst + kk * NR;
             for (int64_t g = 0; g < nseg; g++) {
                 int64_t h = seg[g].p * s->sh + hoff;
-                const REAL *xrow = (h >= 0 && h < s->H) ? xn + c * HW + h * s->W : NULL;
+                const REAL *xrow = (h >= 0 && h < s->H) ? xn + t.c * HW + h * s->W : NULL;
                 SFX(gather_row)(d + seg[g].off, 1, xrow, seg[g].q0, seg[g].len, s->sw, woff, s->W);
             }
             for (int64_t j = nr; j < NR; j++)
@@ -145,17 +180,17 @@ static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0,
 static void SFX(pack_im2col_t)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
                                int64_t j0, int64_t nc, REAL *dst)
 {
-    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    const int64_t HW = s->H * s->W;
     pc_seg seg[PC_KC];
     int64_t nseg = split_rows(k0, kc, s->Q, seg);
     for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
         int64_t nr = pc_min64(NR, nc - jp);
-        for (int64_t j = 0; j < nr; j++) {
-            int64_t crs = j0 + jp + j, c = crs / RS, r = crs % RS / s->S, sx = crs % s->S;
-            int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+        pc_crs t = crs_of(j0 + jp, s->R, s->S);
+        for (int64_t j = 0; j < nr; j++, crs_next(&t, s->R, s->S)) {
+            int64_t hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
             for (int64_t g = 0; g < nseg; g++) {
                 int64_t h = seg[g].p * s->sh + hoff;
-                const REAL *xrow = (h >= 0 && h < s->H) ? xn + c * HW + h * s->W : NULL;
+                const REAL *xrow = (h >= 0 && h < s->H) ? xn + t.c * HW + h * s->W : NULL;
                 SFX(gather_row)(dst + seg[g].off * NR + j, NR, xrow, seg[g].q0, seg[g].len, s->sw,
                                 woff, s->W);
             }
@@ -171,12 +206,12 @@ static void SFX(pack_im2col_t)(const pc_conv_shape *s, const REAL *xn, int64_t k
 static void SFX(col2im_add)(const pc_conv_shape *s, const REAL *dcol, int64_t rows, int64_t j0,
                             int64_t nc, REAL *dxg)
 {
-    const int64_t RS = s->R * s->S, HW = s->H * s->W;
+    const int64_t HW = s->H * s->W;
     pc_seg seg[NCI];
     int64_t nseg = split_rows(j0, nc, s->Q, seg);
-    for (int64_t i = 0; i < rows; i++) {
-        int64_t c = i / RS, r = i % RS / s->S, sx = i % s->S;
-        int64_t hoff = r * s->dh - s->pt, woff = sx * s->dw - s->pl;
+    pc_crs t = {0, 0, 0};
+    for (int64_t i = 0; i < rows; i++, crs_next(&t, s->R, s->S)) {
+        int64_t c = t.c, hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
         const REAL *src = dcol + i * nc;
         for (int64_t g = 0; g < nseg; g++) {
             int64_t h = seg[g].p * s->sh + hoff;
@@ -213,6 +248,7 @@ int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w,
     for (int64_t pc = 0; pc < CRS; pc += PC_KC)
         SFX(pc_pack_a)(K, pc_min64(PC_KC, CRS - pc), w + pc, CRS, 1, pw + Kp * pc);
 
+    const int pointwise = is_pointwise(s);
     const int64_t nblk = pc_ceil_div(PQ, NCF), items = s->N * nblk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -222,7 +258,10 @@ int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w,
         const REAL *xn = x + n * s->C * s->H * s->W;
         for (int64_t pc = 0; pc < CRS; pc += PC_KC) {
             int64_t kc = pc_min64(PC_KC, CRS - pc);
-            SFX(pack_im2col)(s, xn, pc, kc, j0, nc, pb);
+            if (pointwise)
+                SFX(pc_pack_b)(kc, nc, xn + pc * PQ + j0, PQ, 1, pb);
+            else
+                SFX(pack_im2col)(s, xn, pc, kc, j0, nc, pb);
             SFX(pc_gemm_macro)(K, nc, kc, pw + Kp * pc, pb, yb, PQ, pc > 0);
         }
         if (CRS == 0)
@@ -246,8 +285,8 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     /* enough channel groups to keep every thread busy when there are fewer images than threads */
     const int64_t groups = s->N >= nt ? 1 : pc_min64(C, pc_ceil_div(nt, pc_max64(s->N, 1)));
     const int64_t cg = pc_ceil_div(C, groups), mmax = pc_round_up(cg * RS, MR);
-    /* a 1x1 kernel with unit stride and no padding: col2im is the identity, write dx directly */
-    const int direct = RS == 1 && s->sh == 1 && s->sw == 1 && s->P == s->H && s->Q == s->W;
+    /* pointwise: col2im is the identity, the GEMM writes dx directly */
+    const int direct = is_pointwise(s);
     int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(mmax * pc_max64(K, 1), sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCI, NR), sizeof(REAL)));
@@ -310,6 +349,7 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const
     if (err)
         return err;
 
+    const int pointwise = is_pointwise(s);
     const int64_t items = mblk * nblk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -325,7 +365,10 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const
             for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, PQ - pc);
                 SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
-                SFX(pack_im2col_t)(s, x + n * CHW, pc, kc, j0, nc, pb);
+                if (pointwise)
+                    SFX(pc_pack_b)(kc, nc, x + n * CHW + j0 * PQ + pc, 1, PQ, pb);
+                else
+                    SFX(pack_im2col_t)(s, x + n * CHW, pc, kc, j0, nc, pb);
                 SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, dwb, CRS, n > 0 || pc > 0);
             }
         }

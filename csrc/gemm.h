@@ -23,7 +23,9 @@
 
 /* Vector width and register tile. AVX-512 has 32 vector registers: an 8 x 2-vector tile uses 16
  * accumulators, 2 for B and 1 broadcast. AVX2 and SSE have 16: a 6 x 2-vector tile (12 + 3). */
-#if defined(__AVX512F__)
+#if defined(PC_VEC_BYTES) && defined(PC_MR)
+/* set on the command line (PYCONV_CFLAGS) to try other tiles */
+#elif defined(__AVX512F__)
 #define PC_VEC_BYTES 64
 #define PC_MR 8
 #elif defined(__AVX__)
@@ -38,9 +40,15 @@
 
 /* Cache blocking: a KC x NR panel of B (KC*NR*4 = 32 KiB in float on AVX-512) stays in L1 while
  * the micro-kernel walks the MC x KC block of A held in L2 (128 KiB); NC bounds the packed B block. */
+#ifndef PC_KC
 #define PC_KC 256
+#endif
+#ifndef PC_MC
 #define PC_MC 128
+#endif
+#ifndef PC_NC
 #define PC_NC 512
+#endif
 
 #if defined(__clang__)
 #define PC_UNROLL _Pragma("unroll")

@@ -8,7 +8,8 @@
  * FLOPs: 2*B*M*N*K. Bytes: a and b are re-read once per tile row/column of c, from cache;
  * for 1024^3 the kernel is compute-bound (2 GFLOP against 12 MB).
  *
- * Threading: work item = (batch, MC-row block, NC-column block) of c. Each thread computes whole
+ * Threading: work item = (batch, row block, NC-column block) of c; row blocks are all of M
+ * unless there are fewer tiles than threads. Each thread computes whole
  * tiles of c over the full depth K, summing in ascending k whatever the tiling (gemm.h), so no two
  * threads write the same element and results do not depend on the thread count. When there are
  * fewer tiles than threads, the tiles shrink (to multiples of the register tile) to feed them all.
@@ -45,18 +46,20 @@ int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, in
                    int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
 {
     const int nt = pc_threads();
-    int64_t mc = pc_min64(PC_MC, pc_round_up(pc_max64(M, 1), PC_MR));
+    /* A tile spans all rows of c, so each packed KC x NC block of b serves the whole height
+     * (packing b once per tile, a once per column block); tiles narrow, then shorten, until
+     * every thread has one (halving keeps them multiples of NR and MR). */
+    int64_t mc = pc_round_up(pc_max64(M, 1), PC_MR);
     int64_t nc = pc_min64(PC_NC, pc_round_up(pc_max64(N, 1), NR));
-    /* shrink the tiles until every thread has one (halving keeps them multiples of MR / NR) */
     while (B * pc_ceil_div(M, mc) * pc_ceil_div(N, nc) < nt) {
-        if (nc >= 2 * NR && nc >= mc)
+        if (nc >= 2 * NR)
             nc = pc_round_up(nc / 2, NR);
         else if (mc >= 2 * PC_MR)
             mc = pc_round_up(mc / 2, PC_MR);
         else
             break;
     }
-    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(mc, PC_MR) * PC_KC, sizeof(REAL)));
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_min64(mc, PC_MC) * PC_KC, sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * nc, sizeof(REAL)));
     if (err)

@@ -7,6 +7,7 @@ Flags: `-O3 -fopenmp` and `-march=native`; environment switches:
   PYCONV_PORTABLE=1   build for generic x86-64 (no -march=native), e.g. for wheels
   PYCONV_SANITIZE=1   add -fsanitize=address,undefined (tests/test_c_sanitize.py uses it)
   PYCONV_NO_OPENMP=1  build single-threaded (also chosen when the compiler lacks OpenMP)
+  PYCONV_CFLAGS=...   extra compiler flags, e.g. "-DPC_KC=128" to try other cache blocks
 
 Run directly to build the extension in place (next to this file):
     python pyconv/_build_c.py [output_dir]
@@ -62,6 +63,7 @@ def _flags():
     if os.environ.get("PYCONV_NO_OPENMP") != "1" and _compiles(["-fopenmp"]):
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")
+    compile_args += os.environ.get("PYCONV_CFLAGS", "").split()
     if os.environ.get("PYCONV_SANITIZE") == "1":
         san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
         compile_args += san
