@@ -22,6 +22,8 @@ CONV_CASES = [
     ((1, 2, 6, 17), (3, 2, 2, 5), (3, 1), (0, 2, 2, 2), (1, 3)),        # wide, rectangular dilation
     ((2, 3, 40, 37), (37, 3, 5, 4), (1, 1), (2, 2, 1, 2), (1, 1)),      # more than one panel of pixels
     ((1, 70, 6, 5), (10, 70, 2, 2), (1, 1), (1, 1, 1, 1), (1, 1)),      # C*R*S > KC: several slices
+    ((2, 16, 9, 11), (5, 16, 3, 2), (1, 1), (0, 2, 1, 0), (2, 3)),      # unit stride, dilated, C >= 16
+    ((1, 17, 7, 8), (4, 17, 2, 3), (1, 1), (3, 0, 2, 4), (1, 1)),       # padding wider than the kernel
 ]
 
 
@@ -145,6 +147,12 @@ def test_nan_and_inf_propagate_like_the_reference():
     y, y_ref = c.conv2d_forward(x, w, None, *args), ref.conv2d_forward(x, w, None, *args)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
+    x, w = rand(rng, (1, 16, 5, 5), np.float64), rand(rng, (2, 16, 3, 3), np.float64)
+    w[1, 3, 0, 2] = np.inf                  # backward input must not turn padding into 0 * inf
+    dy = rand(rng, (1, 2, 5, 5), np.float64)
+    dx, dx_ref = c.conv2d_backward_input(dy, w, x.shape, *args), ref.conv2d_backward_input(dy, w, x.shape, *args)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_ref))
+    np.testing.assert_array_equal(np.isinf(dx), np.isinf(dx_ref))
     a = np.ones((1, 2, 2))
     a[0, 0, 1] = np.inf
     out = c.matmul(a, np.array([[[1.0], [0.0]]]))
@@ -176,10 +184,17 @@ def test_bitwise_identical_for_any_thread_count():
                 assert got.tobytes() == want.tobytes()
         x1 = x[:1]                   # a single image: backward input splits channels across threads
         dy1 = rand(rng, (1, 40, 20, 9), np.float32)
+        same = ((1, 1), (1, 1, 1, 1), (1, 1))   # unit stride: the padded-image kernels
+        dy2 = rand(rng, (1, 40, 20, 19), np.float32)
+
+        def single_image():
+            return [c.conv2d_backward_input(dy1, w, x1.shape, *args), c.conv2d_forward(x1, w, b, *same),
+                    c.conv2d_backward_input(dy2, w, x1.shape, *same), c.conv2d_forward(x1, w, b, *args)]
         c.set_num_threads(1)
-        single = c.conv2d_backward_input(dy1, w, x1.shape, *args)
+        single = single_image()
         c.set_num_threads(2)
-        assert c.conv2d_backward_input(dy1, w, x1.shape, *args).tobytes() == single.tobytes()
+        for got, want in zip(single_image(), single):
+            assert got.tobytes() == want.tobytes()
     finally:
         c.set_num_threads(0)
     assert c.get_num_threads() == before
