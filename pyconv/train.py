@@ -277,13 +277,13 @@ def plot_curves(out_dir, history):
         return None
     epochs = history["epoch"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(epochs, history["train_loss"], label="train")
+    ax1.plot(epochs, history["train_loss"], "o-", label="train")
     if any(v is not None for v in history["val_loss"]):
-        ax1.plot(epochs, history["val_loss"], label="validation")
+        ax1.plot(epochs, history["val_loss"], "o-", label="validation")
     ax1.set_xlabel("epoch"); ax1.set_ylabel("loss"); ax1.legend()
-    ax2.plot(epochs, history["train_accuracy"], label="train")
+    ax2.plot(epochs, history["train_accuracy"], "o-", label="train")
     if any(v is not None for v in history["val_accuracy"]):
-        ax2.plot(epochs, history["val_accuracy"], label="validation")
+        ax2.plot(epochs, history["val_accuracy"], "o-", label="validation")
     ax2.set_xlabel("epoch"); ax2.set_ylabel("accuracy"); ax2.legend()
     path = os.path.join(out_dir, "curves.png")
     fig.tight_layout()

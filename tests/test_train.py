@@ -189,3 +189,11 @@ def test_short_mnist_training_drives_loss_down(tmp_path, capsys):
     history = json.loads((out / "history.json").read_text())
     assert history["train_loss"][0] < 2.0  # the epoch's mean; ln(10) = 2.30 at the start
     assert history["test_loss"] < 1.0 and history["test_accuracy"] > 0.7
+
+
+def test_curves_png_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    history = {"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6],
+               "train_accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.75]}
+    path = T.plot_curves(str(tmp_path), history)
+    assert path and os.path.getsize(path) > 1000
