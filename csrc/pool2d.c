@@ -27,6 +27,9 @@
 #include "pyconv.h"
 #include "gemm.h"
 
+/* outputs per run of the vectorised interior loop of max/min pooling */
+#define POOL_CHUNK 64
+
 #define REAL float
 #define SFX(name) name##_f32
 #include "pool2d.c"
@@ -52,60 +55,145 @@ static inline int SFX(better)(REAL v, REAL best, int sign)
     return sign > 0 ? v > best : v < best;
 }
 
-/* one window, every read checked: the border case of the fast kernel and the whole naive kernel */
+/* One window, clipped to the real pixels: the border case of the fast kernel and the whole
+ * naive kernel. Padding reads as -inf (max) or +inf (min), so it can only tie with a real pixel,
+ * never beat one; skipping it gives the same value and keeps idx inside the plane. The op layer
+ * guarantees padding <= kernel/2, so every window holds at least one real pixel. */
 static inline void SFX(arg_window)(const pc_pool_shape *s, const REAL *xp, int64_t h0, int64_t w0,
-                                   int sign, REAL fill, REAL *y, int64_t *idx)
+                                   int sign, REAL *y, int64_t *idx)
 {
-    REAL best = 0;
-    int64_t bi = 0;
-    for (int64_t r = 0; r < s->R; r++)
-        for (int64_t t = 0; t < s->S; t++) {
-            int64_t h = h0 + r, w = w0 + t;
-            REAL v = (h >= 0 && h < s->H && w >= 0 && w < s->W) ? xp[h * s->W + w] : fill;
-            if ((r == 0 && t == 0) || SFX(better)(v, best, sign)) {
+    const int64_t ra = h0 < 0 ? -h0 : 0, rb = h0 + s->R > s->H ? s->H - h0 : s->R;
+    const int64_t ta = w0 < 0 ? -w0 : 0, tb = w0 + s->S > s->W ? s->W - w0 : s->S;
+    REAL best = xp[(h0 + ra) * s->W + w0 + ta];
+    int64_t bi = (h0 + ra) * s->W + w0 + ta;
+    for (int64_t r = ra; r < rb; r++)
+        for (int64_t t = ta; t < tb; t++) {
+            REAL v = xp[(h0 + r) * s->W + w0 + t];
+            if (SFX(better)(v, best, sign)) {
                 best = v;
-                bi = h * s->W + w;
+                bi = (h0 + r) * s->W + w0 + t;
             }
         }
     *y = best;
     *idx = bi;
 }
 
+/* Interior outputs q in [qa, qb) of output row p, whose windows lie inside the input: the
+ * window loops run outside and q inside, in chunks, so each step is the same compare-and-select
+ * on a run of outputs and the compiler vectorises it (strided loads for sw > 1). */
+
+static void SFX(arg_pool_interior)(const pc_pool_shape *s, const REAL *xp, int64_t h0, int64_t qa,
+                                   int64_t qb, int sign, REAL *yrow, int64_t *irow)
+{
+    const int64_t W = s->W, sw = s->sw;
+    REAL best[POOL_CHUNK];
+    int64_t bi[POOL_CHUNK];
+    for (int64_t q0 = qa; q0 < qb; q0 += POOL_CHUNK) {
+        int64_t nq = pc_min64(POOL_CHUNK, qb - q0);
+        const REAL *base = xp + h0 * W + q0 * sw - s->pw;
+        int64_t first = h0 * W + q0 * sw - s->pw;
+        for (int64_t j = 0; j < nq; j++) {
+            best[j] = base[j * sw];
+            bi[j] = first + j * sw;
+        }
+        for (int64_t r = 0; r < s->R; r++)
+            for (int64_t t = (r == 0); t < s->S; t++) {
+                const REAL *v = base + r * W + t;
+                int64_t off = first + r * W + t;
+                for (int64_t j = 0; j < nq; j++) {
+                    REAL vj = v[j * sw], bj = best[j];
+                    int take = sign > 0 ? vj > bj : vj < bj;
+                    take |= (vj != vj) & (bj == bj);
+                    best[j] = take ? vj : bj;
+                    bi[j] = take ? off + j * sw : bi[j];
+                }
+            }
+        memcpy(yrow + q0, best, sizeof(REAL) * nq);
+        memcpy(irow + q0, bi, sizeof(int64_t) * nq);
+    }
+}
+
+/* The most common window, 2x2 with stride 2 and no padding, 16 outputs at a time: a fixed trip
+ * count lets the compiler turn the compare-and-selects into vector blends (branches here would
+ * mispredict on every other output). code = which of the four cells won: 0 1 / 2 3. */
+static inline void SFX(arg_2x2_16)(const REAL *restrict top, const REAL *restrict bot, REAL sg,
+                                   REAL *restrict best_out, int32_t *restrict code_out)
+{
+    for (int q = 0; q < 16; q++) {
+        REAL a = sg * top[2 * q], b = sg * top[2 * q + 1], c = sg * bot[2 * q], d = sg * bot[2 * q + 1];
+        REAL best = a;
+        int32_t code = 0;
+        int take = (b > best) | ((b != b) & (best == best));
+        best = take ? b : best;
+        code = take ? 1 : code;
+        take = (c > best) | ((c != c) & (best == best));
+        best = take ? c : best;
+        code = take ? 2 : code;
+        take = (d > best) | ((d != d) & (best == best));
+        best = take ? d : best;
+        code = take ? 3 : code;
+        best_out[q] = sg * best;
+        code_out[q] = code;
+    }
+}
+
+/* One output row of 2x2/2 pooling; the last partial group of 16 reads through a zero-filled copy
+ * so that nothing past the row is touched. Min pooling is max pooling of -x (sg = -1). */
+static void SFX(arg_pool_2x2)(const REAL *xp, int64_t W, int64_t h0, int64_t Q, int sign,
+                              REAL *yrow, int64_t *irow)
+{
+    const REAL *top = xp + h0 * W, *bot = top + W;
+    const REAL sg = sign > 0 ? 1 : -1;
+    REAL best[16], t2[32], b2[32];
+    int32_t code[16];
+    for (int64_t q0 = 0; q0 < Q; q0 += 16) {
+        int64_t n = pc_min64(16, Q - q0);
+        if (n == 16) {
+            SFX(arg_2x2_16)(top + 2 * q0, bot + 2 * q0, sg, best, code);
+        } else {
+            memset(t2, 0, sizeof t2);
+            memset(b2, 0, sizeof b2);
+            memcpy(t2, top + 2 * q0, sizeof(REAL) * 2 * n);
+            memcpy(b2, bot + 2 * q0, sizeof(REAL) * 2 * n);
+            SFX(arg_2x2_16)(t2, b2, sg, best, code);
+        }
+        for (int64_t j = 0; j < n; j++) {
+            yrow[q0 + j] = best[j];
+            irow[q0 + j] = h0 * W + 2 * (q0 + j) + (code[j] & 1) + (code[j] >> 1) * W;
+        }
+    }
+}
+
 static int SFX(arg_pool_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx,
                                  int sign, int naive)
 {
-    const REAL fill = sign > 0 ? -INFINITY : INFINITY;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     /* outputs q in [qa, qb) have windows entirely inside the columns of the input */
-    const int64_t qa = pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
-    const int64_t qb = pc_max64(qa, pc_min64(s->Q, (s->W + s->pw - s->S) / s->sw + 1));
+    const int64_t qa = naive ? s->Q : pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
+    const int64_t qb = naive ? s->Q : pc_max64(qa, pc_min64(s->Q, (s->W + s->pw - s->S) / s->sw + 1));
+    const int two_by_two = !naive && s->R == 2 && s->S == 2 && s->sh == 2 && s->sw == 2 &&
+                           s->ph == 0 && s->pw == 0;
 #pragma omp parallel for num_threads(pc_threads()) schedule(static)
     for (int64_t pl = 0; pl < s->N * s->C; pl++) {
         const REAL *xp = x + pl * HW;
         REAL *yp = y + pl * PQ;
         int64_t *ip = idx + pl * PQ;
+        if (two_by_two) {
+            for (int64_t p = 0; p < s->P; p++)
+                SFX(arg_pool_2x2)(xp, s->W, 2 * p, s->Q, sign, yp + p * s->Q, ip + p * s->Q);
+            continue;
+        }
         for (int64_t p = 0; p < s->P; p++) {
             int64_t h0 = p * s->sh - s->ph;
-            int inside_rows = h0 >= 0 && h0 + s->R <= s->H;
+            int inside_rows = !naive && h0 >= 0 && h0 + s->R <= s->H;
             for (int64_t q = 0; q < s->Q; q++) {
-                int64_t w0 = q * s->sw - s->pw;
-                if (naive || !inside_rows || q < qa || q >= qb) {
-                    SFX(arg_window)(s, xp, h0, w0, sign, fill, yp + p * s->Q + q, ip + p * s->Q + q);
+                if (inside_rows && q == qa && qb > qa) {
+                    SFX(arg_pool_interior)(s, xp, h0, qa, qb, sign, yp + p * s->Q, ip + p * s->Q);
+                    q = qb - 1;
                     continue;
                 }
-                const REAL *win = xp + h0 * s->W + w0;
-                REAL best = win[0];
-                int64_t bi = 0;
-                for (int64_t r = 0; r < s->R; r++)
-                    for (int64_t t = 0; t < s->S; t++) {
-                        REAL v = win[r * s->W + t];
-                        if (SFX(better)(v, best, sign)) {
-                            best = v;
-                            bi = r * s->W + t;
-                        }
-                    }
-                yp[p * s->Q + q] = best;
-                ip[p * s->Q + q] = h0 * s->W + w0 + bi;
+                SFX(arg_window)(s, xp, h0, q * s->sw - s->pw, sign, yp + p * s->Q + q,
+                                ip + p * s->Q + q);
             }
         }
     }

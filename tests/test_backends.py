@@ -94,3 +94,17 @@ def test_ci_runs_the_readme_test_command():
         ci = f.read()
     command = 'python -m pip install -e ".[test]" && python -m pytest'
     assert command in readme and command in ci
+
+
+@pytest.mark.parametrize("name", [n for n, s in backends.available_backends().items()
+                                  if s == "enabled" and backends.module(n).DEVICE == "cpu"])
+@pytest.mark.parametrize("kind, fill", [("max", -np.inf), ("min", np.inf)])
+def test_pool_index_stays_in_the_plane_when_real_pixels_tie_with_padding(name, kind, fill):
+    be = backends.module(name)
+    x = np.full((1, 2, 4, 5), fill)
+    x[0, 1, 2, 2] = 0.0
+    y, idx = getattr(be, f"{kind}_pool2d_forward")(x, (3, 3), (2, 2), (1, 1))
+    assert idx.min() >= 0 and idx.max() < 4 * 5
+    assert np.array_equal(idx[0, 0], [[0, 1, 3], [5, 6, 8]])        # each window's first real pixel
+    dx = getattr(be, f"{kind}_pool2d_backward")(np.ones_like(y), idx, x.shape)
+    assert dx.sum() == y.size

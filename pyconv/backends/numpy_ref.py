@@ -126,14 +126,21 @@ def _arg_pool(x, kernel, stride, padding, fill, arg):
     there is one, which is the contract every backend follows.
     """
     (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
-    W = x.shape[3]
+    H, W = x.shape[2:]
     win = _pool_windows(x, kernel, stride, padding, fill)
     j = arg(win, axis=-1)                                            # (N,C,P,Q) offset in window
-    y = np.take_along_axis(win, j[..., None], axis=-1)[..., 0]
-    P, Q = y.shape[2:]
-    h = np.arange(P).reshape(P, 1) * sh - ph + j // S
-    w = np.arange(Q).reshape(1, Q) * sw - pw + j % S
-    return np.ascontiguousarray(y), (h * W + w).astype(np.int64)
+    P, Q = j.shape[2:]
+    p0 = np.arange(P).reshape(P, 1) * sh - ph                        # window origin, may be < 0
+    q0 = np.arange(Q).reshape(1, Q) * sw - pw
+    h, w = p0 + j // S, q0 + j % S
+    # A window whose real pixels all equal the padding value (+-inf) ties with the padding;
+    # the contract picks a real pixel then: the window's first one.
+    in_pad = (h < 0) | (h >= H) | (w < 0) | (w >= W)
+    h = np.where(in_pad, np.maximum(p0, 0), h)
+    w = np.where(in_pad, np.maximum(q0, 0), w)
+    idx = (h * W + w).astype(np.int64)
+    y = np.take_along_axis(x.reshape(*x.shape[:2], H * W), idx.reshape(*idx.shape[:2], P * Q), axis=-1)
+    return np.ascontiguousarray(y.reshape(idx.shape)), idx
 
 
 def _scatter_index(dy, idx, x_shape):
