@@ -399,10 +399,11 @@ def main(argv=None):
     elif args.schedule == "step":
         scheduler = optim.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
 
+    augment_text = ("shift" + (f"+rotate {args.rotate:g}" if args.rotate else "")) if args.augment else "off"
     out(f"{args.model} ({model.num_parameters():,} parameters) on {args.dataset}: {len(train_idx)} training, "
         f"{n_val} validation, {test_n} test images; backend {backend}; {args.optimizer} "
         f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
-        f"augment {('shift' + (f'+rotate {args.rotate:g}' if args.rotate else '')) if args.augment else 'off'}, seed {args.seed}")
+        f"augment {augment_text}, seed {args.seed}")
     started = time.perf_counter()
     history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
                   patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,

@@ -30,7 +30,8 @@ def test_lenet5_architecture():
 
 
 def test_three_channel_input():
-    assert get_model("resnet", num_classes=4, in_channels=3)(pyconv.tensor(np.zeros((2, 3, 28, 28), np.float32))).shape == (2, 4)
+    model = get_model("resnet", num_classes=4, in_channels=3)
+    assert model(pyconv.tensor(np.zeros((2, 3, 28, 28), np.float32))).shape == (2, 4)
 
 
 def test_basic_block_shortcuts():

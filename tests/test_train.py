@@ -185,7 +185,8 @@ def test_cli_errors(fake_mnist):
 def test_short_mnist_training_drives_loss_down(tmp_path, capsys):
     out = tmp_path / "run"
     T.main(["--model", "lenet5", "--data-dir", real_mnist_dir(), "--limit", "2000", "--epochs", "1",
-            "--batch-size", "32", "--test-limit", "1000", "--val-split", "0", "--no-augment", "--no-progress", "--out", str(out)])
+            "--batch-size", "32", "--test-limit", "1000", "--val-split", "0", "--no-augment", "--no-progress",
+            "--out", str(out)])
     history = json.loads((out / "history.json").read_text())
     assert history["train_loss"][0] < 2.0  # the epoch's mean; ln(10) = 2.30 at the start
     assert history["test_loss"] < 1.0 and history["test_accuracy"] > 0.7
