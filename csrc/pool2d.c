@@ -31,15 +31,19 @@
 #define POOL_CHUNK 64
 
 #define REAL float
+#define IREAL int32_t /* the integer of the same width, for vector masks */
 #define SFX(name) name##_f32
 #include "pool2d.c"
 #undef REAL
+#undef IREAL
 #undef SFX
 
 #define REAL double
+#define IREAL int64_t
 #define SFX(name) name##_f64
 #include "pool2d.c"
 #undef REAL
+#undef IREAL
 #undef SFX
 
 #else /* REAL defined: the kernels for one element type */
@@ -113,49 +117,67 @@ static void SFX(arg_pool_interior)(const pc_pool_shape *s, const REAL *xp, int64
     }
 }
 
-/* The most common window, 2x2 with stride 2 and no padding, 16 outputs at a time: a fixed trip
- * count lets the compiler turn the compare-and-selects into vector blends (branches here would
- * mispredict on every other output). code = which of the four cells won: 0 1 / 2 3. */
-static inline void SFX(arg_2x2_16)(const REAL *restrict top, const REAL *restrict bot, REAL sg,
-                                   REAL *restrict best_out, int32_t *restrict code_out)
+/* The most common window, 2x2 with stride 2 and no padding, VL outputs at a time with vector
+ * compares and bitwise selects: branches here would mispredict on every other output of random
+ * data. The compiler turns the strided element loads into two-register permutes. Min pooling is
+ * max pooling of -x (sg = -1; the chosen value is returned exactly, sg * sg * x = x).
+ * code says which cell won: 0 1 / 2 3. */
+#define PVL (PC_VEC_BYTES / (int)sizeof(REAL))
+typedef REAL SFX(pvec) __attribute__((vector_size(PC_VEC_BYTES)));
+typedef IREAL SFX(ivec) __attribute__((vector_size(PC_VEC_BYTES)));
+
+static inline void SFX(arg_2x2_vec)(const REAL *top, const REAL *bot, REAL sg, REAL *best_out,
+                                    IREAL *code_out)
 {
-    for (int q = 0; q < 16; q++) {
-        REAL a = sg * top[2 * q], b = sg * top[2 * q + 1], c = sg * bot[2 * q], d = sg * bot[2 * q + 1];
-        REAL best = a;
-        int32_t code = 0;
-        int take = (b > best) | ((b != b) & (best == best));
-        best = take ? b : best;
-        code = take ? 1 : code;
-        take = (c > best) | ((c != c) & (best == best));
-        best = take ? c : best;
-        code = take ? 2 : code;
-        take = (d > best) | ((d != d) & (best == best));
-        best = take ? d : best;
-        code = take ? 3 : code;
-        best_out[q] = sg * best;
-        code_out[q] = code;
+    typedef SFX(pvec) pvec;
+    typedef SFX(ivec) ivec;
+    pvec a, b, c, d;
+    for (int l = 0; l < PVL; l++) {
+        a[l] = top[2 * l];
+        b[l] = top[2 * l + 1];
+        c[l] = bot[2 * l];
+        d[l] = bot[2 * l + 1];
     }
+    a *= sg;
+    b *= sg;
+    c *= sg;
+    d *= sg;
+    pvec best = a;
+    ivec code = (ivec){0};
+    /* take v when v > best, or v is NaN and best is not: !(v <= best) && best == best */
+    ivec take = ~(b <= best) & (best == best);
+    best = (pvec)(((ivec)b & take) | ((ivec)best & ~take));
+    code = (code & ~take) | (take & 1);
+    take = ~(c <= best) & (best == best);
+    best = (pvec)(((ivec)c & take) | ((ivec)best & ~take));
+    code = (code & ~take) | (take & 2);
+    take = ~(d <= best) & (best == best);
+    best = (pvec)(((ivec)d & take) | ((ivec)best & ~take));
+    code = (code & ~take) | (take & 3);
+    best *= sg;
+    memcpy(best_out, &best, sizeof best);
+    memcpy(code_out, &code, sizeof code);
 }
 
-/* One output row of 2x2/2 pooling; the last partial group of 16 reads through a zero-filled copy
- * so that nothing past the row is touched. Min pooling is max pooling of -x (sg = -1). */
+/* One output row of 2x2/2 pooling; the last partial group reads through a zero-filled copy so
+ * that nothing past the row is touched. */
 static void SFX(arg_pool_2x2)(const REAL *xp, int64_t W, int64_t h0, int64_t Q, int sign,
                               REAL *yrow, int64_t *irow)
 {
     const REAL *top = xp + h0 * W, *bot = top + W;
     const REAL sg = sign > 0 ? 1 : -1;
-    REAL best[16], t2[32], b2[32];
-    int32_t code[16];
-    for (int64_t q0 = 0; q0 < Q; q0 += 16) {
-        int64_t n = pc_min64(16, Q - q0);
-        if (n == 16) {
-            SFX(arg_2x2_16)(top + 2 * q0, bot + 2 * q0, sg, best, code);
+    REAL best[PVL], t2[2 * PVL], b2[2 * PVL];
+    IREAL code[PVL];
+    for (int64_t q0 = 0; q0 < Q; q0 += PVL) {
+        int64_t n = pc_min64(PVL, Q - q0);
+        if (n == PVL) {
+            SFX(arg_2x2_vec)(top + 2 * q0, bot + 2 * q0, sg, best, code);
         } else {
             memset(t2, 0, sizeof t2);
             memset(b2, 0, sizeof b2);
             memcpy(t2, top + 2 * q0, sizeof(REAL) * 2 * n);
             memcpy(b2, bot + 2 * q0, sizeof(REAL) * 2 * n);
-            SFX(arg_2x2_16)(t2, b2, sg, best, code);
+            SFX(arg_2x2_vec)(t2, b2, sg, best, code);
         }
         for (int64_t j = 0; j < n; j++) {
             yrow[q0 + j] = best[j];
@@ -163,6 +185,8 @@ static void SFX(arg_pool_2x2)(const REAL *xp, int64_t W, int64_t h0, int64_t Q, 
         }
     }
 }
+
+#undef PVL
 
 static int SFX(arg_pool_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx,
                                  int sign, int naive)

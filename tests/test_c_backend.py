@@ -77,6 +77,7 @@ POOL_CASES = [
     ((1, 1, 7, 9), (3, 2), (2, 1), (1, 1)),
     ((2, 2, 10, 7), (3, 3), (1, 2), (1, 0)),
     ((1, 2, 5, 11), (1, 4), (3, 3), (0, 2)),
+    ((2, 3, 7, 41), (2, 2), (2, 2), (0, 0)),       # 2x2/2 fast path: a full vector of outputs + tail
 ]
 
 
@@ -116,9 +117,14 @@ def test_avg_pool_matches_reference(case, dtype):
 
 
 def test_pool_nan_and_ties_follow_the_contract():
-    x = np.array([[[[1, 3, 3, np.nan], [3, np.nan, 0, 2], [-np.inf, -np.inf, 5, 5]]]], np.float32)
-    for kind in ("max", "min"):
-        for args in [((2, 2), (1, 1), (0, 0)), ((3, 3), (2, 2), (1, 1))]:
+    small = np.array([[[[1, 3, 3, np.nan], [3, np.nan, 0, 2], [-np.inf, -np.inf, 5, 5]]]], np.float32)
+    ties = np.array([[0, -0.0, 2, 2], [1, 0, 2, np.nan], [np.inf, 1, -np.inf, -np.inf],
+                     [np.inf, np.inf, -np.inf, 3]], np.float64)
+    wide = np.tile(ties, (1, 2, 1, 10))      # (1,2,4,40): the vectorised 2x2/2 path
+    cases = [(small, ((2, 2), (1, 1), (0, 0))), (small, ((3, 3), (2, 2), (1, 1))),
+             (small, ((2, 2), (2, 2), (0, 0))), (wide, ((2, 2), (2, 2), (0, 0)))]
+    for x, args in cases:
+        for kind in ("max", "min"):
             y, idx = getattr(c, f"{kind}_pool2d_forward")(x, *args)
             y_ref, idx_ref = getattr(ref, f"{kind}_pool2d_forward")(x, *args)
             np.testing.assert_array_equal(y, y_ref)
