@@ -104,7 +104,11 @@ def build(out_dir=None):
     lib = builder.compile(tmpdir=tmp, verbose=False)
     target = os.path.join(out_dir, os.path.basename(lib))
     if os.path.abspath(lib) != os.path.abspath(target):
-        shutil.copy(lib, target)
+        # copy then rename: processes that have the old library loaded keep their (unlinked) copy
+        # instead of seeing the file rewritten under them
+        staging = target + ".new"
+        shutil.copy(lib, staging)
+        os.replace(staging, target)
     return target
 
 
