@@ -460,16 +460,95 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
 
 /* ---- backward weight and bias ---------------------------------------------------------------- */
 
+/* Columns of dw per work item for backward weight: PC_NC at most, fewer so every thread has work. */
+static int64_t SFX(weight_block)(int64_t cols, int64_t mblk, int nt)
+{
+    int64_t nblk = pc_round_up(pc_max64(pc_ceil_div(cols, PC_NC), pc_ceil_div(nt, mblk)), nt);
+    return pc_round_up(pc_ceil_div(cols, nblk), NR);
+}
+
+/* Backward weight when C is a multiple of NR: each image is first copied, zero-padded, into
+ * channels-last order xt (Hp, Wp, C). Numbering the columns of dw (r, s, c) instead of (c, r, s),
+ * a B panel row (one output pixel, NR consecutive channels of one tap) is then a straight copy of
+ * NR values, where the (c, r, s) order needs NR scattered reads per row. The (K, R, S, C) result
+ * is permuted to (K, C, R, S) at the end. Every dw element sums the same products in the same
+ * order as the general path (images, then pixels), so the two paths agree bit for bit. */
+static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
+{
+    const int64_t C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S, Q = s->Q;
+    const int64_t CRS = C * R * S, PQ = s->P * Q;
+    const int64_t Hp = (s->P - 1) * s->sh + (R - 1) * s->dh + 1;
+    const int64_t Wp = (Q - 1) * s->sw + (S - 1) * s->dw + 1;
+    const int nt = pc_threads();
+    const int64_t mblk = pc_ceil_div(K, PC_MC), ncw = SFX(weight_block)(CRS, mblk, nt);
+    const int64_t nblk = pc_ceil_div(CRS, ncw);
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(PC_MC, MR) * PC_KC, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * ncw, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(Hp * Wp * C, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(K * CRS, sizeof(REAL)));
+    if (err)
+        return err;
+    REAL *dwt = pc_ws_get(0, PC_WS_SHARED2); /* (K, R, S, C) */
+    const int64_t h0 = pc_max64(0, -s->pt), h1 = pc_min64(H, Hp - s->pt);
+    const int64_t w0 = pc_max64(0, -s->pl), w1 = pc_min64(W, Wp - s->pl);
+
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < mblk * nblk; it++) {
+        int64_t k0 = it / nblk * PC_MC, mk = pc_min64(PC_MC, K - k0);
+        int64_t j0 = it % nblk * ncw, nc = pc_min64(ncw, CRS - j0);
+        int tid = pc_tid();
+        REAL *pa = pc_ws_get(tid, PC_WS_A), *pb = pc_ws_get(tid, PC_WS_B);
+        REAL *xt = pc_ws_get(tid, PC_WS_COL);
+        for (int64_t n = 0; n < s->N; n++) {
+            const REAL *xn = x + n * C * H * W;
+            memset(xt, 0, sizeof(REAL) * Hp * Wp * C);
+            for (int64_t h = h0; h < h1; h++) {
+                REAL *row = xt + (h + s->pt) * Wp * C + s->pl * C;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t w = w0; w < w1; w++)
+                        row[w * C + c] = xn[(c * H + h) * W + w];
+            }
+            for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
+                int64_t kc = pc_min64(PC_KC, PQ - pc);
+                SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
+                REAL *dst = pb;
+                for (int64_t jp = 0; jp < nc; jp += NR) {
+                    int64_t col = j0 + jp, tap = col / C, c0 = col % C;
+                    const REAL *base = xt + ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + c0;
+                    int64_t p = pc / Q, q = pc % Q;
+                    for (int64_t kk = 0; kk < kc; kk++, dst += NR) {
+                        const REAL *src = base + (p * s->sh * Wp + q * s->sw) * C;
+                        for (int j = 0; j < NR; j++)
+                            dst[j] = src[j];
+                        if (++q == Q) {
+                            q = 0;
+                            p++;
+                        }
+                    }
+                }
+                SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, dwt + k0 * CRS + j0, CRS, n > 0 || pc > 0);
+            }
+        }
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t rs = 0; rs < R * S; rs++)
+                dw[(k * C + c) * R * S + rs] = dwt[(k * R * S + rs) * C + c];
+    return PC_OK;
+}
+
 int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
 {
+    if (s->C % NR == 0 && s->N > 0 && s->P * s->Q > 0 && !is_pointwise(s))
+        return SFX(backward_weight_cl)(s, dy, x, dw);
     const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, CHW = s->C * s->H * s->W;
     const int nt = pc_threads();
-    /* columns of dw per work item: NC at most, fewer so that every thread gets work */
-    const int64_t mblk = pc_ceil_div(K, PC_MC);
-    int64_t nblk = pc_max64(pc_ceil_div(CRS, PC_NC), pc_ceil_div(nt, mblk));
-    nblk = pc_round_up(nblk, nt);
-    const int64_t ncw = pc_round_up(pc_ceil_div(CRS, nblk), NR);
-    nblk = pc_ceil_div(CRS, ncw);
+    const int64_t mblk = pc_ceil_div(K, PC_MC), ncw = SFX(weight_block)(CRS, mblk, nt);
+    const int64_t nblk = pc_ceil_div(CRS, ncw);
     int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(PC_MC, MR) * PC_KC, sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * ncw, sizeof(REAL)));
