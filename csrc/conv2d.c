@@ -175,32 +175,6 @@ static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0,
     }
 }
 
-/* Backward-weight B block: col[n]^T, rows (pixels) k0..k0+kc-1, columns (c,r,s) j0..j0+nc-1.
- * Same gathers as pack_im2col, written down a panel column (stride NR) instead of along a row. */
-static void SFX(pack_im2col_t)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
-                               int64_t j0, int64_t nc, REAL *dst)
-{
-    const int64_t HW = s->H * s->W;
-    pc_seg seg[PC_KC];
-    int64_t nseg = split_rows(k0, kc, s->Q, seg);
-    for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
-        int64_t nr = pc_min64(NR, nc - jp);
-        pc_crs t = crs_of(j0 + jp, s->R, s->S);
-        for (int64_t j = 0; j < nr; j++, crs_next(&t, s->R, s->S)) {
-            int64_t hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
-            for (int64_t g = 0; g < nseg; g++) {
-                int64_t h = seg[g].p * s->sh + hoff;
-                const REAL *xrow = (h >= 0 && h < s->H) ? xn + t.c * HW + h * s->W : NULL;
-                SFX(gather_row)(dst + seg[g].off * NR + j, NR, xrow, seg[g].q0, seg[g].len, s->sw,
-                                woff, s->W);
-            }
-        }
-        for (int64_t kk = 0; kk < kc; kk++)
-            for (int64_t j = nr; j < NR; j++)
-                dst[kk * NR + j] = 0;
-    }
-}
-
 /* col2im of a block: dcol rows are (c,r,s) for channels c0.., columns pixels j0..j0+nc-1;
  * every value is added to the input pixel it was read from (padding reads are dropped). */
 static void SFX(col2im_add)(const pc_conv_shape *s, const REAL *dcol, int64_t rows, int64_t j0,
@@ -467,11 +441,12 @@ static int64_t SFX(weight_block)(int64_t cols, int64_t mblk, int nt)
     return pc_round_up(pc_ceil_div(cols, nblk), NR);
 }
 
-/* Backward weight when C is a multiple of NR: each image is first copied, zero-padded, into
- * channels-last order xt (Hp, Wp, C). Numbering the columns of dw (r, s, c) instead of (c, r, s),
- * a B panel row (one output pixel, NR consecutive channels of one tap) is then a straight copy of
- * NR values, where the (c, r, s) order needs NR scattered reads per row. The (K, R, S, C) result
- * is permuted to (K, C, R, S) at the end. Every dw element sums the same products in the same
+/* Backward weight: each image is first copied, zero-padded, into channels-last order
+ * xt (Hp, Wp, C). Numbering the columns of dw (r, s, c) instead of (c, r, s), a B panel row (one
+ * output pixel, NR consecutive columns) reads NR values at fixed offsets from the pixel: a straight
+ * copy when they are NR channels of one tap (C a multiple of NR), else one vector gather, with no
+ * bounds checks (the padding is in xt) and no short runs. The (K, R, S, C) result is permuted to
+ * (K, C, R, S) at the end. Every dw element sums the same products in the same
  * order as the general path (images, then pixels), so the two paths agree bit for bit. */
 static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
 {
@@ -516,13 +491,25 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
                 SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
                 REAL *dst = pb;
                 for (int64_t jp = 0; jp < nc; jp += NR) {
-                    int64_t col = j0 + jp, tap = col / C, c0 = col % C;
-                    const REAL *base = xt + ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + c0;
+                    /* where each column of the panel sits relative to the pixel's (0,0) tap */
+                    int64_t nr = pc_min64(NR, nc - jp), coloff[NR];
+                    int contiguous = nr == NR;
+                    for (int64_t j = 0; j < NR; j++) {
+                        int64_t col = j0 + jp + pc_min64(j, nr - 1), tap = col / C;
+                        coloff[j] = ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + col % C;
+                        contiguous &= j == 0 || coloff[j] == coloff[j - 1] + 1;
+                    }
                     int64_t p = pc / Q, q = pc % Q;
                     for (int64_t kk = 0; kk < kc; kk++, dst += NR) {
-                        const REAL *src = base + (p * s->sh * Wp + q * s->sw) * C;
-                        for (int j = 0; j < NR; j++)
-                            dst[j] = src[j];
+                        const REAL *src = xt + (p * s->sh * Wp + q * s->sw) * C;
+                        if (contiguous)         /* NR channels of one tap: a straight copy */
+                            for (int j = 0; j < NR; j++)
+                                dst[j] = src[coloff[0] + j];
+                        else                    /* a vector gather through the offsets */
+                            for (int j = 0; j < NR; j++)
+                                dst[j] = src[coloff[j]];
+                        for (int64_t j = nr; j < NR; j++)
+                            dst[j] = 0;
                         if (++q == Q) {
                             q = 0;
                             p++;
@@ -541,9 +528,11 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
     return PC_OK;
 }
 
+/* Pointwise kernels (the image is its own column matrix, col^T packs with strides) and empty
+ * batches take this path; every other shape the channels-last one above. */
 int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
 {
-    if (s->C % NR == 0 && s->N > 0 && s->P * s->Q > 0 && !is_pointwise(s))
+    if (s->N > 0 && s->P * s->Q > 0 && !is_pointwise(s))
         return SFX(backward_weight_cl)(s, dy, x, dw);
     const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, CHW = s->C * s->H * s->W;
     const int nt = pc_threads();
@@ -555,7 +544,6 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const
     if (err)
         return err;
 
-    const int pointwise = is_pointwise(s);
     const int64_t items = mblk * nblk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -571,10 +559,7 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const
             for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, PQ - pc);
                 SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
-                if (pointwise)
-                    SFX(pc_pack_b)(kc, nc, x + n * CHW + j0 * PQ + pc, 1, PQ, pb);
-                else
-                    SFX(pack_im2col_t)(s, x + n * CHW, pc, kc, j0, nc, pb);
+                SFX(pc_pack_b)(kc, nc, x + n * CHW + j0 * PQ + pc, 1, PQ, pb);
                 SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, dwb, CRS, n > 0 || pc > 0);
             }
         }
