@@ -175,34 +175,51 @@ static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0,
     }
 }
 
-/* col2im of a block: dcol rows are (c,r,s) for channels c0.., columns pixels j0..j0+nc-1;
- * every value is added to the input pixel it was read from (padding reads are dropped). */
+/* col2im of a block: dcol rows are (c,r,s) for the group's channels, columns pixels j0..j0+nc-1;
+ * every value is added to the input pixel it was read from, in a zero-padded buffer dxp
+ * (channels, Hp, Wp), so the loops need no bounds checks: values that land in the padding are
+ * simply never copied out. */
 static void SFX(col2im_add)(const pc_conv_shape *s, const REAL *dcol, int64_t rows, int64_t j0,
-                            int64_t nc, REAL *dxg)
+                            int64_t nc, REAL *dxp, int64_t Hp, int64_t Wp)
 {
-    const int64_t HW = s->H * s->W;
     pc_seg seg[NCI];
     int64_t nseg = split_rows(j0, nc, s->Q, seg);
     pc_crs t = {0, 0, 0};
     for (int64_t i = 0; i < rows; i++, crs_next(&t, s->R, s->S)) {
-        int64_t c = t.c, hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
+        REAL *dc = dxp + t.c * Hp * Wp + t.r * s->dh * Wp + t.s * s->dw;
         const REAL *src = dcol + i * nc;
         for (int64_t g = 0; g < nseg; g++) {
-            int64_t h = seg[g].p * s->sh + hoff;
-            if (h < 0 || h >= s->H)
-                continue;
-            int64_t lo, hi, base = seg[g].q0 * s->sw + woff;
-            valid_range(base, s->sw, seg[g].len, s->W, &lo, &hi);
-            REAL *drow = dxg + c * HW + h * s->W + base;
+            REAL *drow = dc + seg[g].p * s->sh * Wp + seg[g].q0 * s->sw;
             const REAL *srow = src + seg[g].off;
             if (s->sw == 1)
-                for (int64_t t = lo; t < hi; t++)
-                    drow[t] += srow[t];
+                for (int64_t u = 0; u < seg[g].len; u++)
+                    drow[u] += srow[u];
             else
-                for (int64_t t = lo; t < hi; t++)
-                    drow[t * s->sw] += srow[t];
+                for (int64_t u = 0; u < seg[g].len; u++)
+                    drow[u * s->sw] += srow[u];
         }
     }
+}
+
+/* dx (channels, H, W) = the interior of the padded buffer dxp; rows and columns of x that no
+ * output reads get zero. */
+static void SFX(crop_padded)(const pc_conv_shape *s, const REAL *dxp, int64_t channels, int64_t Hp,
+                             int64_t Wp, REAL *dxg)
+{
+    const int64_t H = s->H, W = s->W;
+    const int64_t w0 = pc_min64(W, pc_max64(0, -s->pl)), w1 = pc_max64(w0, pc_min64(W, Wp - s->pl));
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t h = 0; h < H; h++) {
+            REAL *row = dxg + (c * H + h) * W;
+            int64_t hp = h + s->pt;
+            if (hp < 0 || hp >= Hp || w1 == w0) {
+                memset(row, 0, sizeof(REAL) * W);
+                continue;
+            }
+            memset(row, 0, sizeof(REAL) * w0);
+            memcpy(row + w0, dxp + (c * Hp + hp) * Wp + w0 + s->pl, sizeof(REAL) * (w1 - w0));
+            memset(row + w1, 0, sizeof(REAL) * (W - w1));
+        }
 }
 
 /* ---- forward --------------------------------------------------------------------------------- */
@@ -391,8 +408,13 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(mmax * pc_max64(K, 1), sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCI, NR), sizeof(REAL)));
+    /* the input as the kernel windows see it: rows p*sh + r*dh, columns q*sw + s*dw */
+    const int64_t Hp = (s->P - 1) * s->sh + (s->R - 1) * s->dh + 1;
+    const int64_t Wp = (s->Q - 1) * s->sw + (s->S - 1) * s->dw + 1;
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(cg * RS * NCI, sizeof(REAL)));
+    if (!err && !direct)
+        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(cg * Hp * Wp, sizeof(REAL)));
     if (err)
         return err;
 
@@ -411,10 +433,13 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
         /* A = w^T restricted to this group's rows (c,r,s): A[i][k] = w[k*CRS + c0*RS + i] */
         for (int64_t pc = 0; pc < K; pc += PC_KC)
             SFX(pc_pack_a)(m, pc_min64(PC_KC, K - pc), w + pc * CRS + c0 * RS, 1, CRS, pa + mp * pc);
-        if (!direct || K == 0)
+        REAL *dxp = pc_ws_get(tid, PC_WS_PAD);
+        if (K == 0) {
             memset(dxg, 0, sizeof(REAL) * (c1 - c0) * HW);
-        if (K == 0)
             continue;
+        }
+        if (!direct)
+            memset(dxp, 0, sizeof(REAL) * (c1 - c0) * Hp * Wp);
         for (int64_t j0 = 0; j0 < PQ; j0 += NCI) {
             int64_t nc = pc_min64(NCI, PQ - j0);
             for (int64_t pc = 0; pc < K; pc += PC_KC) {
@@ -426,8 +451,10 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
                     SFX(pc_gemm_macro)(m, nc, kc, pa + mp * pc, pb, dcol, nc, pc > 0);
             }
             if (!direct)
-                SFX(col2im_add)(s, dcol, m, j0, nc, dxg);
+                SFX(col2im_add)(s, dcol, m, j0, nc, dxp, Hp, Wp);
         }
+        if (!direct)
+            SFX(crop_padded)(s, dxp, c1 - c0, Hp, Wp, dxg);
     }
     return PC_OK;
 }

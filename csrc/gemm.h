@@ -81,7 +81,8 @@ int pc_threads(void);
  * thread allocates inside it. Fresh memory costs about 1.1 us per 4 KiB page on the development
  * machine (a page fault each): reusing the buffers saves 15-30% on large layers. Returns PC_OK or
  * PC_ENOMEM. Buffers are 64-byte aligned. */
-enum { PC_WS_A = 0, PC_WS_B = 1, PC_WS_COL = 2, PC_WS_SHARED = 3, PC_WS_SHARED2 = 4, PC_WS_SLOTS = 5 };
+enum { PC_WS_A = 0, PC_WS_B = 1, PC_WS_COL = 2, PC_WS_PAD = 3, PC_WS_SHARED = 4, PC_WS_SHARED2 = 5,
+       PC_WS_SLOTS = 6 };
 int pc_ws_reserve(int nthreads, int slot, size_t bytes);
 void *pc_ws_get(int tid, int slot);
 /* bytes of `count` elements of `elem` bytes, or SIZE_MAX when that overflows */
