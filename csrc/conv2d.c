@@ -507,11 +507,17 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
         for (int64_t n = 0; n < s->N; n++) {
             const REAL *xn = x + n * C * H * W;
             memset(xt, 0, sizeof(REAL) * Hp * Wp * C);
+            /* transpose in blocks of 16 channels: each pixel's 16 values are one contiguous store,
+             * read from 16 channel rows that advance together */
             for (int64_t h = h0; h < h1; h++) {
                 REAL *row = xt + (h + s->pt) * Wp * C + s->pl * C;
-                for (int64_t c = 0; c < C; c++)
+                const REAL *xh = xn + h * W;
+                for (int64_t c0 = 0; c0 < C; c0 += 16) {
+                    int64_t cn = pc_min64(16, C - c0);
                     for (int64_t w = w0; w < w1; w++)
-                        row[w * C + c] = xn[(c * H + h) * W + w];
+                        for (int64_t c = c0; c < c0 + cn; c++)
+                            row[w * C + c] = xh[c * H * W + w];
+                }
             }
             for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, PQ - pc);
