@@ -245,8 +245,9 @@ void SFX(pc_pack_b)(int64_t kc, int64_t nc, const REAL *b, int64_t rs, int64_t c
 void SFX(pc_gemm_macro)(int64_t mc, int64_t nc, int64_t kc, const REAL *pa, const REAL *pb,
                         REAL *c, int64_t ldc, int accumulate)
 {
-    for (int64_t ic = 0; ic < mc; ic += PC_MC) {
-        int64_t mb = pc_min64(PC_MC, mc - ic);
+    const int64_t step = PC_MC / MR * MR; /* whole panels: pa + ir*kc must start a panel */
+    for (int64_t ic = 0; ic < mc; ic += step) {
+        int64_t mb = pc_min64(step, mc - ic);
         for (int64_t jr = 0; jr < nc; jr += NR)
             for (int64_t ir = ic; ir < ic + mb; ir += MR)
                 SFX(micro_kernel)(kc, pa + ir * kc, pb + jr * kc, c + ir * ldc + jr, ldc,

@@ -59,7 +59,8 @@ int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, in
         else
             break;
     }
-    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_min64(mc, PC_MC) * PC_KC, sizeof(REAL)));
+    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(pc_min64(mc, PC_MC), PC_MR) * PC_KC,
+                                                 sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * nc, sizeof(REAL)));
     if (err)

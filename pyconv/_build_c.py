@@ -13,6 +13,7 @@ Run directly to build the extension in place (next to this file):
     python pyconv/_build_c.py [output_dir]
 `setup.py` names it in `cffi_modules`, so `pip install -e . --no-build-isolation` builds it too.
 """
+import hashlib
 import os
 import platform
 import shutil
@@ -96,8 +97,9 @@ _set_source(ffibuilder, ".")
 def build(out_dir=None):
     """Compile the extension and copy it to `out_dir` (default: the pyconv package). Returns its path."""
     out_dir = out_dir or os.path.join(ROOT, "pyconv")
-    tmp = os.path.join(ROOT, "build", "cffi-sanitize" if "-fsanitize=address,undefined" in _compile_args
-                       else "cffi")
+    # one build folder per set of flags: distutils reuses object files that look up to date
+    flags = hashlib.sha1(" ".join(_compile_args + _link_args).encode()).hexdigest()[:10]
+    tmp = os.path.join(ROOT, "build", f"cffi-{flags}")
     builder = FFI()
     builder.cdef(_cdef())
     _set_source(builder, "")

@@ -28,7 +28,10 @@ def _libasan():
 
 
 @pytest.mark.slow
-def test_c_kernels_under_asan_and_ubsan(tmp_path):
+@pytest.mark.parametrize("portable", ["0", "1"], ids=["native", "portable"])
+def test_c_kernels_under_asan_and_ubsan(tmp_path, portable):
+    """native: the AVX-512/AVX2 tiles of this machine; portable: the generic x86-64 (SSE2) tiles,
+    whose panel sizes (6 x 8 floats) exercise other edge cases of the blocking."""
     pytest.importorskip("cffi")
     libasan = _libasan()
     if libasan is None:
@@ -36,7 +39,7 @@ def test_c_kernels_under_asan_and_ubsan(tmp_path):
     pkg = tmp_path / "pyconv"
     shutil.copytree(os.path.join(ROOT, "pyconv"), pkg,
                     ignore=shutil.ignore_patterns("__pycache__", "*.so", "_cconv.c", "*.o"))
-    env = dict(os.environ, PYCONV_SANITIZE="1")
+    env = dict(os.environ, PYCONV_SANITIZE="1", PYCONV_PORTABLE=portable)
     build = subprocess.run([sys.executable, os.path.join(ROOT, "pyconv", "_build_c.py"), str(pkg)],
                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
