@@ -12,27 +12,44 @@
  *   backward weight  dw    (K, CRS)  = sum_n dy[n] (K, PQ) . col[n]^T (PQ, CRS)
  *   backward bias    db[k]           = sum_{n,p,q} dy[n,k,p,q]
  *
+ * What makes it fast is cheap packing: the GEMM core runs near peak (gemm.h), so the cost that
+ * remains is reading the image R*S times into panels. Each path therefore first copies the image
+ * once into a layout where a panel row is a straight copy, with the padding already in place:
+ *   forward, unit stride   zero-padded (C, Hp, Wp) copy; a panel row is NR consecutive positions of
+ *                          one padded row (the Wp-Q junk columns per row are computed and dropped).
+ *   forward, other strides pack_im2col: row segments gathered from x with bounds checks.
+ *   backward input         unit stride, C >= 2*MR, finite w: the forward kernel applied to dy with
+ *                          transposed, flipped filters (a gather, no col2im). Otherwise the GEMM
+ *                          above, then col2im into a zero-padded per-thread copy of dx[n].
+ *   backward weight        channels-last zero-padded copy (Hp, Wp, C) and dw columns in (r,s,c)
+ *                          order: a panel row (one pixel) is NR channels of one tap, a straight
+ *                          copy or one vector gather. The result is permuted back to (K,C,R,S).
+ *   1x1, stride 1, no pad  x[n] is its own column matrix; dx is written by the GEMM directly.
+ *
  * FLOPs: 2*N*K*C*R*S*P*Q for each of forward, backward input and backward weight.
- * Bytes: x, w, y (and dy, dx, dw) once each from memory, plus a per-thread packed B block
- * (KC x NC, L2-resident) rewritten for every KC-deep slice; packing reads each input pixel R*S
- * times from cache. So the kernels are compute-bound once K and C*R*S reach ~32.
+ * Bytes: x, w, y (and dy, dx, dw) once each from memory, plus per-thread copies of one image and
+ * a packed B block (KC x NC, L2-resident) rewritten for every KC-deep slice. Each packed element
+ * feeds 2*K flops (K filters): at K = 64 that is ~4 cycles of FMA work per element, so packing
+ * must cost well under a cycle per element, which the straight copies achieve and the bounds-
+ * checked gathers of small images (Q = 10, runs of 10) do not.
  *
  * Threading plan (OpenMP, `pc_threads()` threads), chosen so each output element is written by one
  * thread in an order that does not depend on the thread count (bitwise-reproducible, no atomics):
- *   forward          work item = (image n, block of NC output pixels): a disjoint block of y.
+ *   forward          work item = (image n, block of output pixels): a disjoint block of y.
  *   backward input   work item = (image n, group of input channels): col2im of channel c only
  *                    writes dx[n,c], so groups never overlap; inside a group the scatter-adds run
- *                    in a fixed order (pixel blocks, then r, s, p, q ascending).
- *   backward weight  work item = a block of dw columns (c,r,s); the thread sums over all images and
- *                    pixels itself, in order, so the reduction over N*P*Q needs no atomics.
+ *                    in a fixed order (pixel blocks, then r, s, p, q ascending). The gather path
+ *                    is the forward kernel: one owner per dx element.
+ *   backward weight  work item = a block of dw columns; the thread sums over all images and pixels
+ *                    itself, in order, so the reduction over N*P*Q needs no atomics.
  *   backward bias    work item = one filter k.
  * Splitting images or channels into more groups changes which thread computes an element, never
  * the order of its sum (see gemm.h), so 1 and 2 threads give identical bits.
  *
- * Workspaces: packed panels (and the dcol block of backward input) live in per-thread buffers
- * that grow and are reused across calls (pc_ws_reserve): bounded by KC*NC or C*R*S*NCI elements
- * per thread, never a whole-batch column matrix. Fresh memory costs ~1.1 us per 4 KiB page here,
- * which is why nothing is malloc'ed per call once the buffers have grown.
+ * Workspaces: the image copies, packed panels and the dcol block live in per-thread buffers that
+ * grow and are reused across calls (pc_ws_reserve): one image and KC*NC or C*R*S*NCI elements per
+ * thread, never a whole-batch column matrix. Fresh memory costs ~1.1 us per 4 KiB page here (a
+ * page fault each), which is why nothing is malloc'ed per call once the buffers have grown.
  *
  * The _naive functions are the textbook loop nests: the reference for tests, not for speed.
  */
