@@ -11,7 +11,7 @@ from . import device as _device
 from .tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "eye", "arange",
-           "rand", "randn", "manual_seed"]
+           "rand", "randn", "manual_seed", "default_generator"]
 
 
 def _shape(shape):
@@ -68,18 +68,22 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
                  requires_grad)
 
 
-_default_generator = [None]
+_default_generator = [np.random.default_rng()]
 
 
 def manual_seed(seed):
-    """Seed the generator that rand/randn use when given no `generator`."""
+    """Seed pyconv's one global generator (rand, randn, nn.init, Dropout); returns it."""
     _default_generator[0] = np.random.default_rng(seed)
+    return _default_generator[0]
+
+
+def default_generator():
+    """The global numpy Generator used when no `generator=` is given."""
+    return _default_generator[0]
 
 
 def _generator(generator):
     if generator is None:
-        if _default_generator[0] is None:
-            _default_generator[0] = np.random.default_rng()
         return _default_generator[0]
     if isinstance(generator, np.random.Generator):
         return generator

@@ -3,7 +3,7 @@
 fan_in = size(1) * receptive field, fan_out = size(0) * receptive field, where the receptive
 field is the product of the sizes after the first two (R*S for a conv weight (K, C, R, S)).
 
-Random values come from the module's generator (`manual_seed(seed)` resets it) or from the
+Random values come from pyconv's global generator (`manual_seed(seed)` resets it) or from the
 `generator=` argument (a numpy Generator); they are drawn on the CPU in float64 and copied into
 the tensor's device and dtype.
 """
@@ -11,28 +11,16 @@ import math
 
 import numpy as np
 
+from ..creation import default_generator, manual_seed  # noqa: F401  (one global generator)
 from ..device import move
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed):
-    """Reset the generator used by init functions and Dropout layers."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-    return _generator
-
-
-def default_generator():
-    return _generator
 
 
 def get_rng_state():
-    return _generator.bit_generator.state
+    return default_generator().bit_generator.state
 
 
 def set_rng_state(state):
-    _generator.bit_generator.state = state
+    default_generator().bit_generator.state = state
 
 
 def _fill(tensor, values):
@@ -72,11 +60,11 @@ def _fan(tensor, mode):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill(tensor, (generator or _generator).uniform(a, b, size=tensor.shape))
+    return _fill(tensor, (generator or default_generator()).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill(tensor, (generator or _generator).normal(mean, std, size=tensor.shape))
+    return _fill(tensor, (generator or default_generator()).normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, value):
