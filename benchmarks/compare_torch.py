@@ -14,10 +14,14 @@ wait for CPU time (that once made tiny cases look 50x slower than they are).
 """
 import argparse
 import multiprocessing
+import os
 import statistics
 import time
 
 import numpy as np
+
+# the c backend sets OMP_WAIT_POLICY for its own runtime; PyTorch gets the environment as it was
+USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 # (N, C, H, W, K, kernel, stride, padding)
 CONV = [
@@ -115,10 +119,14 @@ def check(c, ref, case):
     assert np.abs(got - want).max() <= 1e-3 * max(1, np.abs(want).max()), "c disagrees with numpy"
 
 
-def torch_times(threads, repeat, clock_name, queue):
+def torch_times(threads, repeat, clock_name, wait_policy, queue):
     """Runs in a child process: PyTorch timings of every case, or None without PyTorch."""
     global clock
     clock = CLOCK[clock_name]
+    if wait_policy is None:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+        os.environ["OMP_WAIT_POLICY"] = wait_policy
     try:
         import torch
     except ImportError:
@@ -175,7 +183,7 @@ def main():
              for _, _, case in todo]
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=torch_times, args=(opts.threads, opts.repeat, opts.clock, queue))
+    child = ctx.Process(target=torch_times, args=(opts.threads, opts.repeat, opts.clock, USER_WAIT_POLICY, queue))
     child.start()
     result = queue.get()
     child.join()

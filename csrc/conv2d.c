@@ -23,7 +23,7 @@
  *                          above, then col2im into a zero-padded per-thread copy of dx[n].
  *   backward weight        channels-last zero-padded copy (Hp, Wp, C) and dw columns in (r,s,c)
  *                          order: a panel row (one pixel) is NR channels of one tap, a straight
- *                          copy or one vector gather. The result is permuted back to (K,C,R,S).
+ *                          copy or a few runs. The result is permuted back to (K,C,R,S).
  *   1x1, stride 1, no pad  x[n] is its own column matrix; dx is written by the GEMM directly.
  *
  * FLOPs: 2*N*K*C*R*S*P*Q for each of forward, backward input and backward weight.
@@ -60,9 +60,11 @@
 #include "pyconv.h"
 #include "gemm.h"
 
-/* Output pixels per forward work item; dcol columns per backward-input block. */
+/* Output pixels per forward work item; dcol columns per backward-input block; most image chunks
+ * of backward weight. */
 #define NCF 512
 #define NCI 128
+#define WCHUNKS 8
 
 /* A run of consecutive flattened pixels j = p*Q + q that share the output row p:
  * q = q0 .. q0+len-1, stored at offset `off` of the panel. */
@@ -488,8 +490,8 @@ static int64_t SFX(weight_block)(int64_t cols, int64_t mblk, int nt)
 /* Backward weight: each image is first copied, zero-padded, into channels-last order
  * xt (Hp, Wp, C). Numbering the columns of dw (r, s, c) instead of (c, r, s), a B panel row (one
  * output pixel, NR consecutive columns) reads NR values at fixed offsets from the pixel: a straight
- * copy when they are NR channels of one tap (C a multiple of NR), else one vector gather, with no
- * bounds checks (the padding is in xt) and no short runs. The (K, R, S, C) result is permuted to
+ * copy when they are NR channels of one tap (C a multiple of NR), else a few runs of consecutive
+ * addresses (C channels, or S taps when C = 1), with no bounds checks (the padding is in xt). The (K, R, S, C) result is permuted to
  * (K, C, R, S) at the end. Every dw element sums the same products in the same
  * order as the general path (images, then pixels), so the two paths agree bit for bit. */
 static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
@@ -501,27 +503,38 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
     const int nt = pc_threads();
     const int64_t mblk = pc_ceil_div(K, PC_MC), ncw = SFX(weight_block)(CRS, mblk, nt);
     const int64_t nblk = pc_ceil_div(CRS, ncw);
+    /* A small dw (LeNet-sized) gives too few column blocks to share: the images are then split
+     * into up to WCHUNKS fixed chunks, each summed into its own partial dw, and the partials are
+     * added in chunk order. The split depends on the shapes only, never on the thread count. */
+    const int64_t chunks = mblk * pc_ceil_div(CRS, PC_NC) < 4 ? pc_min64(s->N, WCHUNKS) : 1;
+    const int64_t per_chunk = pc_ceil_div(s->N, chunks);
     int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(PC_MC, MR) * PC_KC, sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * ncw, sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(Hp * Wp * C, sizeof(REAL)));
     if (!err)
-        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(K * CRS, sizeof(REAL)));
+        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(chunks * K * CRS, sizeof(REAL)));
     if (err)
         return err;
-    REAL *dwt = pc_ws_get(0, PC_WS_SHARED2); /* (K, R, S, C) */
+    REAL *dwt = pc_ws_get(0, PC_WS_SHARED2); /* chunks x (K, R, S, C) */
     const int64_t h0 = pc_max64(0, -s->pt), h1 = pc_min64(H, Hp - s->pt);
     const int64_t w0 = pc_max64(0, -s->pl), w1 = pc_min64(W, Wp - s->pl);
 
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int64_t it = 0; it < mblk * nblk; it++) {
-        int64_t k0 = it / nblk * PC_MC, mk = pc_min64(PC_MC, K - k0);
-        int64_t j0 = it % nblk * ncw, nc = pc_min64(ncw, CRS - j0);
+    for (int64_t it = 0; it < chunks * mblk * nblk; it++) {
+        int64_t chunk = it / (mblk * nblk), blk = it % (mblk * nblk);
+        int64_t k0 = blk / nblk * PC_MC, mk = pc_min64(PC_MC, K - k0);
+        int64_t j0 = blk % nblk * ncw, nc = pc_min64(ncw, CRS - j0);
+        int64_t n0 = chunk * per_chunk, n1 = pc_min64(s->N, n0 + per_chunk);
         int tid = pc_tid();
         REAL *pa = pc_ws_get(tid, PC_WS_A), *pb = pc_ws_get(tid, PC_WS_B);
         REAL *xt = pc_ws_get(tid, PC_WS_COL);
-        for (int64_t n = 0; n < s->N; n++) {
+        REAL *part = dwt + chunk * K * CRS;
+        if (n0 >= n1)
+            for (int64_t k = k0; k < k0 + mk; k++)
+                memset(part + k * CRS + j0, 0, sizeof(REAL) * nc);
+        for (int64_t n = n0; n < n1; n++) {
             const REAL *xn = x + n * C * H * W;
             memset(xt, 0, sizeof(REAL) * Hp * Wp * C);
             /* transpose in blocks of 16 channels: each pixel's 16 values are one contiguous store,
@@ -541,23 +554,31 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
                 SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
                 REAL *dst = pb;
                 for (int64_t jp = 0; jp < nc; jp += NR) {
-                    /* where each column of the panel sits relative to the pixel's (0,0) tap */
-                    int64_t nr = pc_min64(NR, nc - jp), coloff[NR];
-                    int contiguous = nr == NR;
-                    for (int64_t j = 0; j < NR; j++) {
-                        int64_t col = j0 + jp + pc_min64(j, nr - 1), tap = col / C;
-                        coloff[j] = ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + col % C;
-                        contiguous &= j == 0 || coloff[j] == coloff[j - 1] + 1;
+                    /* where the panel's columns sit relative to the pixel's (0,0) tap, as runs of
+                     * consecutive addresses: channels of one tap, or taps along a row when C = 1 */
+                    int64_t nr = pc_min64(NR, nc - jp), run_src[NR], run_dst[NR], run_len[NR];
+                    int64_t runs = 0;
+                    for (int64_t j = 0; j < nr; j++) {
+                        int64_t col = j0 + jp + j, tap = col / C;
+                        int64_t off = ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + col % C;
+                        if (runs > 0 && off == run_src[runs - 1] + run_len[runs - 1]) {
+                            run_len[runs - 1]++;
+                        } else {
+                            run_src[runs] = off;
+                            run_dst[runs] = j;
+                            run_len[runs++] = 1;
+                        }
                     }
                     int64_t p = pc / Q, q = pc % Q;
                     for (int64_t kk = 0; kk < kc; kk++, dst += NR) {
                         const REAL *src = xt + (p * s->sh * Wp + q * s->sw) * C;
-                        if (contiguous)         /* NR channels of one tap: a straight copy */
+                        if (runs == 1 && nr == NR)  /* NR channels of one tap: a straight copy */
                             for (int j = 0; j < NR; j++)
-                                dst[j] = src[coloff[0] + j];
-                        else                    /* a vector gather through the offsets */
-                            for (int j = 0; j < NR; j++)
-                                dst[j] = src[coloff[j]];
+                                dst[j] = src[run_src[0] + j];
+                        else
+                            for (int64_t g = 0; g < runs; g++)
+                                for (int64_t t = 0; t < run_len[g]; t++)
+                                    dst[run_dst[g] + t] = src[run_src[g] + t];
                         for (int64_t j = nr; j < NR; j++)
                             dst[j] = 0;
                         if (++q == Q) {
@@ -566,15 +587,19 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
                         }
                     }
                 }
-                SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, dwt + k0 * CRS + j0, CRS, n > 0 || pc > 0);
+                SFX(pc_gemm_macro)(mk, nc, kc, pa, pb, part + k0 * CRS + j0, CRS, n > n0 || pc > 0);
             }
         }
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < C; c++)
-            for (int64_t rs = 0; rs < R * S; rs++)
-                dw[(k * C + c) * R * S + rs] = dwt[(k * R * S + rs) * C + c];
+            for (int64_t rs = 0; rs < R * S; rs++) {
+                REAL sum = dwt[(k * R * S + rs) * C + c];
+                for (int64_t chunk = 1; chunk < chunks; chunk++)
+                    sum += dwt[chunk * K * CRS + (k * R * S + rs) * C + c];
+                dw[(k * C + c) * R * S + rs] = sum;
+            }
     return PC_OK;
 }
 

@@ -9,6 +9,7 @@ instead (tests compare the two).
 Threads: `set_num_threads(n)` / `get_num_threads()`; the default is OMP_NUM_THREADS, else the
 number of cores. Results are bitwise identical for any thread count.
 """
+import os
 import threading
 
 import numpy as np
@@ -16,6 +17,13 @@ import numpy as np
 NAME = "c"
 DEVICE = "cpu"
 xp = np
+
+# OpenMP threads that spin while waiting for work keep their core busy after every call; on a
+# machine shared with other processes (or other thread pools: OpenBLAS, PyTorch) a spinning team
+# makes its own late thread wait a whole scheduler time slice, which turned a 3 ms LeNet layer into
+# 40 ms here. Sleeping waits cost microseconds per parallel region instead. The runtime reads this
+# when the extension loads it, so it is set first; an explicit OMP_WAIT_POLICY is left alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     from pyconv._cconv import ffi, lib
