@@ -424,7 +424,7 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     const int64_t cg = pc_ceil_div(C, groups), mmax = pc_round_up(cg * RS, MR);
     /* pointwise: col2im is the identity, the GEMM writes dx directly */
     const int direct = is_pointwise(s);
-    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(mmax * pc_max64(K, 1), sizeof(REAL)));
+    int err = pc_ws_reserve(1, PC_WS_SHARED, pc_bytes(groups * mmax * pc_max64(K, 1), sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCI, NR), sizeof(REAL)));
     /* the input as the kernel windows see it: rows p*sh + r*dh, columns q*sw + s*dw */
@@ -437,6 +437,16 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     if (err)
         return err;
 
+    /* A = w^T restricted to each group's rows (c,r,s): A[i][k] = w[k*CRS + c0*RS + i], packed once
+     * for all images */
+    REAL *pw = pc_ws_get(0, PC_WS_SHARED);
+    for (int64_t c0 = 0; c0 < C; c0 += cg) {
+        int64_t m = (pc_min64(C, c0 + cg) - c0) * RS, mp = pc_round_up(m, MR);
+        for (int64_t pc = 0; pc < K; pc += PC_KC)
+            SFX(pc_pack_a)(m, pc_min64(PC_KC, K - pc), w + pc * CRS + c0 * RS, 1, CRS,
+                           pw + c0 / cg * mmax * K + mp * pc);
+    }
+
     const int64_t items = s->N * groups;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -444,14 +454,11 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
         if (c0 >= c1)
             continue;
         int tid = pc_tid();
-        REAL *pa = pc_ws_get(tid, PC_WS_A), *pb = pc_ws_get(tid, PC_WS_B);
-        REAL *dcol = pc_ws_get(tid, PC_WS_COL);
+        REAL *pb = pc_ws_get(tid, PC_WS_B), *dcol = pc_ws_get(tid, PC_WS_COL);
         int64_t m = (c1 - c0) * RS, mp = pc_round_up(m, MR);
+        const REAL *pa = pw + it % groups * mmax * K;
         REAL *dxg = dx + (n * C + c0) * HW;
         const REAL *dyn = dy + n * K * PQ;
-        /* A = w^T restricted to this group's rows (c,r,s): A[i][k] = w[k*CRS + c0*RS + i] */
-        for (int64_t pc = 0; pc < K; pc += PC_KC)
-            SFX(pc_pack_a)(m, pc_min64(PC_KC, K - pc), w + pc * CRS + c0 * RS, 1, CRS, pa + mp * pc);
         REAL *dxp = pc_ws_get(tid, PC_WS_PAD);
         if (K == 0) {
             memset(dxg, 0, sizeof(REAL) * (c1 - c0) * HW);
@@ -646,7 +653,8 @@ int SFX(pc_conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REAL *d
 {
     const int64_t K = s->K, PQ = s->P * s->Q;
     enum { LANES = 16 }; /* independent partial sums: the compiler turns them into vector adds */
-#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    /* a memory-bound pass: below ~1M elements waking a second thread costs more than it saves */
+#pragma omp parallel for num_threads(pc_threads()) schedule(static) if (s->N * K * PQ >= (1 << 20))
     for (int64_t k = 0; k < K; k++) {
         REAL part[LANES] = {0};
         for (int64_t n = 0; n < s->N; n++) {
