@@ -4,7 +4,8 @@
  * Output (p,q) covers input rows h = p*sh - ph + r, columns w = q*sw - pw + s (0 <= r < R,
  * 0 <= s < S), read in that row-major order. Padding reads as -inf (max), +inf (min), 0 (avg).
  * Max/min save idx (N,C,P,Q) int64, the flat index h*W + w of the chosen element in its plane:
- * the first NaN of the window if there is one, else the first extreme (numpy's argmax rule).
+ * the first NaN of the window if there is one, else the first extreme (numpy's argmax rule),
+ * always a real pixel (padding can only tie with one, and the real pixel wins).
  * Average divides by R*S, padding included (PyTorch's count_include_pad=True).
  *
  * FLOPs: N*C*P*Q*R*S comparisons or adds. Bytes: x read once, y (+ idx, 8 bytes per output)
@@ -16,8 +17,11 @@
  * in output order: no atomics, identical bits for any thread count. dx is zeroed plane by plane by
  * the thread that fills it, so the plane is still in cache for the scatter.
  *
- * The fast forward kernels split each row of outputs into border windows (checked against the
- * padding) and interior windows (no checks, a tight loop); the _naive ones check every read.
+ * The fast forward kernels split each row of outputs into border windows (clipped to the image)
+ * and interior windows, computed a run of outputs at a time so the compare-and-selects vectorise
+ * (2x2/2 has its own kernel); the _naive ones take the border path for every window. Branchy
+ * compare-and-select on random data mispredicts every other output: the first scalar version ran
+ * at ~20 ns per output, the vector one at ~2.
  */
 #ifndef REAL
 
