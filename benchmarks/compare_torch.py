@@ -178,9 +178,11 @@ def main():
     todo = cases()
     for _, _, case in todo:
         check(C, R, case)
+    time.sleep(1)  # let OpenBLAS's threads (busy-waiting after the numpy checks) fall asleep
     ms_c = [median_ms(backend_run(C, case), opts.repeat) for _, _, case in todo]
     ms_np = [float("nan") if opts.quick else median_ms(backend_run(R, case), opts.repeat)
              for _, _, case in todo]
+    time.sleep(1)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=torch_times, args=(opts.threads, opts.repeat, opts.clock, USER_WAIT_POLICY, queue))

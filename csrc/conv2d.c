@@ -65,6 +65,8 @@
 #define NCF 512
 #define NCI 128
 #define WCHUNKS 8
+/* backward weight takes dot products below this many filter/channel pairs (K*C) */
+#define DOT_PAIRS 128
 
 /* A run of consecutive flattened pixels j = p*Q + q that share the output row p:
  * q = q0 .. q0+len-1, stored at offset `off` of the panel. */
@@ -610,10 +612,100 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
     return PC_OK;
 }
 
+/* Backward weight with few filter/channel pairs (K*C <= DOT_PAIRS, LeNet-sized layers), unit
+ * stride and finite x: there every packed element would feed only 2*K flops, so packing dominates.
+ * Instead each dw[k,c,r,s] is one dot product, of dy[k] with x[c] shifted by (r*dh, s*dw), both
+ * numbered in the padded width (j = p*Wp + q): dyp holds dy with zeros in the Wp-Q junk columns and
+ * after the end, xp the zero-padded image, so the dot runs over contiguous vectors. Junk and tail
+ * terms are 0 * (finite x) = 0; with an inf or NaN in x they would not be, hence the condition.
+ * Work item = a fixed chunk of images with its own partial dw; the partials are added in chunk
+ * order, so the result does not depend on the thread count. */
+typedef REAL SFX(dvec) __attribute__((vector_size(PC_VEC_BYTES)));
+
+static int SFX(backward_weight_dot)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
+{
+    typedef SFX(dvec) dvec;
+    enum { VL = PC_VEC_BYTES / (int)sizeof(REAL), KB = 8 };
+    const int64_t C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S, P = s->P, Q = s->Q;
+    const int64_t Hp = P + (R - 1) * s->dh, Wp = Q + (S - 1) * s->dw, plane = Hp * Wp;
+    const int64_t L = pc_round_up(P * Wp, VL), KCRS = K * C * R * S;
+    const int nt = pc_threads();
+    const int64_t chunks = pc_min64(s->N, WCHUNKS), per_chunk = pc_ceil_div(s->N, chunks);
+    int err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(C * plane + L + Wp, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(K * L, sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(chunks * KCRS, sizeof(REAL)));
+    if (err)
+        return err;
+    REAL *parts = pc_ws_get(0, PC_WS_SHARED2);
+    const int64_t h0 = pc_max64(0, -s->pt), h1 = pc_min64(H, Hp - s->pt);
+    const int64_t w0 = pc_max64(0, -s->pl), w1 = pc_min64(W, Wp - s->pl);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; chunk++) {
+        int tid = pc_tid();
+        REAL *xp = pc_ws_get(tid, PC_WS_COL), *dyp = pc_ws_get(tid, PC_WS_PAD);
+        REAL *part = parts + chunk * KCRS;
+        memset(part, 0, sizeof(REAL) * KCRS);
+        for (int64_t n = chunk * per_chunk; n < pc_min64(s->N, (chunk + 1) * per_chunk); n++) {
+            const REAL *xn = x + n * C * H * W, *dyn = dy + n * K * P * Q;
+            memset(xp, 0, sizeof(REAL) * (C * plane + L + Wp));
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t h = h0; h < h1; h++)
+                    if (w1 > w0)
+                        memcpy(xp + c * plane + (h + s->pt) * Wp + w0 + s->pl,
+                               xn + (c * H + h) * W + w0, sizeof(REAL) * (w1 - w0));
+            memset(dyp, 0, sizeof(REAL) * K * L);
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t p = 0; p < P; p++)
+                    memcpy(dyp + k * L + p * Wp, dyn + (k * P + p) * Q, sizeof(REAL) * Q);
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t t = 0; t < S; t++) {
+                        const REAL *xs = xp + c * plane + r * s->dh * Wp + t * s->dw;
+                        for (int64_t k0 = 0; k0 < K; k0 += KB) {
+                            int64_t kb = pc_min64(KB, K - k0);
+                            dvec acc[KB];
+                            for (int i = 0; i < KB; i++)
+                                acc[i] = (dvec){0};
+                            for (int64_t j = 0; j < L; j += VL) {
+                                dvec xv;
+                                memcpy(&xv, xs + j, sizeof xv);
+                                for (int64_t i = 0; i < kb; i++)
+                                    acc[i] += *(const dvec *)(dyp + (k0 + i) * L + j) * xv;
+                            }
+                            for (int64_t i = 0; i < kb; i++) {
+                                REAL sum = 0;
+                                for (int l = 0; l < VL; l++)
+                                    sum += acc[i][l];
+                                part[(((k0 + i) * C + c) * R + r) * S + t] += sum;
+                            }
+                        }
+                    }
+        }
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < KCRS; i++) {
+        REAL sum = parts[i];
+        for (int64_t chunk = 1; chunk < chunks; chunk++)
+            sum += parts[chunk * KCRS + i];
+        dw[i] = sum;
+    }
+    return PC_OK;
+}
+
 /* Pointwise kernels (the image is its own column matrix, col^T packs with strides) and empty
  * batches take this path; every other shape the channels-last one above. */
 int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
 {
+    if (s->N > 0 && s->P * s->Q > 0 && s->sh == 1 && s->sw == 1 && s->K * s->C <= DOT_PAIRS &&
+        !is_pointwise(s)) {
+        int finite = 1;
+        for (int64_t i = 0; i < s->N * s->C * s->H * s->W; i++)
+            finite &= (x[i] - x[i]) == 0;
+        if (finite)
+            return SFX(backward_weight_dot)(s, dy, x, dw);
+    }
     if (s->N > 0 && s->P * s->Q > 0 && !is_pointwise(s))
         return SFX(backward_weight_cl)(s, dy, x, dw);
     const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, CHW = s->C * s->H * s->W;

@@ -160,6 +160,12 @@ def test_nan_and_inf_propagate_like_the_reference():
     dx, dx_ref = c.conv2d_backward_input(dy, w, x.shape, *args), ref.conv2d_backward_input(dy, w, x.shape, *args)
     np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_ref))
     np.testing.assert_array_equal(np.isinf(dx), np.isinf(dx_ref))
+    x, w = rand(rng, (2, 3, 6, 7), np.float64), rand(rng, (4, 3, 3, 3), np.float64)
+    x[1, 2, 0, 0], x[0, 1, 5, 3] = np.inf, np.nan   # small K*C: the dot-product backward weight
+    dy = rand(rng, (2, 4, 6, 7), np.float64)
+    dw, dw_ref = c.conv2d_backward_weight(dy, x, w.shape, *args), ref.conv2d_backward_weight(dy, x, w.shape, *args)
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(dw_ref))
+    np.testing.assert_array_equal(np.isinf(dw), np.isinf(dw_ref))
     a = np.ones((1, 2, 2))
     a[0, 0, 1] = np.inf
     out = c.matmul(a, np.array([[[1.0], [0.0]]]))
@@ -194,9 +200,13 @@ def test_bitwise_identical_for_any_thread_count():
         same = ((1, 1), (1, 1, 1, 1), (1, 1))   # unit stride: the padded-image kernels
         dy2 = rand(rng, (1, 40, 20, 19), np.float32)
 
+        small_w = w[:4, :8]                      # K*C = 32: the dot-product backward weight
+        dy3 = rand(rng, (3, 4, 20, 19), np.float32)
+
         def single_image():
             return [c.conv2d_backward_input(dy1, w, x1.shape, *args), c.conv2d_forward(x1, w, b, *same),
-                    c.conv2d_backward_input(dy2, w, x1.shape, *same), c.conv2d_forward(x1, w, b, *args)]
+                    c.conv2d_backward_input(dy2, w, x1.shape, *same), c.conv2d_forward(x1, w, b, *args),
+                    c.conv2d_backward_weight(dy3, x[:, :8], small_w.shape, *same)]
         c.set_num_threads(1)
         single = single_image()
         c.set_num_threads(2)
