@@ -24,6 +24,8 @@
  *   backward weight        channels-last zero-padded copy (Hp, Wp, C) and dw columns in (r,s,c)
  *                          order: a panel row (one pixel) is NR channels of one tap, a straight
  *                          copy or a few runs. The result is permuted back to (K,C,R,S).
+ *                          LeNet-sized layers (K*C <= DOT_PAIRS, unit stride): no GEMM, one
+ *                          vectorised dot product per dw element over padded rows.
  *   1x1, stride 1, no pad  x[n] is its own column matrix; dx is written by the GEMM directly.
  *
  * FLOPs: 2*N*K*C*R*S*P*Q for each of forward, backward input and backward weight.
