@@ -630,25 +630,27 @@ static int SFX(backward_weight_dot)(const pc_conv_shape *s, const REAL *dy, cons
     enum { VL = PC_VEC_BYTES / (int)sizeof(REAL), KB = 8 };
     const int64_t C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S, P = s->P, Q = s->Q;
     const int64_t Hp = P + (R - 1) * s->dh, Wp = Q + (S - 1) * s->dw, plane = Hp * Wp;
-    const int64_t L = pc_round_up(P * Wp, VL), KCRS = K * C * R * S;
+    const int64_t L = pc_round_up(P * Wp, VL), KCRS = K * C * R * S, Kp = pc_round_up(K, KB);
     const int nt = pc_threads();
     const int64_t chunks = pc_min64(s->N, WCHUNKS), per_chunk = pc_ceil_div(s->N, chunks);
     int err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(C * plane + L + Wp, sizeof(REAL)));
     if (!err)
-        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(K * L, sizeof(REAL)));
+        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(Kp * L, sizeof(REAL)));
     if (!err)
-        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(chunks * KCRS, sizeof(REAL)));
+        err = pc_ws_reserve(1, PC_WS_SHARED2, pc_bytes(chunks * KCRS * VL, sizeof(REAL)));
     if (err)
         return err;
-    REAL *parts = pc_ws_get(0, PC_WS_SHARED2);
+    /* per chunk, one vector of lane partial sums per dw element: lanes are added only at the end */
+    dvec *parts = pc_ws_get(0, PC_WS_SHARED2);
     const int64_t h0 = pc_max64(0, -s->pt), h1 = pc_min64(H, Hp - s->pt);
     const int64_t w0 = pc_max64(0, -s->pl), w1 = pc_min64(W, Wp - s->pl);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t chunk = 0; chunk < chunks; chunk++) {
         int tid = pc_tid();
         REAL *xp = pc_ws_get(tid, PC_WS_COL), *dyp = pc_ws_get(tid, PC_WS_PAD);
-        REAL *part = parts + chunk * KCRS;
-        memset(part, 0, sizeof(REAL) * KCRS);
+        dvec *part = parts + chunk * KCRS;
+        for (int64_t i = 0; i < KCRS; i++)
+            part[i] = (dvec){0};
         for (int64_t n = chunk * per_chunk; n < pc_min64(s->N, (chunk + 1) * per_chunk); n++) {
             const REAL *xn = x + n * C * H * W, *dyn = dy + n * K * P * Q;
             memset(xp, 0, sizeof(REAL) * (C * plane + L + Wp));
@@ -657,7 +659,7 @@ static int SFX(backward_weight_dot)(const pc_conv_shape *s, const REAL *dy, cons
                     if (w1 > w0)
                         memcpy(xp + c * plane + (h + s->pt) * Wp + w0 + s->pl,
                                xn + (c * H + h) * W + w0, sizeof(REAL) * (w1 - w0));
-            memset(dyp, 0, sizeof(REAL) * K * L);
+            memset(dyp, 0, sizeof(REAL) * Kp * L); /* rows K..Kp-1 stay zero */
             for (int64_t k = 0; k < K; k++)
                 for (int64_t p = 0; p < P; p++)
                     memcpy(dyp + k * L + p * Wp, dyn + (k * P + p) * Q, sizeof(REAL) * Q);
@@ -667,30 +669,29 @@ static int SFX(backward_weight_dot)(const pc_conv_shape *s, const REAL *dy, cons
                         const REAL *xs = xp + c * plane + r * s->dh * Wp + t * s->dw;
                         for (int64_t k0 = 0; k0 < K; k0 += KB) {
                             int64_t kb = pc_min64(KB, K - k0);
+                            /* always KB rows (zero past K): a fixed count keeps acc in registers */
                             dvec acc[KB];
                             for (int i = 0; i < KB; i++)
-                                acc[i] = (dvec){0};
+                                acc[i] = i < kb ? part[(((k0 + i) * C + c) * R + r) * S + t] : (dvec){0};
                             for (int64_t j = 0; j < L; j += VL) {
                                 dvec xv;
                                 memcpy(&xv, xs + j, sizeof xv);
-                                for (int64_t i = 0; i < kb; i++)
+                                PC_UNROLL
+                                for (int i = 0; i < KB; i++)
                                     acc[i] += *(const dvec *)(dyp + (k0 + i) * L + j) * xv;
                             }
-                            for (int64_t i = 0; i < kb; i++) {
-                                REAL sum = 0;
-                                for (int l = 0; l < VL; l++)
-                                    sum += acc[i][l];
-                                part[(((k0 + i) * C + c) * R + r) * S + t] += sum;
-                            }
+                            for (int64_t i = 0; i < kb; i++)
+                                part[(((k0 + i) * C + c) * R + r) * S + t] = acc[i];
                         }
                     }
         }
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < KCRS; i++) {
-        REAL sum = parts[i];
-        for (int64_t chunk = 1; chunk < chunks; chunk++)
-            sum += parts[chunk * KCRS + i];
+        REAL sum = 0;
+        for (int64_t chunk = 0; chunk < chunks; chunk++)
+            for (int l = 0; l < VL; l++)
+                sum += parts[chunk * KCRS + i][l];
         dw[i] = sum;
     }
     return PC_OK;
