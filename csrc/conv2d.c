@@ -20,7 +20,8 @@
  *   forward, other strides pack_im2col: row segments gathered from x with bounds checks.
  *   backward input         unit stride, C >= 2*MR, finite w: the forward kernel applied to dy with
  *                          transposed, flipped filters (a gather, no col2im). Otherwise the GEMM
- *                          above, then col2im into a zero-padded per-thread copy of dx[n].
+ *                          above, then col2im into a zero-padded per-thread copy of dx[n] (at unit
+ *                          stride with finite w, in padded-width numbering: one run per dcol row).
  *   backward weight        channels-last zero-padded copy (Hp, Wp, C) and dw columns in (r,s,c)
  *                          order: a panel row (one pixel) is NR channels of one tap, a straight
  *                          copy or a few runs. The result is permuted back to (K,C,R,S).
@@ -412,13 +413,12 @@ static int SFX(backward_input_as_forward)(const pc_conv_shape *s, const REAL *dy
 
 int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const REAL *w, REAL *dx)
 {
-    if (s->sh == 1 && s->sw == 1 && s->K > 0 && s->C >= 2 * MR && !is_pointwise(s)) {
-        int finite = 1;
-        for (int64_t i = 0; i < s->K * s->C * s->R * s->S; i++)
-            finite &= (w[i] - w[i]) == 0;   /* false for inf and NaN */
-        if (finite)
-            return SFX(backward_input_as_forward)(s, dy, w, dx);
-    }
+    const int unit = s->sh == 1 && s->sw == 1 && !is_pointwise(s);
+    int finite = 1;
+    for (int64_t i = 0; unit && i < s->K * s->C * s->R * s->S; i++)
+        finite &= (w[i] - w[i]) == 0;   /* false for inf and NaN */
+    if (unit && finite && s->K > 0 && s->C >= 2 * MR)
+        return SFX(backward_input_as_forward)(s, dy, w, dx);
 
     const int64_t C = s->C, K = s->K, RS = s->R * s->S, CRS = C * RS, PQ = s->P * s->Q;
     const int64_t HW = s->H * s->W;
@@ -428,6 +428,13 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     const int64_t cg = pc_ceil_div(C, groups), mmax = pc_round_up(cg * RS, MR);
     /* pointwise: col2im is the identity, the GEMM writes dx directly */
     const int direct = is_pointwise(s);
+    /* Unit stride, finite w (the few-channel layers that reach this path): number the dcol columns
+     * in the padded width, j = p*Wp + q, with dy copied into zero-filled Wp-wide rows (dyp). Row
+     * (c,r,s) of dcol then adds into dxp as one contiguous run, at offset r*dh*Wp + s*dw, instead of
+     * P runs of Q; the junk columns hold w^T . 0 = 0 and add nothing. */
+    const int flat = unit && finite;
+    const int64_t Wq = flat ? (s->Q - 1) + (s->S - 1) * s->dw + 1 : s->Q;
+    const int64_t J = flat ? s->P * Wq : PQ;
     int err = pc_ws_reserve(1, PC_WS_SHARED, pc_bytes(groups * mmax * pc_max64(K, 1), sizeof(REAL)));
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCI, NR), sizeof(REAL)));
@@ -436,8 +443,10 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
     const int64_t Wp = (s->Q - 1) * s->sw + (s->S - 1) * s->dw + 1;
     if (!err)
         err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(cg * RS * NCI, sizeof(REAL)));
-    if (!err && !direct)
-        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(cg * Hp * Wp, sizeof(REAL)));
+    if (!err && !direct)   /* + slack: the last flat run may pass the end of the plane by (S-1)*dw */
+        err = pc_ws_reserve(nt, PC_WS_PAD, pc_bytes(cg * Hp * Wp + Wp, sizeof(REAL)));
+    if (!err && flat)
+        err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(K * J, sizeof(REAL)));
     if (err)
         return err;
 
@@ -469,19 +478,36 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const 
             continue;
         }
         if (!direct)
-            memset(dxp, 0, sizeof(REAL) * (c1 - c0) * Hp * Wp);
-        for (int64_t j0 = 0; j0 < PQ; j0 += NCI) {
-            int64_t nc = pc_min64(NCI, PQ - j0);
+            memset(dxp, 0, sizeof(REAL) * ((c1 - c0) * Hp * Wp + Wp));
+        if (flat) {
+            REAL *dyp = pc_ws_get(tid, PC_WS_A);
+            memset(dyp, 0, sizeof(REAL) * K * J);
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t p = 0; p < s->P; p++)
+                    memcpy(dyp + k * J + p * Wq, dyn + (k * s->P + p) * s->Q, sizeof(REAL) * s->Q);
+            dyn = dyp;
+        }
+        for (int64_t j0 = 0; j0 < J; j0 += NCI) {
+            int64_t nc = pc_min64(NCI, J - j0);
             for (int64_t pc = 0; pc < K; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, K - pc);
-                SFX(pc_pack_b)(kc, nc, dyn + pc * PQ + j0, PQ, 1, pb);
+                SFX(pc_pack_b)(kc, nc, dyn + pc * J + j0, J, 1, pb);
                 if (direct)
                     SFX(pc_gemm_macro)(m, nc, kc, pa + mp * pc, pb, dxg + j0, HW, pc > 0);
                 else
                     SFX(pc_gemm_macro)(m, nc, kc, pa + mp * pc, pb, dcol, nc, pc > 0);
             }
-            if (!direct)
+            if (flat) {
+                pc_crs t = {0, 0, 0};
+                for (int64_t i = 0; i < m; i++, crs_next(&t, s->R, s->S)) {
+                    REAL *run = dxp + t.c * Hp * Wp + t.r * s->dh * Wp + t.s * s->dw + j0;
+                    const REAL *src = dcol + i * nc;
+                    for (int64_t u = 0; u < nc; u++)
+                        run[u] += src[u];
+                }
+            } else if (!direct) {
                 SFX(col2im_add)(s, dcol, m, j0, nc, dxp, Hp, Wp);
+            }
         }
         if (!direct)
             SFX(crop_padded)(s, dxp, c1 - c0, Hp, Wp, dxg);

@@ -154,6 +154,9 @@ def test_nan_and_inf_propagate_like_the_reference():
     y, y_ref = c.conv2d_forward(x, w, None, *args), ref.conv2d_forward(x, w, None, *args)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(y_ref))
+    dy = rand(rng, y.shape, np.float64)
+    dx, dx_ref = c.conv2d_backward_input(dy, w, x.shape, *args), ref.conv2d_backward_input(dy, w, x.shape, *args)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_ref))
     x, w = rand(rng, (1, 16, 5, 5), np.float64), rand(rng, (2, 16, 3, 3), np.float64)
     w[1, 3, 0, 2] = np.inf                  # backward input must not turn padding into 0 * inf
     dy = rand(rng, (1, 2, 5, 5), np.float64)
