@@ -25,6 +25,7 @@ CONV_CASES = [
     ((2, 16, 9, 11), (5, 16, 3, 2), (1, 1), (0, 2, 1, 0), (2, 3)),      # unit stride, dilated, C >= 16
     ((1, 17, 7, 8), (4, 17, 2, 3), (1, 1), (3, 0, 2, 4), (1, 1)),       # padding wider than the kernel
     ((2, 32, 9, 8), (5, 32, 3, 3), (2, 1), (1, 0, 2, 1), (1, 2)),       # C a multiple of the panel width
+    ((2, 4, 9, 10), (3, 4, 3, 2), (1, 1), (2, 0, 1, 3), (2, 2)),        # few channels, dilated, unit stride
 ]
 
 
@@ -58,7 +59,7 @@ def test_conv2d_matches_reference(case, dtype):
     close(c.conv2d_backward_bias(dy), ref.conv2d_backward_bias(dy), dtype)
 
 
-@pytest.mark.parametrize("case", CONV_CASES[:4] + CONV_CASES[-3:])
+@pytest.mark.parametrize("case", CONV_CASES[:4] + CONV_CASES[-4:])
 def test_conv2d_fast_matches_naive(case):
     rng = np.random.default_rng(2)
     dtype = np.float64
