@@ -107,7 +107,7 @@ def compile_options(dtype):
 
 def available():
     if xp is None:
-        return False, "cupy is not installed (pip install cupy-cuda12x)"
+        return False, "cupy is not installed (pip install -e '.[cuda]', or the cupy-cudaXXx wheel matching your CUDA)"
     try:
         count = xp.cuda.runtime.getDeviceCount()
     except Exception as exc:
