@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
-# the c backend sets OMP_WAIT_POLICY for its own runtime; PyTorch gets the environment as it was
+# the c backend sets GOMP_SPINCOUNT for its own runtime; PyTorch gets the environment as it was
 USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+USER_SPINCOUNT = os.environ.get("GOMP_SPINCOUNT")
 
 # (N, C, H, W, K, kernel, stride, padding)
 CONV = [
@@ -119,14 +120,15 @@ def check(c, ref, case):
     assert np.abs(got - want).max() <= 1e-3 * max(1, np.abs(want).max()), "c disagrees with numpy"
 
 
-def torch_times(threads, repeat, clock_name, wait_policy, queue):
+def torch_times(threads, repeat, clock_name, user_env, queue):
     """Runs in a child process: PyTorch timings of every case, or None without PyTorch."""
     global clock
     clock = CLOCK[clock_name]
-    if wait_policy is None:
-        os.environ.pop("OMP_WAIT_POLICY", None)
-    else:
-        os.environ["OMP_WAIT_POLICY"] = wait_policy
+    for name, value in user_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         import torch
     except ImportError:
@@ -185,7 +187,8 @@ def main():
     time.sleep(1)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=torch_times, args=(opts.threads, opts.repeat, opts.clock, USER_WAIT_POLICY, queue))
+    child = ctx.Process(target=torch_times, args=(opts.threads, opts.repeat, opts.clock,
+                        {"OMP_WAIT_POLICY": USER_WAIT_POLICY, "GOMP_SPINCOUNT": USER_SPINCOUNT}, queue))
     child.start()
     result = queue.get()
     child.join()

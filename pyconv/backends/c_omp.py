@@ -18,12 +18,18 @@ NAME = "c"
 DEVICE = "cpu"
 xp = np
 
-# OpenMP threads that spin while waiting for work keep their core busy after every call; on a
-# machine shared with other processes (or other thread pools: OpenBLAS, PyTorch) a spinning team
-# makes its own late thread wait a whole scheduler time slice, which turned a 3 ms LeNet layer into
-# 40 ms here. Sleeping waits cost microseconds per parallel region instead. The runtime reads this
-# when the extension loads it, so it is set first; an explicit OMP_WAIT_POLICY is left alone.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads that spin without limit while waiting for work keep their core busy after every
+# call; on a machine shared with other processes (or other thread pools: OpenBLAS, PyTorch) a
+# spinning team makes its own late thread wait a whole scheduler time slice, which turned a 3 ms
+# LeNet layer into 40 ms here. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) has the opposite cost:
+# waking the sleeping thread of a 2-core virtual machine took 40-60 us per parallel region, which
+# made a 6 MFLOP matmul 2x slower on 2 threads than on 1. So the threads spin a bounded while, then
+# sleep: GOMP_SPINCOUNT=2000 is ~60-90 us of spinning on the development machine (measured as the
+# extra CPU time per call), long enough to bridge the gap between the calls of one training step,
+# short enough to bound what a descheduled partner can waste. The runtime reads these when the
+# extension loads, so they are set first; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "2000"
 
 try:
     from pyconv._cconv import ffi, lib
