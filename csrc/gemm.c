@@ -152,9 +152,14 @@ static inline vec SFX(load)(const REAL *p)
 static inline void SFX(store)(REAL *p, vec v) { memcpy(p, &v, sizeof v); }
 
 /* The micro-kernel: C[0:m, 0:n] (+)= A_panel . B_panel, with m <= MR, n <= NR.
- * a: MR-row panel (a[kk*MR + i]), b: NR-column panel (b[kk*NR + j]), both kc deep. */
-static void SFX(micro_kernel)(int64_t kc, const REAL *restrict a, const REAL *restrict b,
-                              REAL *restrict c, int64_t ldc, int64_t m, int64_t n, int accumulate)
+ * a: MR-row panel (a[kk*MR + i]), kc deep. B comes in one of two forms:
+ *   off == NULL  b is a packed NR-column panel (b[kk*NR + j]);
+ *   otherwise    row kk of B is NR consecutive values at b + off[kk] (unpacked, "indirect").
+ * It is always inlined, so each caller gets a copy with the form fixed at compile time. */
+static inline __attribute__((always_inline)) void
+SFX(micro_kernel_any)(int64_t kc, const REAL *restrict a, const REAL *restrict b,
+                      const int64_t *restrict off, REAL *restrict c, int64_t ldc, int64_t m,
+                      int64_t n, int accumulate)
 {
     vec acc0[MR], acc1[MR];
     PC_UNROLL
@@ -163,8 +168,14 @@ static void SFX(micro_kernel)(int64_t kc, const REAL *restrict a, const REAL *re
         acc1[i] = (vec){0};
     }
     for (int64_t kk = 0; kk < kc; kk++) {
-        vec b0 = *(const vec *)(b + kk * NR);
-        vec b1 = *(const vec *)(b + kk * NR + VL);
+        vec b0, b1;
+        if (off) {
+            b0 = SFX(load)(b + off[kk]);
+            b1 = SFX(load)(b + off[kk] + VL);
+        } else {
+            b0 = *(const vec *)(b + kk * NR);
+            b1 = *(const vec *)(b + kk * NR + VL);
+        }
         PC_UNROLL
         for (int i = 0; i < MR; i++) {
             REAL ai = a[kk * MR + i];
@@ -194,6 +205,19 @@ static void SFX(micro_kernel)(int64_t kc, const REAL *restrict a, const REAL *re
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+}
+
+static void SFX(micro_kernel)(int64_t kc, const REAL *restrict a, const REAL *restrict b,
+                              REAL *restrict c, int64_t ldc, int64_t m, int64_t n, int accumulate)
+{
+    SFX(micro_kernel_any)(kc, a, b, NULL, c, ldc, m, n, accumulate);
+}
+
+static void SFX(micro_kernel_indirect)(int64_t kc, const REAL *restrict a, const REAL *restrict b,
+                                       const int64_t *restrict off, REAL *restrict c, int64_t ldc,
+                                       int64_t m, int64_t n, int accumulate)
+{
+    SFX(micro_kernel_any)(kc, a, b, off, c, ldc, m, n, accumulate);
 }
 
 /* Pack A (mc x kc) into MR-row panels; rows past mc are zero. */
@@ -252,6 +276,22 @@ void SFX(pc_gemm_macro)(int64_t mc, int64_t nc, int64_t kc, const REAL *pa, cons
             for (int64_t ir = ic; ir < ic + mb; ir += MR)
                 SFX(micro_kernel)(kc, pa + ir * kc, pb + jr * kc, c + ir * ldc + jr, ldc,
                                   pc_min64(MR, mc - ir), pc_min64(NR, nc - jr), accumulate);
+    }
+}
+
+/* pc_gemm_macro without packing B: B[kk][j] = b[off[kk] + j] (see gemm.h). */
+void SFX(pc_gemm_macro_indirect)(int64_t mc, int64_t nc, int64_t kc, const REAL *pa,
+                                 const REAL *b, const int64_t *off, REAL *c, int64_t ldc,
+                                 int accumulate)
+{
+    const int64_t step = PC_MC / MR * MR;
+    for (int64_t ic = 0; ic < mc; ic += step) {
+        int64_t mb = pc_min64(step, mc - ic);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+            for (int64_t ir = ic; ir < ic + mb; ir += MR)
+                SFX(micro_kernel_indirect)(kc, pa + ir * kc, b + jr, off, c + ir * ldc + jr, ldc,
+                                           pc_min64(MR, mc - ir), pc_min64(NR, nc - jr),
+                                           accumulate);
     }
 }
 

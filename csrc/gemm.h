@@ -12,6 +12,11 @@
  * building a column matrix. Panels are zero-padded past the last row/column, never past k, so
  * padded lanes only ever produce results that are thrown away.
  *
+ * Indirect B: when row kk of B is already NR-contiguous in memory at b + off[kk] + j (a zero-padded
+ * image in conv2d.c: every column-matrix row is a shifted copy of the image), the macro kernel
+ * can read it in place (pc_gemm_macro_indirect) instead of packing it; the reads run up to NR - 1
+ * values past the last column, which the caller must keep readable. Same sums, same order.
+ *
  * Each C element is the sum over k in ascending order, KC terms at a time, whatever tile or thread
  * computes it: results do not depend on the blocking of m and n, nor on the thread count.
  */
@@ -93,6 +98,9 @@ size_t pc_bytes(int64_t count, size_t elem);
     void pc_pack_b##SFX(int64_t kc, int64_t nc, const T *b, int64_t rs, int64_t cs, T *dst);      \
     void pc_gemm_macro##SFX(int64_t mc, int64_t nc, int64_t kc, const T *pa, const T *pb,         \
                             T *c, int64_t ldc, int accumulate);                                   \
+    void pc_gemm_macro_indirect##SFX(int64_t mc, int64_t nc, int64_t kc, const T *pa,          \
+                                     const T *b, const int64_t *off, T *c, int64_t ldc,          \
+                                     int accumulate);                                            \
     void pc_gemm_block##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,            \
                             int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,           \
                             int64_t ldc, int accumulate, T *pa, T *pb);
