@@ -15,10 +15,10 @@
  * What makes it fast is cheap packing: the GEMM core runs near peak (gemm.h), so the cost that
  * remains is reading the image R*S times into panels. Each path therefore first copies the image
  * once into a layout where a panel row is a straight copy, with the padding already in place:
- *   forward, unit stride   zero-padded (C, Hp, Wp) copy; a panel row is NR consecutive positions of
- *                          one padded row (the Wp-Q junk columns per row are computed and dropped),
- *                          so the micro-kernel reads it in place: no packing at all.
- *   forward, other strides pack_im2col: row segments gathered from x with bounds checks.
+ *   forward                zero-padded copy (C, Hp, Wp), split into sh*sw stride phases when the
+ *                          stride is not 1; a panel row is NR consecutive positions of one row of
+ *                          a phase (the Wp-Q junk columns per row are computed and dropped), so the
+ *                          micro-kernel reads it in place: no packing at all.
  *   backward input         unit stride, C >= 2*MR, finite w: the forward kernel applied to dy with
  *                          transposed, flipped filters (a gather, no col2im). Otherwise the GEMM
  *                          above, then col2im into a zero-padded per-thread copy of dx[n] (at unit
@@ -155,52 +155,6 @@ static inline int is_pointwise(const pc_conv_shape *s)
 
 #define MR PC_MR
 
-/* dst[t*ds] = xrow[q*sw + woff] for q = q0 .. q0+len-1, zero where the column is padding
- * (xrow == NULL: the whole row is padding). */
-static inline void SFX(gather_row)(REAL *dst, int64_t ds, const REAL *xrow, int64_t q0, int64_t len,
-                                   int64_t sw, int64_t woff, int64_t W)
-{
-    int64_t lo = len, hi = len;
-    if (xrow)
-        valid_range(q0 * sw + woff, sw, len, W, &lo, &hi);
-    for (int64_t t = 0; t < lo; t++)
-        dst[t * ds] = 0;
-    const REAL *src = xrow ? xrow + q0 * sw + woff : NULL;
-    if (ds == 1 && sw == 1)
-        for (int64_t t = lo; t < hi; t++)
-            dst[t] = src[t];
-    else
-        for (int64_t t = lo; t < hi; t++)
-            dst[t * ds] = src[t * sw];
-    for (int64_t t = hi; t < len; t++)
-        dst[t * ds] = 0;
-}
-
-/* Forward B block: rows k0..k0+kc-1 of col[n] (index c*R*S + r*S + s), columns (pixels)
- * j0..j0+nc-1, packed into NR-column panels. Each panel row is a copy of input row segments. */
-static void SFX(pack_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t k0, int64_t kc,
-                             int64_t j0, int64_t nc, REAL *dst)
-{
-    const int64_t HW = s->H * s->W;
-    pc_seg seg[NR];
-    for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
-        int64_t nr = pc_min64(NR, nc - jp);
-        int64_t nseg = split_rows(j0 + jp, nr, s->Q, seg);
-        pc_crs t = crs_of(k0, s->R, s->S);
-        for (int64_t kk = 0; kk < kc; kk++, crs_next(&t, s->R, s->S)) {
-            int64_t hoff = t.r * s->dh - s->pt, woff = t.s * s->dw - s->pl;
-            REAL *d = dst + kk * NR;
-            for (int64_t g = 0; g < nseg; g++) {
-                int64_t h = seg[g].p * s->sh + hoff;
-                const REAL *xrow = (h >= 0 && h < s->H) ? xn + t.c * HW + h * s->W : NULL;
-                SFX(gather_row)(d + seg[g].off, 1, xrow, seg[g].q0, seg[g].len, s->sw, woff, s->W);
-            }
-            for (int64_t j = nr; j < NR; j++)
-                d[j] = 0;
-        }
-    }
-}
-
 /* col2im of a block: dcol rows are (c,r,s) for the group's channels, columns pixels j0..j0+nc-1;
  * every value is added to the input pixel it was read from, in a zero-padded buffer dxp
  * (channels, Hp, Wp), so the loops need no bounds checks: values that land in the padding are
@@ -250,13 +204,12 @@ static void SFX(crop_padded)(const pc_conv_shape *s, const REAL *dxp, int64_t ch
 
 /* ---- forward --------------------------------------------------------------------------------- */
 
-/* Any stride: B panels gathered from x by pack_im2col (or copied, for a pointwise kernel).
- * Work item = (image, block of NCF output pixels). */
-static void SFX(forward_im2col)(const pc_conv_shape *s, const REAL *x, const REAL *pw,
-                                const REAL *b, REAL *y, int nt)
+/* Pointwise kernels (x[n] is its own column matrix, packed by pc_pack_b) and filters without
+ * input channels (C = 0: y = b). Work item = (image, block of NCF output pixels). */
+static void SFX(forward_pointwise)(const pc_conv_shape *s, const REAL *x, const REAL *pw,
+                                   const REAL *b, REAL *y, int nt)
 {
     const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, Kp = pc_round_up(K, MR);
-    const int pointwise = is_pointwise(s);
     const int64_t nblk = pc_ceil_div(PQ, NCF), items = s->N * nblk;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -266,10 +219,7 @@ static void SFX(forward_im2col)(const pc_conv_shape *s, const REAL *x, const REA
         const REAL *xn = x + n * s->C * s->H * s->W;
         for (int64_t pc = 0; pc < CRS; pc += PC_KC) {
             int64_t kc = pc_min64(PC_KC, CRS - pc);
-            if (pointwise)
-                SFX(pc_pack_b)(kc, nc, xn + pc * PQ + j0, PQ, 1, pb);
-            else
-                SFX(pack_im2col)(s, xn, pc, kc, j0, nc, pb);
+            SFX(pc_pack_b)(kc, nc, xn + pc * PQ + j0, PQ, 1, pb);
             SFX(pc_gemm_macro)(K, nc, kc, pw + Kp * pc, pb, yb, PQ, pc > 0);
         }
         if (CRS == 0)
@@ -283,26 +233,33 @@ static void SFX(forward_im2col)(const pc_conv_shape *s, const REAL *x, const REA
 }
 
 
-/* Unit stride: the image is copied once into a zero-padded buffer xp (C, Hp, Wp) with
- * Hp = P + (R-1)*dh and Wp = Q + (S-1)*dw. Number the output pixels in the padded width,
- * j = p*Wp + q (the columns q >= Q are junk). Then row (c,r,s) of the column matrix is
- * contiguous in j: col[c,r,s][j] = xp[c*Hp*Wp + r*dh*Wp + s*dw + j], so a B panel row is NR
- * consecutive values of xp, with no bounds checks and no short runs: the GEMM reads them in place
- * through a table of row offsets (pc_gemm_macro_indirect) instead of copying them into a packed
- * panel. The image (a few KiB to 300 KiB) stays in L1/L2, and each packed element used to feed
- * only 2*K flops, so the copy cost LeNet conv2 (K = 16) a quarter of its forward time.
- * The GEMM writes a K x NCF block of these padded-width pixels to a per-thread buffer; the valid columns are then
- * copied to y. Junk columns cost (Wp-Q)/Wp of the work (11% for 16x16 3x3, 4% for 56x56).
+/* Any stride: the image is copied once into a zero-padded buffer xp, split into stride phases:
+ * plane (c, a, b) holds the padded input rows a, a+sh, a+2*sh, ... and of those the columns
+ * b, b+sw, ... (a < sh, b < sw; at unit stride there is one phase, the padded image itself).
+ * Each plane is Hp x Wp with Hp = P + (R-1)*dh/sh and Wp = Q + (S-1)*dw/sw (integer division).
+ * Number the output pixels in the plane width, j = p*Wp + q (the columns q >= Q are junk). Tap
+ * (r,s) of output (p,q) reads padded row p*sh + r*dh, i.e. row p + r*dh/sh of phase (r*dh)%sh,
+ * and likewise for columns, so row (c,r,s) of the column matrix is contiguous in j:
+ *   col[c,r,s][j] = xp[plane(c, (r*dh)%sh, (s*dw)%sw) + (r*dh/sh)*Wp + (s*dw/sw) + j].
+ * A B panel row is thus NR consecutive values of xp, with no bounds checks and no short runs:
+ * the GEMM reads them in place through a table of row offsets (pc_gemm_macro_indirect) instead
+ * of copying them into a packed panel. The image (a few KiB to 300 KiB) stays in L1/L2, and each
+ * packed element used to feed only 2*K flops, so the copy cost LeNet conv2 (K = 16) a quarter of
+ * its forward time; at stride 2 the gather with bounds checks it replaces ran at ~77 GFLOP/s
+ * per core. The GEMM writes a K x NCF block of these plane-width pixels to a per-thread buffer;
+ * the valid columns are then copied to y. Junk columns cost (Wp-Q)/Wp of the work (11% for
+ * 16x16 3x3, 4% for 56x56, 3% for 56x56 3x3 stride 2).
  * Work item = (image, group of pixel blocks); the group count only changes with the thread count
  * when there are fewer images than threads, and never changes any sum. */
 static void SFX(forward_padded)(const pc_conv_shape *s, const REAL *x, const REAL *pw,
                                 const REAL *b, REAL *y, int nt, int64_t groups)
 {
     const int64_t C = s->C, H = s->H, W = s->W, K = s->K, P = s->P, Q = s->Q;
-    const int64_t CRS = C * s->R * s->S, Kp = pc_round_up(K, MR);
-    const int64_t Hp = P + (s->R - 1) * s->dh, Wp = Q + (s->S - 1) * s->dw, plane = Hp * Wp;
+    const int64_t sh = s->sh, sw = s->sw, CRS = C * s->R * s->S, Kp = pc_round_up(K, MR);
+    const int64_t Hp = P + (s->R - 1) * s->dh / sh, Wp = Q + (s->S - 1) * s->dw / sw;
+    const int64_t plane = Hp * Wp;
     const int64_t J = P * Wp, nblk = pc_ceil_div(J, NCF), per_group = pc_ceil_div(nblk, groups);
-    const int64_t xp_size = C * plane + Wp + 2 * NR;
+    const int64_t xp_size = C * sh * sw * plane + Wp + 2 * NR;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < s->N * groups; it++) {
         int64_t n = it / groups, blk0 = it % groups * per_group;
@@ -313,22 +270,36 @@ static void SFX(forward_padded)(const pc_conv_shape *s, const REAL *x, const REA
         REAL *xp = pc_ws_get(tid, PC_WS_COL), *cb = pc_ws_get(tid, PC_WS_A);
         int64_t off[PC_KC]; /* where each column-matrix row of the KC slice starts in xp */
         const REAL *xn = x + n * C * H * W;
-        /* rows and columns of x that land inside the padded buffer */
-        int64_t h0 = pc_max64(0, -s->pt), h1 = pc_min64(H, Hp - s->pt);
-        int64_t w0 = pc_max64(0, -s->pl), w1 = pc_min64(W, Wp - s->pl);
         memset(xp, 0, sizeof(REAL) * xp_size);
         for (int64_t c = 0; c < C; c++)
-            for (int64_t h = h0; h < h1; h++)
-                if (w1 > w0)
-                    memcpy(xp + c * plane + (h + s->pt) * Wp + w0 + s->pl, xn + (c * H + h) * W + w0,
-                           sizeof(REAL) * (w1 - w0));
+            for (int64_t a = 0; a < sh; a++)
+                for (int64_t i = 0; i < Hp; i++) {
+                    int64_t h = i * sh + a - s->pt;   /* the input row of phase row i */
+                    if (h < 0 || h >= H)
+                        continue;
+                    const REAL *xrow = xn + (c * H + h) * W;
+                    for (int64_t bp = 0; bp < sw; bp++) {
+                        /* phase column q reads input column q*sw + bp - pl */
+                        REAL *dst = xp + ((c * sh + a) * sw + bp) * plane + i * Wp;
+                        int64_t lo, hi;
+                        valid_range(bp - s->pl, sw, Wp, W, &lo, &hi);
+                        const REAL *src = xrow + lo * sw + bp - s->pl;
+                        if (sw == 1)
+                            memcpy(dst + lo, src, sizeof(REAL) * (hi - lo));
+                        else
+                            for (int64_t q = 0; q < hi - lo; q++)
+                                dst[lo + q] = src[q * sw];
+                    }
+                }
         for (int64_t blk = blk0; blk < blk1; blk++) {
             int64_t j0 = blk * NCF, nc = pc_min64(NCF, J - j0);
             for (int64_t pc = 0; pc < CRS; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, CRS - pc);
                 pc_crs t = crs_of(pc, s->R, s->S);
-                for (int64_t kk = 0; kk < kc; kk++, crs_next(&t, s->R, s->S))
-                    off[kk] = t.c * plane + t.r * s->dh * Wp + t.s * s->dw;
+                for (int64_t kk = 0; kk < kc; kk++, crs_next(&t, s->R, s->S)) {
+                    int64_t hr = t.r * s->dh, ws = t.s * s->dw;
+                    off[kk] = ((t.c * sh + hr % sh) * sw + ws % sw) * plane + hr / sh * Wp + ws / sw;
+                }
                 SFX(pc_gemm_macro_indirect)(K, nc, kc, pw + Kp * pc, xp + j0, off, cb, nc, pc > 0);
             }
             /* keep the valid columns: runs of constant output row p */
@@ -358,13 +329,14 @@ int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w,
 {
     const int64_t K = s->K, CRS = s->C * s->R * s->S, Kp = pc_round_up(K, MR);
     const int nt = pc_threads();
-    const int padded = s->sh == 1 && s->sw == 1 && CRS > 0 && !is_pointwise(s);
+    const int padded = CRS > 0 && !is_pointwise(s);
     int err = pc_ws_reserve(1, PC_WS_SHARED, pc_bytes(Kp * CRS, sizeof(REAL)));
     if (!err && !padded)
         err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * pc_round_up(NCF, NR), sizeof(REAL)));
     if (!err && padded) {
-        int64_t Wp = s->Q + (s->S - 1) * s->dw, Hp = s->P + (s->R - 1) * s->dh;
-        err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(s->C * Hp * Wp + Wp + 2 * NR, sizeof(REAL)));
+        int64_t Wp = s->Q + (s->S - 1) * s->dw / s->sw, Hp = s->P + (s->R - 1) * s->dh / s->sh;
+        err = pc_ws_reserve(nt, PC_WS_COL, pc_bytes(s->C * s->sh * s->sw * Hp * Wp + Wp + 2 * NR,
+                                                    sizeof(REAL)));
         if (!err)
             err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(K * pc_round_up(NCF, NR), sizeof(REAL)));
     }
@@ -377,7 +349,7 @@ int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w,
     if (padded)
         SFX(forward_padded)(s, x, pw, b, y, nt, s->N >= nt ? 1 : pc_ceil_div(nt, s->N));
     else
-        SFX(forward_im2col)(s, x, pw, b, y, nt);
+        SFX(forward_pointwise)(s, x, pw, b, y, nt);
     return PC_OK;
 }
 

@@ -26,6 +26,8 @@ CONV_CASES = [
     ((1, 17, 7, 8), (4, 17, 2, 3), (1, 1), (3, 0, 2, 4), (1, 1)),       # padding wider than the kernel
     ((2, 32, 9, 8), (5, 32, 3, 3), (2, 1), (1, 0, 2, 1), (1, 2)),       # C a multiple of the panel width
     ((2, 4, 9, 10), (3, 4, 3, 2), (1, 1), (2, 0, 1, 3), (2, 2)),        # few channels, dilated, unit stride
+    ((2, 3, 13, 12), (4, 3, 3, 3), (2, 3), (1, 1, 2, 0), (3, 2)),       # stride phases, dilation not a multiple
+    ((1, 20, 30, 30), (9, 20, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),     # stride 2, C*R*S and pixels past one block
 ]
 
 
