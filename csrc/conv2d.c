@@ -24,8 +24,9 @@
  *                          above, then col2im into a zero-padded per-thread copy of dx[n] (at unit
  *                          stride with finite w, in padded-width numbering: one run per dcol row).
  *   backward weight        channels-last zero-padded copy (Hp, Wp, C) and dw columns in (r,s,c)
- *                          order: a panel row (one pixel) is NR channels of one tap, a straight
- *                          copy or a few runs. The result is permuted back to (K,C,R,S).
+ *                          order: a panel row (one pixel) is NR channels of one tap, read in
+ *                          place when C is a multiple of NR, else a few runs copied into a
+ *                          packed panel. The result is permuted back to (K,C,R,S).
  *                          Tiny layers (K*C <= DOT_PAIRS, unit stride): no GEMM, one
  *                          vectorised dot product per dw element over padded rows.
  *   1x1, stride 1, no pad  x[n] is its own column matrix; dx is written by the GEMM directly.
@@ -560,6 +561,25 @@ static int SFX(backward_weight_cl)(const pc_conv_shape *s, const REAL *dy, const
             for (int64_t pc = 0; pc < PQ; pc += PC_KC) {
                 int64_t kc = pc_min64(PC_KC, PQ - pc);
                 SFX(pc_pack_a)(mk, kc, dy + (n * K + k0) * PQ + pc, PQ, 1, pa);
+                if (C % NR == 0) {
+                    /* every panel is NR channels of one tap: read it in place, at the tap's offset
+                     * from each pixel (same tiles, same sums as the packed panels below) */
+                    int64_t off[PC_KC];
+                    for (int64_t kk = 0, p = pc / Q, q = pc % Q; kk < kc; kk++) {
+                        off[kk] = (p * s->sh * Wp + q * s->sw) * C;
+                        if (++q == Q) {
+                            q = 0;
+                            p++;
+                        }
+                    }
+                    for (int64_t jp = 0; jp < nc; jp += NR) {
+                        int64_t col = j0 + jp, tap = col / C;
+                        int64_t toff = ((tap / S) * s->dh * Wp + (tap % S) * s->dw) * C + col % C;
+                        SFX(pc_gemm_macro_indirect)(mk, NR, kc, pa, xt + toff, off,
+                                                    part + k0 * CRS + col, CRS, n > n0 || pc > 0);
+                    }
+                    continue;
+                }
                 REAL *dst = pb;
                 for (int64_t jp = 0; jp < nc; jp += NR) {
                     /* where the panel's columns sit relative to the pixel's (0,0) tap, as runs of
