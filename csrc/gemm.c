@@ -307,13 +307,28 @@ void SFX(pc_gemm_block)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t 
                 memset(c + i * ldc, 0, sizeof(REAL) * n);
         return;
     }
+    /* Rows of b contiguous and all of b within L2 (small products such as LeNet's fully
+     * connected layer): the whole NR-column panels are read in place, only the last, partial one
+     * is packed (reading it in place would run past the end of b). Big b stays packed: rows a
+     * multiple of 4 KiB apart would fight over the same L1 sets. */
+    const int64_t nfull = b_cs == 1 && pc_bytes(k * b_rs, sizeof(REAL)) <= PC_INPLACE_B_BYTES
+                              ? n / NR * NR : 0;
+    int64_t off[PC_KC];
+    for (int64_t kk = 0; kk < PC_KC; kk++)
+        off[kk] = kk * b_rs;
     for (int64_t pc = 0; pc < k; pc += PC_KC) {
         int64_t kc = pc_min64(PC_KC, k - pc);
-        SFX(pc_pack_b)(kc, n, b + pc * b_rs, b_rs, b_cs, pb);
+        if (n > nfull)
+            SFX(pc_pack_b)(kc, n - nfull, b + pc * b_rs + nfull * b_cs, b_rs, b_cs, pb);
         for (int64_t ic = 0; ic < m; ic += PC_MC) {
             int64_t mc = pc_min64(PC_MC, m - ic);
             SFX(pc_pack_a)(mc, kc, a + ic * a_rs + pc * a_cs, a_rs, a_cs, pa);
-            SFX(pc_gemm_macro)(mc, n, kc, pa, pb, c + ic * ldc, ldc, accumulate || pc > 0);
+            if (nfull > 0)
+                SFX(pc_gemm_macro_indirect)(mc, nfull, kc, pa, b + pc * b_rs, off, c + ic * ldc,
+                                            ldc, accumulate || pc > 0);
+            if (n > nfull)
+                SFX(pc_gemm_macro)(mc, n - nfull, kc, pa, pb, c + ic * ldc + nfull, ldc,
+                                   accumulate || pc > 0);
         }
     }
 }

@@ -55,6 +55,12 @@
 #define PC_NC 512
 #endif
 
+/* pc_gemm_block reads b in place (no packing) when b's rows are contiguous and it is at most
+ * this big: half of the 1 MiB L2 of the development machine */
+#ifndef PC_INPLACE_B_BYTES
+#define PC_INPLACE_B_BYTES (512 * 1024)
+#endif
+
 #if defined(__clang__)
 #define PC_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)

@@ -135,7 +135,8 @@ def test_pool_nan_and_ties_follow_the_contract():
             np.testing.assert_array_equal(idx, idx_ref)
 
 
-MATMUL_SHAPES = [(1, 1, 1, 1), (3, 37, 45, 29), (2, 9, 300, 70), (1, 130, 17, 530)]
+MATMUL_SHAPES = [(1, 1, 1, 1), (3, 37, 45, 29), (2, 9, 300, 70), (1, 130, 17, 530),
+                 (1, 64, 400, 120), (2, 5, 260, 64)]  # LeNet fc1; b read in place, no tail
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
