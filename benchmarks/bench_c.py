@@ -6,6 +6,8 @@ Every case is checked against the numpy reference once before it is timed.
 benchmarks/compare_torch.py prints the same cases side by side with numpy and PyTorch.
 """
 import numpy as np
+
+from pyconv.bench import CONV_SHAPES
 import pytest
 
 from pyconv.backends import numpy_ref as R
@@ -14,16 +16,8 @@ C = pytest.importorskip("pyconv.backends.c_omp")
 if not C.available()[0]:
     pytest.skip(C.available()[1], allow_module_level=True)
 
-# (N, C, H, W, K, kernel, stride, padding)
-CONV = [
-    (64, 1, 28, 28, 6, 5, 1, 2),
-    (64, 6, 14, 14, 16, 5, 1, 0),
-    (32, 64, 32, 32, 64, 3, 1, 1),
-    (32, 128, 16, 16, 128, 3, 1, 1),
-    (16, 64, 56, 56, 64, 3, 1, 1),
-    (16, 64, 56, 56, 128, 3, 2, 1),
-    (16, 256, 14, 14, 64, 1, 1, 0),
-]
+# (N, C, H, W, K, kernel, stride, padding): the shapes of `python -m pyconv bench`
+CONV = [shape[1:] for shape in CONV_SHAPES]
 
 
 def _ids(case):

@@ -20,20 +20,14 @@ import time
 
 import numpy as np
 
+from pyconv.bench import CONV_SHAPES
+
 # the c backend sets GOMP_SPINCOUNT for its own runtime; PyTorch gets the environment as it was
 USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 USER_SPINCOUNT = os.environ.get("GOMP_SPINCOUNT")
 
-# (N, C, H, W, K, kernel, stride, padding)
-CONV = [
-    (64, 1, 28, 28, 6, 5, 1, 2),
-    (64, 6, 14, 14, 16, 5, 1, 0),
-    (32, 64, 32, 32, 64, 3, 1, 1),
-    (32, 128, 16, 16, 128, 3, 1, 1),
-    (16, 64, 56, 56, 64, 3, 1, 1),
-    (16, 64, 56, 56, 128, 3, 2, 1),
-    (16, 256, 14, 14, 64, 1, 1, 0),
-]
+# (N, C, H, W, K, kernel, stride, padding): the shapes of `python -m pyconv bench`
+CONV = [shape[1:] for shape in CONV_SHAPES]
 POOL = (64, 32, 28, 28)
 MATMUL = [(1024, 1024, 1024), (64, 400, 120)]
 
