@@ -37,7 +37,7 @@ def conv_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
 def test_conv2d_odd(case, v, dtype):
     with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
@@ -45,9 +45,11 @@ def test_conv2d_odd(case, v, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [2, 3])
 @pytest.mark.parametrize("case", cases.CONV_LARGE, ids=conv_id)
-def test_conv2d_large(case, dtype):
-    cases.check_conv(cu, to_dev, to_host, case, dtype)
+def test_conv2d_large(case, v, dtype):
+    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+        cases.check_conv(cu, to_dev, to_host, case, dtype)
 
 
 def pool_id(c):
@@ -80,7 +82,7 @@ def matmul_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=matmul_id)
 def test_matmul_odd(case, v, dtype):
     with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
@@ -88,7 +90,7 @@ def test_matmul_odd(case, v, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.MATMUL_LARGE, ids=matmul_id)
 def test_matmul_large(case, v, dtype):
     with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):

@@ -46,7 +46,7 @@ def emulated(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
 def test_conv2d(emulated, case, v, dtype):
     with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
@@ -67,7 +67,7 @@ def test_pool2d_nan_and_inf(emulated, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
 def test_matmul(emulated, case, v, dtype):
     with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):

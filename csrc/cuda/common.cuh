@@ -78,14 +78,31 @@ __device__ __forceinline__ void sts_tile(real (*s)[GEMM_LD], const real v[4], in
     }
 }
 
-// The GEMM core. Computes the 8x8 micro-tile acc of this thread for the block's tile, summing
-// k over [k_begin, k_end). Loader contract:
-//   static const int MAPPING;                         // LOAD_MN4 or LOAD_K4
-//   __device__ void load(int k0, real v[4]) const;    // this thread's 4 elements of the k-tile
-//                                                     // at k0 (zeros outside the matrix)
-// The loaders were built for this block's tile origin and this thread, so load() only needs k0.
+// Loader contract (the operands of the GEMM cores):
+//   static const int MAPPING;                                  // LOAD_MN4 or LOAD_K4
+//   const real* src;                                           // the operand's array
+//   __device__ void addrs(int k0, int off[4], bool ok[4]) const;
+//       where this thread's 4 elements of the k-tile at k0 live: src[off[j]]; ok[j] false means
+//       the element is outside the matrix (or in the padding) and reads as zero, and off[j] is
+//       then 0 (src itself, a valid address that load_vals never reads and cp.async reads with
+//       size 0, which zero-fills).
+// (Offsets rather than pointers: 32-bit index math, as in a plain array read, keeps the float
+// kernels under their 128-register cap.)
+// The loaders were built for this block's tile origin and this thread, so addrs() only needs k0.
+template <class Loader>
+__device__ __forceinline__ void load_vals(const Loader& l, int k0, real v[4])
+{
+    int off[4];
+    bool ok[4];
+    l.addrs(k0, off, ok);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = ok[j] ? l.src[off[j]] : real(0);
+}
+
+// GEMM core 2. Computes the 8x8 micro-tile acc of this thread for the block's tile, summing
+// k over [k_begin, k_end), staging through registers into two shared-memory buffers.
 // Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty*4 + {0..3} and 64 + ty*4 + {0..3} and the
-// same pattern of columns with tx (see store_tile).
+// same pattern of columns with tx (see tile_row / tile_col).
 template <class LoaderA, class LoaderB>
 __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const LoaderB& lb,
                                                   int k_begin, int k_end, real acc[8][8])
@@ -100,8 +117,8 @@ __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const Loade
         for (int j = 0; j < 8; ++j) acc[i][j] = 0;
 
     real va[4], vb[4];
-    la.load(k_begin, va);
-    lb.load(k_begin, vb);
+    load_vals(la, k_begin, va);
+    load_vals(lb, k_begin, vb);
     sts_tile<LoaderA::MAPPING>(As[0], va, tid);
     sts_tile<LoaderB::MAPPING>(Bs[0], vb, tid);
     __syncthreads();
@@ -110,8 +127,8 @@ __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const Loade
     for (int k0 = k_begin; k0 < k_end; k0 += GEMM_BK) {
         const bool more = k0 + GEMM_BK < k_end;   // uniform across the block
         if (more) {                               // global loads of the next tile, in flight
-            la.load(k0 + GEMM_BK, va);            // while this tile's math runs
-            lb.load(k0 + GEMM_BK, vb);
+            load_vals(la, k0 + GEMM_BK, va);      // while this tile's math runs
+            load_vals(lb, k0 + GEMM_BK, vb);
         }
 #pragma unroll
         for (int kk = 0; kk < GEMM_BK; ++kk) {
@@ -136,6 +153,143 @@ __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const Loade
     }
 }
 
+// ---- GEMM core 3: the same tiles, fed by cp.async through a deeper pipeline -----------------
+// Core 2 stages each k-tile through registers (load to va/vb, then store to shared memory), so
+// only one tile is ever in flight and the scattered im2col reads of conv2d sit exposed behind
+// it. Core 3 copies global -> shared memory directly with cp.async (sm_80+; the copy bypasses
+// the registers and zero-fills out-of-matrix elements), GEMM_STAGES tiles deep: while tile t is
+// multiplied, tiles t+1 .. t+STAGES-1 are on their way. Still one __syncthreads per k-step.
+// Shared memory: STAGES * 2 tiles * 8 * 132 reals = 33.8 KB (float, 4 stages) or 33.8 KB
+// (double, 2 stages), under the 48 KB of static shared memory a block may have.
+#if defined(PYCONV_DOUBLE)
+#define GEMM_STAGES 2
+#else
+#define GEMM_STAGES 4
+#endif
+
+// One real from global to shared memory: dst = ok ? *src : 0. On the GPU an asynchronous
+// cp.async (4 or 8 bytes, src-size 0 when !ok: nothing is read, dst is zero-filled); elsewhere
+// (a host compiler running these sources for tests) a plain copy, which is what cp.async
+// amounts to once waited for.
+__device__ __forceinline__ void cp_async_real(real* dst, const real* src, bool ok)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n"
+                 :: "r"(s), "l"(src), "n"(int(sizeof(real))), "r"(ok ? int(sizeof(real)) : 0)
+                 : "memory");
+#else
+    *dst = ok ? *src : real(0);
+#endif
+}
+
+// Closes the group of cp.async issued since the last commit (one group per k-tile).
+__device__ __forceinline__ void cp_async_commit()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Waits until at most PENDING of this thread's committed groups are still in flight. Other
+// threads' copies become visible only after the __syncthreads that follows.
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" :: "n"(PENDING) : "memory");
+#endif
+}
+
+// Issues this thread's 4 copies of one operand's k-tile at k0 into the k-major tile s.
+template <class Loader>
+__device__ __forceinline__ void cp_async_tile(real (*s)[GEMM_LD], const Loader& l, int k0, int tid)
+{
+    int off[4];
+    bool ok[4];
+    l.addrs(k0, off, ok);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        real* dst = Loader::MAPPING == LOAD_MN4 ? &s[tid / 32][(tid % 32) * 4 + j]
+                                                : &s[(tid % 2) * 4 + j][tid / 2];
+        cp_async_real(dst, l.src + off[j], ok[j]);
+    }
+}
+
+// GEMM core 3: same contract and the same acc layout as gemm_tile_128x128.
+template <class LoaderA, class LoaderB>
+__device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const LoaderB& lb,
+                                                        int k_begin, int k_end, real acc[8][8])
+{
+    __shared__ __align__(16) real As[GEMM_STAGES][GEMM_BK][GEMM_LD];
+    __shared__ __align__(16) real Bs[GEMM_STAGES][GEMM_BK][GEMM_LD];
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const int tiles = (k_end - k_begin + GEMM_BK - 1) / GEMM_BK;   // uniform across the block
+
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = 0;
+
+    // Prologue: tiles 0 .. STAGES-2 in flight. Every thread commits one group per slot, empty
+    // or not, so that "group t" always means "tile t" in the waits below.
+#pragma unroll
+    for (int t = 0; t < GEMM_STAGES - 1; ++t) {
+        if (t < tiles) {
+            cp_async_tile(As[t], la, k_begin + t * GEMM_BK, tid);
+            cp_async_tile(Bs[t], lb, k_begin + t * GEMM_BK, tid);
+        }
+        cp_async_commit();
+    }
+
+    for (int t = 0; t < tiles; ++t) {
+        // Groups 0..t have landed (STAGES-2 younger ones may still fly); after the barrier all
+        // threads' copies of tile t are visible, and every thread is done with tile t-1.
+        cp_async_wait<GEMM_STAGES - 2>();
+        __syncthreads();
+        // Refill the slot of tile t-1 (read by nobody any more) with tile t+STAGES-1.
+        const int next = t + GEMM_STAGES - 1;
+        if (next < tiles) {
+            cp_async_tile(As[next % GEMM_STAGES], la, k_begin + next * GEMM_BK, tid);
+            cp_async_tile(Bs[next % GEMM_STAGES], lb, k_begin + next * GEMM_BK, tid);
+        }
+        cp_async_commit();
+        const int buf = t % GEMM_STAGES;
+#pragma unroll
+        for (int kk = 0; kk < GEMM_BK; ++kk) {
+            real a[8], b[8];
+            lds4(a, &As[buf][kk][ty * 4]);
+            lds4(a + 4, &As[buf][kk][64 + ty * 4]);
+            lds4(b, &Bs[buf][kk][tx * 4]);
+            lds4(b + 4, &Bs[buf][kk][64 + tx * 4]);
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[i][j] += a[i] * b[j];
+        }
+    }
+    cp_async_wait<0>();   // no copy may outlive the block's shared memory (only empty groups remain)
+}
+
+// Core 2 or core 3 by variant number, so that the kernels of both variants share their bodies
+// (a class template rather than a plain `if`: only the chosen core, and its shared memory, is
+// instantiated in a kernel).
+template <int CORE> struct GemmCore;
+template <> struct GemmCore<2> {
+    template <class LoaderA, class LoaderB>
+    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
+    {
+        gemm_tile_128x128(la, lb, k0, k1, acc);
+    }
+};
+template <> struct GemmCore<3> {
+    template <class LoaderA, class LoaderB>
+    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
+    {
+        gemm_tile_128x128_async(la, lb, k0, k1, acc);
+    }
+};
+
 // Row (i) and column (j) of C, inside the block's tile, of this thread's acc[i][j].
 __device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i % 4); }
 __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j % 4); }
@@ -147,22 +301,23 @@ __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (thre
 template <int MAP>
 struct Strided {
     static const int MAPPING = MAP;
-    const real* p;
+    const real* src;
     int s_mn, s_k, MN, Kd, mn, kk;
     __device__ Strided(const real* p_, int s_mn_, int s_k_, int MN_, int Kd_, int mn0)
-        : p(p_), s_mn(s_mn_), s_k(s_k_), MN(MN_), Kd(Kd_)
+        : src(p_), s_mn(s_mn_), s_k(s_k_), MN(MN_), Kd(Kd_)
     {
         const int tid = threadIdx.x;
         mn = mn0 + (MAP == LOAD_MN4 ? (tid % 32) * 4 : tid / 2);
         kk = (MAP == LOAD_MN4 ? tid / 32 : (tid % 2) * 4);
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int m = MAP == LOAD_MN4 ? mn + j : mn;
             const int k = MAP == LOAD_MN4 ? k0 + kk : k0 + kk + j;
-            v[j] = (m < MN && k < Kd) ? p[m * s_mn + k * s_k] : real(0);
+            ok[j] = m < MN && k < Kd;
+            off[j] = ok[j] ? m * s_mn + k * s_k : 0;
         }
     }
 };

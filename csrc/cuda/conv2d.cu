@@ -30,6 +30,10 @@
 //                             that write partial sums to a workspace (splits, K, CRS);
 //                             sum_splits then adds them in a fixed order (deterministic, no
 //                             atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
+//   conv2d_forward_3, conv2d_backward_input_3, conv2d_backward_weight_3
+//                             as 2 on GEMM core 3: the operand tiles are copied to shared memory
+//                             by cp.async, GEMM_STAGES k-tiles in flight instead of one (the
+//                             im2col gathers are latency-bound). Same grids.
 //   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
 //                             reduction in shared memory (fixed order: deterministic).
 //                             grid K, block 256.
@@ -71,10 +75,10 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
 // decoded once; each k-step decodes one (c, r, s).
 struct Im2col {
     static const int MAPPING = LOAD_MN4;
-    const real* x;
+    const real* src;
     int C, H, W, R, S, dh, dw, Kd, kk;
     int base[4], h0[4], w0[4];   // per column: offset of x[n,0,0,0], top-left input pixel
-    __device__ Im2col(const real* x_, CONV_ARGS, int col0) : x(x_), C(C), H(H), W(W), R(R), S(S), dh(dh), dw(dw)
+    __device__ Im2col(const real* x_, CONV_ARGS, int col0) : src(x_), C(C), H(H), W(W), R(R), S(S), dh(dh), dw(dw)
     {
         Kd = C * R * S;
         kk = threadIdx.x / 32;
@@ -88,29 +92,31 @@ struct Im2col {
             }
         }
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
         const int kd = k0 + kk;
         const int c = kd / (R * S), r = (kd / S) % R, s = kd % S;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int h = h0[j] + r * dh, u = w0[j] + s * dw;
-            v[j] = (kd < Kd && h >= 0 && h < H && u >= 0 && u < W) ? x[base[j] + (c * H + h) * W + u] : real(0);
+            ok[j] = kd < Kd && h >= 0 && h < H && u >= 0 && u < W;
+            off[j] = ok[j] ? base[j] + (c * H + h) * W + u : 0;
         }
     }
 };
 
-// 2: implicit GEMM, 128x128x8 block tile, 8x8 per thread, double-buffered shared memory.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
-                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+// The implicit-GEMM forward, on GEMM core CORE (2 or 3 of common.cuh).
+template <int CORE>
+__device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const real* __restrict__ x,
+                                                    const real* __restrict__ w,
+                                                    const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
     const int CRS = C * R * S, NPQ = N * P * Q, PQ = P * Q;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
     const Strided<LOAD_K4> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
     const Im2col lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
-    gemm_tile_128x128(la, lb, 0, CRS, acc);
+    GemmCore<CORE>::run(la, lb, 0, CRS, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int col = n0 + tile_col(j);
@@ -122,6 +128,22 @@ conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* _
             if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
         }
     }
+}
+
+// 2: implicit GEMM, 128x128x8 block tile, 8x8 per thread, double-buffered shared memory.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    conv2d_forward_body<2>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep (core 3).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_forward_3(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    conv2d_forward_body<3>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // ---- conv2d_backward_input --------------------------------------------------------------------
@@ -163,20 +185,21 @@ extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const 
 // A operand of the backward-input GEMM: w^T, element (row c, kd = (k,r,s)) = w[k,c,r,s].
 struct FilterT {
     static const int MAPPING = LOAD_K4;
-    const real* w;
+    const real* src;
     int C, RS, Kd, c, kk;
-    __device__ FilterT(const real* w_, int C_, int K, int RS_, int m0) : w(w_), C(C_), RS(RS_)
+    __device__ FilterT(const real* w_, int C_, int K, int RS_, int m0) : src(w_), C(C_), RS(RS_)
     {
         Kd = K * RS;
         c = m0 + threadIdx.x / 2;
         kk = (threadIdx.x % 2) * 4;
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int kd = k0 + kk + j, k = kd / RS, rs = kd % RS;
-            v[j] = (c < C && kd < Kd) ? w[(k * C + c) * RS + rs] : real(0);
+            ok[j] = c < C && kd < Kd;
+            off[j] = ok[j] ? (k * C + c) * RS + rs : 0;
         }
     }
 };
@@ -185,11 +208,11 @@ struct FilterT {
 // for the (p,q) whose window puts kernel tap (r,s) on input pixel (h,w), else zero.
 struct Col2im {
     static const int MAPPING = LOAD_MN4;
-    const real* dy;
+    const real* src;
     int K, R, S, P, Q, sh, sw, dh, dw, Kd, kk;
     int base[4], hp[4], wp[4];   // per column: offset of dy[n,0,0,0], h + pt, w + pl
     __device__ Col2im(const real* dy_, CONV_ARGS, int col0)
-        : dy(dy_), K(K), R(R), S(S), P(P), Q(Q), sh(sh), sw(sw), dh(dh), dw(dw)
+        : src(dy_), K(K), R(R), S(S), P(P), Q(Q), sh(sh), sw(sw), dh(dh), dw(dw)
     {
         Kd = K * R * S;
         kk = threadIdx.x / 32;
@@ -203,29 +226,31 @@ struct Col2im {
             }
         }
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
         const int kd = k0 + kk;
         const int k = kd / (R * S), r = (kd / S) % R, s = kd % S;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int p = source_row(hp[j] - r * dh, sh, P), q = source_row(wp[j] - s * dw, sw, Q);
-            v[j] = (kd < Kd && p >= 0 && q >= 0) ? dy[base[j] + (k * P + p) * Q + q] : real(0);
+            ok[j] = kd < Kd && p >= 0 && q >= 0;
+            off[j] = ok[j] ? base[j] + (k * P + p) * Q + q : 0;
         }
     }
 };
 
-// 2: implicit GEMM of the transposed problem; each dx element is written by exactly one thread.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS)
+// The implicit GEMM of the transposed problem; each dx element is written by exactly one thread.
+template <int CORE>
+__device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx,
+                                                           const real* __restrict__ dy,
+                                                           const real* __restrict__ w, CONV_ARGS)
 {
     const int RS = R * S, HW = H * W, NHW = N * H * W;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
     const FilterT la(w, C, K, RS, m0);
     const Col2im lb(dy, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
-    gemm_tile_128x128(la, lb, 0, K * RS, acc);
+    GemmCore<CORE>::run(la, lb, 0, K * RS, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int col = n0 + tile_col(j);
@@ -237,6 +262,22 @@ conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
             if (c < C) dx[(n * C + c) * HW + hw] = acc[i][j];
         }
     }
+}
+
+// 2: implicit GEMM of the transposed problem on core 2.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
+                        const real* __restrict__ w, CONV_ARGS)
+{
+    conv2d_backward_input_body<2>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 3: as 2 on core 3 (cp.async pipeline).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
+                        const real* __restrict__ w, CONV_ARGS)
+{
+    conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -265,20 +306,21 @@ extern "C" __global__ void conv2d_backward_weight_1(real* __restrict__ dwt, cons
 // A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
 struct DyRows {
     static const int MAPPING = LOAD_K4;
-    const real* dy;
+    const real* src;
     int K, PQ, Kd, k, kk;
-    __device__ DyRows(const real* dy_, int N, int K_, int PQ_, int m0) : dy(dy_), K(K_), PQ(PQ_)
+    __device__ DyRows(const real* dy_, int N, int K_, int PQ_, int m0) : src(dy_), K(K_), PQ(PQ_)
     {
         Kd = N * PQ;
         k = m0 + threadIdx.x / 2;
         kk = (threadIdx.x % 2) * 4;
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int kd = k0 + kk + j, n = kd / PQ, pq = kd % PQ;
-            v[j] = (k < K && kd < Kd) ? dy[(n * K + k) * PQ + pq] : real(0);
+            ok[j] = k < K && kd < Kd;
+            off[j] = ok[j] ? (n * K + k) * PQ + pq : 0;
         }
     }
 };
@@ -288,10 +330,10 @@ struct DyRows {
 // output pixels per k-step.
 struct Im2colT {
     static const int MAPPING = LOAD_K4;
-    const real* x;
+    const real* src;
     int C, H, W, P, Q, sh, sw, Kd, kk;
     int valid, cbase, hoff, woff;   // the column's x[0,c,0,0] offset and r*dh - pt, s*dw - pl
-    __device__ Im2colT(const real* x_, CONV_ARGS, int col0) : x(x_), C(C), H(H), W(W), P(P), Q(Q), sh(sh), sw(sw)
+    __device__ Im2colT(const real* x_, CONV_ARGS, int col0) : src(x_), C(C), H(H), W(W), P(P), Q(Q), sh(sh), sw(sw)
     {
         Kd = N * P * Q;
         kk = (threadIdx.x % 2) * 4;
@@ -300,25 +342,27 @@ struct Im2colT {
         valid = col < C * R * S;
         cbase = c * H * W; hoff = r * dh - pt; woff = s * dw - pl;
     }
-    __device__ void load(int k0, real v[4]) const
+    __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int kd = k0 + kk + j;
             const int q = kd % Q, p = (kd / Q) % P, n = kd / (P * Q);
             const int h = p * sh + hoff, u = q * sw + woff;
-            v[j] = (valid && kd < Kd && h >= 0 && h < H && u >= 0 && u < W)
-                       ? x[n * C * H * W + cbase + h * W + u] : real(0);
+            ok[j] = valid && kd < Kd && h >= 0 && h < H && u >= 0 && u < W;
+            off[j] = ok[j] ? n * C * H * W + cbase + h * W + u : 0;
         }
     }
 };
 
-// 2: implicit GEMM with a split reduction. Block z sums kd over [z*chunk, (z+1)*chunk) (chunk
+// Implicit GEMM with a split reduction. Block z sums kd over [z*chunk, (z+1)*chunk) (chunk
 // a multiple of GEMM_BK, so no k-tile straddles two splits) into ws[z] (K, CRS); sum_splits
 // then adds the splits. Every ws element is written by exactly one thread: no races, no atomics.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
-                         const real* __restrict__ x, int chunk, CONV_ARGS)
+template <int CORE>
+__device__ __forceinline__ void conv2d_backward_weight_body(real* __restrict__ ws,
+                                                            const real* __restrict__ dy,
+                                                            const real* __restrict__ x, int chunk,
+                                                            CONV_ARGS)
 {
     const int CRS = C * R * S, NPQ = N * P * Q;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
@@ -326,7 +370,7 @@ conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
     const DyRows la(dy, N, K, P * Q, m0);
     const Im2colT lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
-    gemm_tile_128x128(la, lb, k_begin, k_end, acc);
+    GemmCore<CORE>::run(la, lb, k_begin, k_end, acc);
     real* out = ws + blockIdx.z * K * CRS;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -338,6 +382,22 @@ conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
             if (col < CRS) out[k * CRS + col] = acc[i][j];
         }
     }
+}
+
+// 2: split-reduction implicit GEMM on core 2.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    conv2d_backward_weight_body<2>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 3: as 2 on core 3 (cp.async pipeline).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    conv2d_backward_weight_body<3>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // Second pass of every split reduction: out[i] = ws[0*L + i] + ws[1*L + i] + ... in order.

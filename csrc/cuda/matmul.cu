@@ -19,6 +19,9 @@
 //                      128x128x8 shared-memory tiles, 8x8 register micro-tile per thread,
 //                      vector (16-byte) shared-memory reads, double buffering (common.cuh).
 //                      grid (ceil(N/128), ceil(M/128), B), block 256.
+//   matmul_3, matmul_backward_a_3, matmul_backward_b_3
+//                      as 2 on GEMM core 3: tiles copied global -> shared by cp.async,
+//                      GEMM_STAGES deep (4 float, 2 double). Same grid.
 // The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
 
 #include "common.cuh"
@@ -57,7 +60,7 @@ extern "C" __global__ void matmul_backward_b_1(real* db, const real* a, const re
 
 // The tiled GEMM over strided operands: A (row mn, k) = a[mn*a_m + k*a_k], B (column mn, k) =
 // b[k*b_k + mn*b_n]; output c (M,N) row-major. Batch z = blockIdx.z.
-template <int MAP_A, int MAP_B>
+template <int CORE, int MAP_A, int MAP_B>
 __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __restrict__ a,
                                            const real* __restrict__ b, int M, int N, int Kd,
                                            int a_m, int a_k, int b_k, int b_n)
@@ -66,7 +69,7 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
     const Strided<MAP_A> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
     const Strided<MAP_B> lb(b + blockIdx.z * Kd * N, b_n, b_k, N, Kd, n0);
     real acc[8][8];
-    gemm_tile_128x128(la, lb, 0, Kd, acc);
+    GemmCore<CORE>::run(la, lb, 0, Kd, acc);
     c += blockIdx.z * M * N;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -84,19 +87,40 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<2, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K4, K4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<2, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<2, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+}
+
+// 3: as matmul_2 on GEMM core 3 (cp.async pipeline, GEMM_STAGES deep).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_3(real* c, const real* a, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<3, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+}
+
+// 3: as matmul_backward_a_2 on core 3.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_a_3(real* da, const real* dc, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<3, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+}
+
+// 3: as matmul_backward_b_2 on core 3.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int Kd)
+{
+    gemm_tiled<3, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }

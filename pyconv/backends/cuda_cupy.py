@@ -34,28 +34,28 @@ DEVICE = "cuda"
 
 # The default kernel variant of each primitive (numbers as in the .cu files' headers):
 VARIANTS = {
-    "conv2d_forward": 2,            # 1 naive | 2 implicit GEMM, 128x128x8 tiles, 8x8 per thread
-    "conv2d_backward_input": 2,     # 1 naive gather | 2 implicit GEMM of the transposed problem
-    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits
+    "conv2d_forward": 2,            # 1 naive | 2 implicit GEMM, 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
+    "conv2d_backward_input": 2,     # 1 naive gather | 2 implicit GEMM of the transposed problem | 3 as 2, cp.async
+    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits | 3 as 2, cp.async
     "conv2d_backward_bias": 1,      # 1 one block per channel, tree reduction
     "max_pool2d_forward": 1,        # 1 one thread per output
     "min_pool2d_forward": 1,        # 1 one thread per output
     "pool2d_backward_argmax": 1,    # 1 atomic scatter | 2 deterministic, one thread per plane
     "avg_pool2d_forward": 1,        # 1 one thread per output
     "avg_pool2d_backward": 1,       # 1 gather, one thread per input pixel
-    "matmul": 2,                    # 1 naive | 2 128x128x8 tiles, 8x8 per thread
+    "matmul": 2,                    # 1 naive | 2 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
     "matmul_backward_a": 2,         # as matmul
     "matmul_backward_b": 2,         # as matmul
 }
 
 # Which source file holds each kernel family, and every variant that exists.
 KERNELS = {
-    "conv2d.cu": {"conv2d_forward": (1, 2), "conv2d_backward_input": (1, 2),
-                  "conv2d_backward_weight": (1, 2), "conv2d_backward_bias": (1,)},
+    "conv2d.cu": {"conv2d_forward": (1, 2, 3), "conv2d_backward_input": (1, 2, 3),
+                  "conv2d_backward_weight": (1, 2, 3), "conv2d_backward_bias": (1,)},
     "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
                   "pool2d_backward_argmax": (1, 2), "avg_pool2d_forward": (1,),
                   "avg_pool2d_backward": (1,)},
-    "matmul.cu": {"matmul": (1, 2), "matmul_backward_a": (1, 2), "matmul_backward_b": (1, 2)},
+    "matmul.cu": {"matmul": (1, 2, 3), "matmul_backward_a": (1, 2, 3), "matmul_backward_b": (1, 2, 3)},
 }
 HELPER_KERNELS = {"conv2d.cu": ("sum_splits",)}
 SOURCES = tuple(KERNELS)
