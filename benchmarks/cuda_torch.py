@@ -3,6 +3,7 @@
     python benchmarks/cuda_torch.py                       # float32, default variants
     python benchmarks/cuda_torch.py --dtype float64
     python benchmarks/cuda_torch.py --variant conv2d_forward=1 --repeat 50
+    python benchmarks/cuda_torch.py --core 3                # every GEMM-based kernel on core 3
 
 Every case is validated before it is timed (our outputs against PyTorch's on the same data,
 shared through DLPack). Times are medians of CUDA-event measurements. The table gives ms, TFLOP/s
@@ -28,6 +29,8 @@ CONV_CASES = [
 ]
 MATMUL_CASES = [(4096, 4096, 4096)]   # (M, K, N)
 CONV_TARGET, MATMUL_TARGET = 1.5, 1.25
+GEMM_PRIMITIVES = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+                   "matmul", "matmul_backward_a", "matmul_backward_b")
 
 
 def conv_label(case):
@@ -103,6 +106,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[], metavar="PRIMITIVE=N",
                         help="use another kernel variant, e.g. conv2d_forward=1 (repeatable)")
+    parser.add_argument("--core", type=int, choices=[2, 3],
+                        help="run every GEMM-based primitive (conv2d forward, input and weight "
+                             "gradients, matmul and its gradients) on this variant")
     parser.add_argument("--skip-matmul", action="store_true")
     args = parser.parse_args(argv)
 
@@ -123,7 +129,8 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = True          # let cuDNN pick its fastest algorithm
     dtype = np.dtype(args.dtype)
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    variants = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
+    variants = {p: args.core for p in GEMM_PRIMITIVES} if args.core else {}
+    variants.update((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
 
     print(f"# {torch.cuda.get_device_name()}, {args.dtype}, TF32 off, median of {args.repeat}; "
           f"variants: { {**cu.VARIANTS, **variants} }")
