@@ -136,3 +136,25 @@ def test_available_reports_a_reason():
     assert ok or reason
     if cu.xp is None:
         assert not ok and "cupy" in reason
+
+
+@pytest.mark.parametrize("size,pad,taps,stride,dilation", [
+    (7, 1, 3, 1, 1), (56, 1, 3, 2, 1), (9, 2, 3, 2, 2), (5, 0, 1, 2, 1), (3, 0, 1, 4, 1),
+    (11, 3, 5, 3, 2), (10, 0, 4, 4, 6), (8, 2, 3, 3, 3), (1, 0, 1, 1, 1), (6, 1, 2, 5, 1)])
+def test_stride_phases_cover_every_input_tap_pair_once(size, pad, taps, stride, dilation):
+    """The phases of the input gradient visit exactly the (h, r, p) triples of the convolution:
+    input position h meets tap r from output position p = (h + pad - r*dilation) / stride."""
+    P = (size + 2 * pad - dilation * (taps - 1) - 1) // stride + 1
+    want = {(h, r, (h + pad - r * dilation) // stride)
+            for h in range(size) for r in range(taps)
+            if (h + pad - r * dilation) % stride == 0 and 0 <= (h + pad - r * dilation) // stride < P}
+    got, seen = [], []
+    for first, count, r0, r_step, r_taps, p0, p_step in cu.stride_phases(size, pad, taps, stride, dilation):
+        for i in range(count):
+            seen.append(first + i * stride)
+            for j in range(r_taps):
+                p = p0 + i - j * p_step
+                if 0 <= p < P:
+                    got.append((first + i * stride, r0 + j * r_step, p))
+    assert sorted(seen) == list(range(size))     # every input position in exactly one phase
+    assert len(got) == len(set(got)) and set(got) == want

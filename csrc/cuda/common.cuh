@@ -49,6 +49,28 @@ typedef float real;
 #define LOAD_MN4 0
 #define LOAD_K4 1
 
+// The digits (hi, mid, lo) of kd = (hi*M + mid)*L + lo, with a step to kd + 1. A K4 loader
+// decodes the first of its 4 consecutive kd with two divisions and reaches the other three by
+// carrying, instead of dividing 4 times (integer division costs ~20 instructions; a k-step
+// has 512 FMAs per thread to hide it in).
+struct Digits3 {
+    int hi, mid, lo;
+    __device__ Digits3(int kd, int M, int L)
+    {
+        const int t = kd / L;
+        lo = kd - t * L;
+        hi = t / M;
+        mid = t - hi * M;
+    }
+    __device__ void next(int M, int L)
+    {
+        if (++lo == L) {
+            lo = 0;
+            if (++mid == M) { mid = 0; ++hi; }
+        }
+    }
+};
+
 // Reads 4 consecutive reals from shared memory with one 16-byte (float) or two 16-byte (double)
 // loads. `p` must be 16-byte aligned: callers index at multiples of 4 from an aligned row.
 __device__ __forceinline__ void lds4(real* dst, const real* p)

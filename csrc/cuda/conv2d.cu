@@ -18,11 +18,13 @@
 //   conv2d_backward_input_1   naive gather: one thread per dx[n,c,h,w] sums the dy[n,k,p,q] of
 //                             every (k,r,s) whose window covers it; no atomics.
 //                             grid ceil(N*C*H*W/256), block 256.
-//   conv2d_backward_input_2   implicit GEMM of the transposed problem: dx (C x NHW) = w^T
-//                             (C x KRS) times the "col2im" view of dy (KRS x NHW); each dx element
-//                             is owned by one thread, so still no atomics. With stride > 1 most
-//                             of that view is zero (work wasted: a factor sh*sw).
-//                             grid (ceil(N*H*W/128), ceil(C/128)), block 256.
+//   conv2d_backward_input_2   implicit GEMM of the transposed problem, one launch per stride
+//                             phase (sh*sw launches; one when the stride is 1): dx restricted to
+//                             the input pixels of one phase (C x N*Hph*Wph) = w^T restricted to
+//                             the taps that reach them (C x K*Rph*Sph) times that phase's
+//                             "col2im" view of dy. Each dx element is owned by one thread (no
+//                             atomics), and no product is a structural zero whatever the stride.
+//                             grid (ceil(N*Hph*Wph/128), ceil(C/128)) per phase, block 256.
 //   conv2d_backward_weight_1  naive: one thread per dw[k,c,r,s] sums over n,p,q.
 //                             grid ceil(K*C*R*S/256), block 256.
 //   conv2d_backward_weight_2  implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
@@ -182,102 +184,125 @@ extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const 
     dx[i] = acc;
 }
 
-// A operand of the backward-input GEMM: w^T, element (row c, kd = (k,r,s)) = w[k,c,r,s].
+// The GEMM kernels of the input gradient run once per stride phase (a_h, a_w): the input rows h
+// with (h + pt) % sh == a_h meet only the kernel rows r with r*dh % sh == a_h, and the same for
+// columns. Restricted to one phase the col2im view of dy has no structural zeros, so a strided
+// convolution costs no more than its forward pass (unsplit, with stride 2, 3/4 of the products
+// would be multiplications by zero). One axis of a phase, computed by the caller (see
+// stride_phases in pyconv/backends/cuda_cupy.py):
+//   input positions  h = first + i*stride,  i < count
+//   kernel taps      r = r0 + j*r_step,     j < taps
+//   output position  p = p0 + i - j*p_step  (a real one only when 0 <= p < P)
+// With stride 1 there is one phase: first 0, r0 0, r_step 1, p0 = pt, p_step = dh.
+#define PHASE_ARGS                                                                        \
+    int h_first, int h_count, int r0, int r_step, int r_taps, int p0, int p_step,         \
+        int w_first, int w_count, int s0, int s_step, int s_taps, int q0, int q_step
+#define PHASE_PASS h_first, h_count, r0, r_step, r_taps, p0, p_step, w_first, w_count, s0, s_step, s_taps, q0, q_step
+
+// A operand of the backward-input GEMM: w^T restricted to the phase's taps, element
+// (row c, kd = (k, jr, js)) = w[k, c, r0 + jr*r_step, s0 + js*s_step].
 struct FilterT {
     static const int MAPPING = LOAD_K4;
     const real* src;
-    int C, RS, Kd, c, kk;
-    __device__ FilterT(const real* w_, int C_, int K, int RS_, int m0) : src(w_), C(C_), RS(RS_)
+    int C, R, S, r0, r_step, r_taps, s0, s_step, s_taps, Kd, c, kk;
+    __device__ FilterT(const real* w_, int C_, int K, int R_, int S_, PHASE_ARGS, int m0)
+        : src(w_), C(C_), R(R_), S(S_), r0(r0), r_step(r_step), r_taps(r_taps), s0(s0),
+          s_step(s_step), s_taps(s_taps)
     {
-        Kd = K * RS;
+        Kd = K * r_taps * s_taps;
         c = m0 + threadIdx.x / 2;
         kk = (threadIdx.x % 2) * 4;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
+        Digits3 d(k0 + kk, r_taps, s_taps);   // (k, jr, js)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int kd = k0 + kk + j, k = kd / RS, rs = kd % RS;
-            ok[j] = c < C && kd < Kd;
-            off[j] = ok[j] ? (k * C + c) * RS + rs : 0;
+        for (int j = 0; j < 4; ++j, d.next(r_taps, s_taps)) {
+            ok[j] = c < C && k0 + kk + j < Kd;
+            off[j] = ok[j] ? ((d.hi * C + c) * R + r0 + d.mid * r_step) * S + s0 + d.lo * s_step : 0;
         }
     }
 };
 
-// B operand of the backward-input GEMM: element (kd = (k,r,s), col = (n,h,w)) = dy[n,k,p,q]
-// for the (p,q) whose window puts kernel tap (r,s) on input pixel (h,w), else zero.
+// B operand of the backward-input GEMM: the phase's col2im view of dy, element
+// (kd = (k, jr, js), col = (n, i, l)) = dy[n, k, p0 + i - jr*p_step, q0 + l - js*q_step], zero
+// where that output position is outside [0,P) x [0,Q).
 struct Col2im {
     static const int MAPPING = LOAD_MN4;
     const real* src;
-    int K, R, S, P, Q, sh, sw, dh, dw, Kd, kk;
-    int base[4], hp[4], wp[4];   // per column: offset of dy[n,0,0,0], h + pt, w + pl
-    __device__ Col2im(const real* dy_, CONV_ARGS, int col0)
-        : src(dy_), K(K), R(R), S(S), P(P), Q(Q), sh(sh), sw(sw), dh(dh), dw(dw)
+    int K, P, Q, r_taps, p_step, s_taps, q_step, Kd, kk;
+    int base[4], pi[4], ql[4];   // per column: offset of dy[n,0,0,0], p0 + i, q0 + l
+    __device__ Col2im(const real* dy_, int N, int K_, int P_, int Q_, PHASE_ARGS, int col0)
+        : src(dy_), K(K_), P(P_), Q(Q_), r_taps(r_taps), p_step(p_step), s_taps(s_taps), q_step(q_step)
     {
-        Kd = K * R * S;
+        Kd = K * r_taps * s_taps;
         kk = threadIdx.x / 32;
         for (int j = 0; j < 4; ++j) {
             const int col = col0 + (threadIdx.x % 32) * 4 + j;
-            const int u = col % W, h = (col / W) % H, n = col / (H * W);
-            if (col < N * H * W) {
-                base[j] = n * K * P * Q; hp[j] = h + pt; wp[j] = u + pl;
-            } else {
-                base[j] = 0; hp[j] = -0x40000000; wp[j] = 0;
+            const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
+            if (col < N * h_count * w_count) {
+                base[j] = n * K * P * Q; pi[j] = p0 + i; ql[j] = q0 + l;
+            } else {     // past the last column: a row no tap brings into [0, P) reads zero
+                base[j] = 0; pi[j] = -0x40000000; ql[j] = 0;
             }
         }
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
         const int kd = k0 + kk;
-        const int k = kd / (R * S), r = (kd / S) % R, s = kd % S;
+        const int k = kd / (r_taps * s_taps), jr = (kd / s_taps) % r_taps, js = kd % s_taps;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const int p = source_row(hp[j] - r * dh, sh, P), q = source_row(wp[j] - s * dw, sw, Q);
-            ok[j] = kd < Kd && p >= 0 && q >= 0;
+            const int p = pi[j] - jr * p_step, q = ql[j] - js * q_step;
+            ok[j] = kd < Kd && p >= 0 && p < P && q >= 0 && q < Q;
             off[j] = ok[j] ? base[j] + (k * P + p) * Q + q : 0;
         }
     }
 };
 
-// The implicit GEMM of the transposed problem; each dx element is written by exactly one thread.
+// The implicit GEMM of one stride phase of the transposed problem: dx restricted to the phase
+// (C x N*h_count*w_count) = w^T (C x K*r_taps*s_taps) times the phase's col2im view of dy.
+// Each dx element belongs to one phase and is written by exactly one thread of its launch.
 template <int CORE>
 __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx,
                                                            const real* __restrict__ dy,
-                                                           const real* __restrict__ w, CONV_ARGS)
+                                                           const real* __restrict__ w, CONV_ARGS,
+                                                           PHASE_ARGS)
 {
-    const int RS = R * S, HW = H * W, NHW = N * H * W;
+    const int cols = N * h_count * w_count;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
-    const FilterT la(w, C, K, RS, m0);
-    const Col2im lb(dy, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
+    const FilterT la(w, C, K, R, S, PHASE_PASS, m0);
+    const Col2im lb(dy, N, K, P, Q, PHASE_PASS, n0);
     real acc[8][8];
-    GemmCore<CORE>::run(la, lb, 0, K * RS, acc);
+    GemmCore<CORE>::run(la, lb, 0, la.Kd, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int col = n0 + tile_col(j);
-        if (col >= NHW) continue;
-        const int n = col / HW, hw = col % HW;
+        if (col >= cols) continue;
+        const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
+        const int hw = (h_first + i * sh) * W + w_first + l * sw;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const int c = m0 + tile_row(i);
-            if (c < C) dx[(n * C + c) * HW + hw] = acc[i][j];
+        for (int i8 = 0; i8 < 8; ++i8) {
+            const int c = m0 + tile_row(i8);
+            if (c < C) dx[(n * C + c) * H * W + hw] = acc[i8][j];
         }
     }
 }
 
-// 2: implicit GEMM of the transposed problem on core 2.
+// 2: one stride phase of the input gradient, implicit GEMM on core 2.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS)
+                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
-    conv2d_backward_input_body<2>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_input_body<2>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // 3: as 2 on core 3 (cp.async pipeline).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS)
+                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
-    conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -316,11 +341,11 @@ struct DyRows {
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
+        Digits3 d(k0 + kk, 1, PQ);   // (n, 0, pq)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int kd = k0 + kk + j, n = kd / PQ, pq = kd % PQ;
-            ok[j] = k < K && kd < Kd;
-            off[j] = ok[j] ? (n * K + k) * PQ + pq : 0;
+        for (int j = 0; j < 4; ++j, d.next(1, PQ)) {
+            ok[j] = k < K && k0 + kk + j < Kd;
+            off[j] = ok[j] ? (d.hi * K + k) * PQ + d.lo : 0;
         }
     }
 };
@@ -344,13 +369,12 @@ struct Im2colT {
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
+        Digits3 d(k0 + kk, P, Q);   // (n, p, q)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int kd = k0 + kk + j;
-            const int q = kd % Q, p = (kd / Q) % P, n = kd / (P * Q);
-            const int h = p * sh + hoff, u = q * sw + woff;
-            ok[j] = valid && kd < Kd && h >= 0 && h < H && u >= 0 && u < W;
-            off[j] = ok[j] ? n * C * H * W + cbase + h * W + u : 0;
+        for (int j = 0; j < 4; ++j, d.next(P, Q)) {
+            const int h = d.mid * sh + hoff, u = d.lo * sw + woff;
+            ok[j] = valid && k0 + kk + j < Kd && h >= 0 && h < H && u >= 0 && u < W;
+            off[j] = ok[j] ? d.hi * C * H * W + cbase + h * W + u : 0;
         }
     }
 };

@@ -18,6 +18,7 @@ CuPy is optional: without it (or without a GPU) this module still imports and `a
 says why the backend is disabled.
 """
 import contextlib
+import math
 import os
 import re
 import threading
@@ -198,6 +199,32 @@ def split_reduction(tiles, Kd, sm_count):
     return -(-Kd // chunk), chunk
 
 
+def stride_phases(size, pad, taps, stride, dilation):
+    """One axis of the input gradient split by stride phase (see conv2d_backward_input_2 in
+    conv2d.cu). For each a in [0, stride): the input positions h with (h + pad) % stride == a,
+    as h = first + i*stride (i < count), and the only kernel taps that reach them from an output
+    position, r = r0 + j*r_step (j < r_taps), with p = p0 + i - j*p_step the output position
+    that tap j connects to input position i (in range only when 0 <= p < P). Phases without
+    input positions are left out; one with no taps still comes (its gradient is zero).
+    Returns [(first, count, r0, r_step, r_taps, p0, p_step)]."""
+    g = math.gcd(dilation, stride)
+    r_step, p_step = stride // g, dilation // g      # taps of one phase are stride/g apart
+    phases = []
+    for a in range(stride):
+        first = (a - pad) % stride
+        count = len(range(first, size, stride))
+        if count == 0:
+            continue
+        r0 = next((r for r in range(min(taps, r_step)) if r * dilation % stride == a), None)
+        if r0 is None:   # no tap lands on this phase
+            phases.append((first, count, 0, 1, 0, 0, p_step))
+            continue
+        r_taps = len(range(r0, taps, r_step))
+        p0 = (first + pad - r0 * dilation) // stride     # exact: both sides are = a mod stride
+        phases.append((first, count, r0, r_step, r_taps, p0, p_step))
+    return phases
+
+
 def _sm_count():
     try:
         return int(xp.cuda.Device().attributes["MultiProcessorCount"])
@@ -312,11 +339,19 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     if dy.size == 0:
         return xp.zeros((N, C, H, W), dtype=dy.dtype)
     v = variant("conv2d_backward_input")
+    name = kernel_name("conv2d_backward_input", v)
     if v == 1:
-        grid, block = (blocks(dx.size),), (THREADS,)
-    else:
-        grid, block = gemm_grid(C, N * H * W)[:2], (GEMM_THREADS,)
-    _launch("conv2d.cu", kernel_name("conv2d_backward_input", v), dy.dtype, grid, block, dx, dy, w, *g)
+        _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
+        return dx
+    sh, sw, pt, pl, dh, dw = g[9:]
+    phases = [(row, col) for row in stride_phases(H, pt, R, sh, dh)
+              for col in stride_phases(W, pl, S, sw, dw)]   # sh*sw, one with stride 1
+    if any(row[4] * col[4] == 0 for row, col in phases):
+        dx = xp.zeros_like(dx)   # pixels that no tap reaches (stride > kernel extent) stay zero
+    for row, col in phases:
+        if row[4] * col[4] > 0:
+            grid = gemm_grid(C, N * row[1] * col[1])[:2]
+            _launch("conv2d.cu", name, dy.dtype, grid, (GEMM_THREADS,), dx, dy, w, *g, *row, *col)
     return dx
 
 
