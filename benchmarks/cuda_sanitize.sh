@@ -19,7 +19,7 @@ fi
 python -c "from pyconv.backends import cuda_cupy as c; ok, why = c.available(); assert ok, why"
 
 tools=("${@:-memcheck racecheck synccheck initcheck}")
-select='odd or nan'
+select='odd or nan or deterministic'   # deterministic: the split-K workspace + sum_splits
 status=0
 for tool in ${tools[@]}; do
     echo "== compute-sanitizer --tool $tool"

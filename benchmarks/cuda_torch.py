@@ -12,6 +12,7 @@ matmul within 1.25x of cuBLAS. FLOP/s peaks for an H100 SXM: fp32 (no tensor cor
 fp64 ~34 TFLOP/s.
 """
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -50,7 +51,7 @@ def conv_inputs(cp, case, dtype, seed=0):
     N, C, H, W, K, R, st, pad = case
     rng = cp.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W), dtype=dtype)
-    w = rng.standard_normal((K, C, R, R), dtype=dtype) / np.sqrt(C * R * R)
+    w = rng.standard_normal((K, C, R, R), dtype=dtype) / math.sqrt(C * R * R)   # a Python float keeps the dtype
     b = rng.standard_normal((K,), dtype=dtype)
     args = ((st, st), (pad, pad, pad, pad), (1, 1))
     return x, w, b, args
@@ -107,8 +108,8 @@ def main(argv=None):
     parser.add_argument("--variant", action="append", default=[], metavar="PRIMITIVE=N",
                         help="use another kernel variant, e.g. conv2d_forward=1 (repeatable)")
     parser.add_argument("--core", type=int, choices=[2, 3],
-                        help="run every GEMM-based primitive (conv2d forward, input and weight "
-                             "gradients, matmul and its gradients) on this variant")
+                        help="make this variant the default of every GEMM-based primitive (conv2d "
+                             "forward, input and weight gradients, matmul and its gradients)")
     parser.add_argument("--skip-matmul", action="store_true")
     args = parser.parse_args(argv)
 
@@ -129,8 +130,9 @@ def main(argv=None):
     torch.backends.cudnn.benchmark = True          # let cuDNN pick its fastest algorithm
     dtype = np.dtype(args.dtype)
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    variants = {p: args.core for p in GEMM_PRIMITIVES} if args.core else {}
-    variants.update((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
+    if args.core:   # the defaults change; small problems still take their SMALL_PROBLEM kernels
+        cu.VARIANTS.update({p: args.core for p in GEMM_PRIMITIVES})
+    variants = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
 
     print(f"# {torch.cuda.get_device_name()}, {args.dtype}, TF32 off, median of {args.repeat}; "
           f"variants: { {**cu.VARIANTS, **variants} }")

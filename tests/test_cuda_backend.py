@@ -45,6 +45,13 @@ def test_conv2d_odd(case, v, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
+def test_conv2d_odd_small_filter_bank_kernels(case, dtype):
+    with cu.use_variants(conv2d_forward=1, conv2d_backward_input=1, conv2d_backward_weight=4):
+        cases.check_conv(cu, to_dev, to_host, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("v", [2, 3])
 @pytest.mark.parametrize("case", cases.CONV_LARGE, ids=conv_id)
 def test_conv2d_large(case, v, dtype):
@@ -75,6 +82,18 @@ def test_pool2d_large(case, v, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pool2d_nan_and_inf(dtype):
     cases.check_pool_nan(cu, to_dev, to_host, dtype)
+
+
+def test_pooling_compares_subnormals_exactly():
+    """float32 kernels are built with flush-to-zero; the pooling comparisons must not be."""
+    from pyconv.backends import numpy_ref
+    tiny = np.float32(1e-40)                        # subnormal: float32's least normal is ~1.2e-38
+    x = np.array([[[[0, tiny, tiny, 0]]]], dtype=np.float32)
+    for name in ("max_pool2d_forward", "min_pool2d_forward"):
+        y, idx = getattr(cu, name)(to_dev(x), (1, 2), (1, 2), (0, 0))
+        y_ref, idx_ref = getattr(numpy_ref, name)(x, (1, 2), (1, 2), (0, 0))
+        np.testing.assert_array_equal(to_host(idx), idx_ref)
+        np.testing.assert_array_equal(to_host(y), y_ref)
 
 
 def matmul_id(c):

@@ -102,6 +102,15 @@ def test_every_variant_in_the_tables_exists_in_the_sources():
             assert cu.VARIANTS[primitive] in families[primitive]
 
 
+def test_small_problems_take_the_small_kernels_unless_a_variant_is_chosen():
+    for primitive, v in cu.SMALL_PROBLEM.items():
+        assert v in cu.KERNELS["conv2d.cu"][primitive]
+        assert cu.variant(primitive, small=True) == v
+        assert cu.variant(primitive, small=False) == cu.VARIANTS[primitive]
+        with cu.use_variants(**{primitive: 2}):
+            assert cu.variant(primitive, small=True) == 2
+
+
 def test_use_variants_overrides_and_restores():
     assert cu.kernel_name("conv2d_forward") == f"conv2d_forward_{cu.VARIANTS['conv2d_forward']}"
     with cu.use_variants(conv2d_forward=1):

@@ -54,6 +54,15 @@ def test_conv2d(emulated, case, v, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
+def test_conv2d_small_filter_bank_kernels(emulated, case, dtype):
+    """The kernels SMALL_PROBLEM picks: naive forward and input gradient, block-per-element
+    weight gradient (variant 4)."""
+    with cu.use_variants(conv2d_forward=1, conv2d_backward_input=1, conv2d_backward_weight=4):
+        cases.check_conv(cu, same, same, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("v", [1, 2])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=lambda c: "x{}k{}s{}p{}".format(*c))
 def test_pool2d(emulated, case, v, dtype):

@@ -36,6 +36,8 @@
 //                             as 2 on GEMM core 3: the operand tiles are copied to shared memory
 //                             by cp.async, GEMM_STAGES k-tiles in flight instead of one (the
 //                             im2col gathers are latency-bound). Same grids.
+//   conv2d_backward_weight_4  small filter banks: one block per dw element, 256 threads stride
+//                             over n,p,q, fixed-order tree reduction. grid K*C*R*S, block 256.
 //   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
 //                             reduction in shared memory (fixed order: deterministic).
 //                             grid K, block 256.
@@ -422,6 +424,34 @@ conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
     conv2d_backward_weight_body<3>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 4: for small filter banks (LeNet: 6x1x5x5), where a 128x128 GEMM tile would be mostly
+// empty: one block per dw element; its 256 threads stride over (n, p, q) and a tree reduction
+// in shared memory adds their sums in a fixed order (deterministic). Work per block: N*P*Q
+// products, reading dy[:, k] and one shifted view of x[:, c]. grid K*C*R*S, block 256.
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_backward_weight_4(real* __restrict__ dwt, const real* __restrict__ dy,
+                         const real* __restrict__ x, CONV_ARGS)
+{
+    __shared__ real partial[256];
+    const int i = blockIdx.x, t = threadIdx.x;   // i: flat index into dw (K,C,R,S)
+    const int s = i % S, r = (i / S) % R, c = (i / (R * S)) % C, k = i / (C * R * S);
+    const int PQ = P * Q;
+    real acc = 0;
+    for (int j = t; j < N * PQ; j += 256) {
+        const int n = j / PQ, p = (j / Q) % P, q = j % Q;
+        const int h = p * sh - pt + r * dh, u = q * sw - pl + s * dw;
+        if (h >= 0 && h < H && u >= 0 && u < W)
+            acc += dy[(n * K + k) * PQ + p * Q + q] * x[((n * C + c) * H + h) * W + u];
+    }
+    partial[t] = acc;
+    __syncthreads();
+    for (int half = 128; half > 0; half /= 2) {   // fixed pairing: the same sum on every run
+        if (t < half) partial[t] += partial[t + half];
+        __syncthreads();
+    }
+    if (t == 0) dwt[i] = partial[0];
 }
 
 // Second pass of every split reduction: out[i] = ws[0*L + i] + ws[1*L + i] + ... in order.

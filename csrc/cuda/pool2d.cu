@@ -34,6 +34,21 @@
 
 #define POOL_ARGS int NC, int H, int W, int P, int Q, int R, int S, int sh, int sw, int ph, int pw
 
+// a > b with IEEE semantics for every input. CuPy compiles float kernels with -ftz=true, which
+// makes a plain `a > b` compare subnormals as zero: a window [0, 1e-40] would then pick the 0,
+// where numpy_ref (and the C backend) pick the 1e-40. The explicit setp without .ftz keeps the
+// choice of pixel identical across backends. (Doubles are never flushed.)
+__device__ __forceinline__ bool greater(real a, real b)
+{
+#if defined(__CUDA_ARCH__) && !defined(PYCONV_DOUBLE)
+    unsigned r;
+    asm("{\n\t.reg .pred p;\n\tsetp.gt.f32 p, %1, %2;\n\tselp.u32 %0, 1, 0, p;\n\t}" : "=r"(r) : "f"(a), "f"(b));
+    return r != 0;
+#else
+    return a > b;
+#endif
+}
+
 // Max (MAX=true) or min pooling, one thread per output.
 template <bool MAX>
 __device__ __forceinline__ void extreme_pool(real* __restrict__ y, long long* __restrict__ idx,
@@ -55,7 +70,7 @@ __device__ __forceinline__ void extreme_pool(real* __restrict__ y, long long* __
             const real v = xp[h * W + u];
             const bool v_is_nan = v != v;
             // The first NaN wins for good; otherwise strictly better replaces (first extreme kept).
-            if (arg < 0 || (!best_is_nan && (v_is_nan || (MAX ? v > best : v < best)))) {
+            if (arg < 0 || (!best_is_nan && (v_is_nan || (MAX ? greater(v, best) : greater(best, v))))) {
                 best = v; arg = h * W + u; best_is_nan = v_is_nan;
             }
         }

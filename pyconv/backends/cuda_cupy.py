@@ -37,7 +37,7 @@ DEVICE = "cuda"
 VARIANTS = {
     "conv2d_forward": 2,            # 1 naive | 2 implicit GEMM, 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
     "conv2d_backward_input": 2,     # 1 naive gather | 2 implicit GEMM of the transposed problem | 3 as 2, cp.async
-    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits | 3 as 2, cp.async
+    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits | 3 as 2, cp.async | 4 block per element
     "conv2d_backward_bias": 1,      # 1 one block per channel, tree reduction
     "max_pool2d_forward": 1,        # 1 one thread per output
     "min_pool2d_forward": 1,        # 1 one thread per output
@@ -49,10 +49,20 @@ VARIANTS = {
     "matmul_backward_b": 2,         # as matmul
 }
 
+# Problems that would leave most of a 128x128 GEMM tile empty (the LeNet layers) go to a simpler
+# kernel instead of the VARIANTS default; an explicit use_variants(...) choice always wins.
+SMALL_ROWS = 32          # GEMM rows (K for forward, C for the input gradient) below this: small
+SMALL_WEIGHT = 4096      # weight gradients of at most this many elements: small
+SMALL_PROBLEM = {
+    "conv2d_forward": 1,            # K < SMALL_ROWS: naive, one thread per output
+    "conv2d_backward_input": 1,     # C < SMALL_ROWS: naive gather
+    "conv2d_backward_weight": 4,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
+}
+
 # Which source file holds each kernel family, and every variant that exists.
 KERNELS = {
     "conv2d.cu": {"conv2d_forward": (1, 2, 3), "conv2d_backward_input": (1, 2, 3),
-                  "conv2d_backward_weight": (1, 2, 3), "conv2d_backward_bias": (1,)},
+                  "conv2d_backward_weight": (1, 2, 3, 4), "conv2d_backward_bias": (1,)},
     "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
                   "pool2d_backward_argmax": (1, 2), "avg_pool2d_forward": (1,),
                   "avg_pool2d_backward": (1,)},
@@ -143,9 +153,15 @@ def _launch(file, name, dtype, grid, block, *args):
 
 # -- variants ---------------------------------------------------------------------------------
 
-def variant(primitive):
-    """The variant number used now for a kernel family (VARIANTS, unless overridden)."""
-    return getattr(_state, "variants", {}).get(primitive, VARIANTS[primitive])
+def variant(primitive, small=False):
+    """The variant number used now for a kernel family: the use_variants(...) choice if any,
+    else SMALL_PROBLEM's for a `small` problem, else VARIANTS'."""
+    chosen = getattr(_state, "variants", {})
+    if primitive in chosen:
+        return chosen[primitive]
+    if small and primitive in SMALL_PROBLEM:
+        return SMALL_PROBLEM[primitive]
+    return VARIANTS[primitive]
 
 
 @contextlib.contextmanager
@@ -316,7 +332,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     y = xp.empty((N, K, P, Q), dtype=x.dtype)
     if y.size == 0:
         return y
-    v = variant("conv2d_forward")
+    v = variant("conv2d_forward", small=K < SMALL_ROWS)
     if v == 1:
         grid, block = (blocks(y.size),), (THREADS,)
     else:
@@ -338,7 +354,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         return dx
     if dy.size == 0:
         return xp.zeros((N, C, H, W), dtype=dy.dtype)
-    v = variant("conv2d_backward_input")
+    v = variant("conv2d_backward_input", small=C < SMALL_ROWS)
     name = kernel_name("conv2d_backward_input", v)
     if v == 1:
         _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
@@ -364,11 +380,12 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
         raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
     if K * C * R * S == 0 or N * P * Q == 0:
         return xp.zeros((K, C, R, S), dtype=dy.dtype)
-    v = variant("conv2d_backward_weight")
-    if v == 1:
+    v = variant("conv2d_backward_weight", small=K * C * R * S <= SMALL_WEIGHT)
+    if v in (1, 4):
         dw = xp.empty((K, C, R, S), dtype=dy.dtype)
+        grid = (blocks(dw.size),) if v == 1 else (dw.size,)   # 4: a block per element
         _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
-                (blocks(dw.size),), (THREADS,), dw, dy, x, *g)
+                grid, (THREADS,), dw, dy, x, *g)
         return dw
     tiles_n, tiles_m, _ = gemm_grid(K, C * R * S)
     splits, chunk = split_reduction(tiles_n * tiles_m, N * P * Q, _sm_count())
@@ -478,6 +495,13 @@ def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
         out[...] = 0
         return out
     v = variant(primitive)
+    if out.size > INT_MAX:
+        raise ValueError(f"{primitive}: the output {tuple(out_shape)} has {out.size} elements; "
+                         "the CUDA kernels index with 32-bit ints")
+    row_blocks = blocks(M, 16) if v == 1 else blocks(M, GEMM_TILE)
+    if row_blocks > MAX_GRID_Z:   # gridDim.y, like z, stops at 65535
+        raise ValueError(f"{primitive}: {M} rows need {row_blocks} blocks along the grid's y "
+                         f"axis, over CUDA's limit of {MAX_GRID_Z}; split the batch")
     for z0 in range(0, out_shape[0], MAX_GRID_Z):
         z1 = min(out_shape[0], z0 + MAX_GRID_Z)
         if v == 1:

@@ -142,11 +142,7 @@ class GetItem(Function):
         index = []
         for p in self.index:
             index.extend(p.nonzero() if not _is_basic(p) and p.dtype == bool else [p])
-        if xp is np:
-            np.add.at(dx, tuple(index), grad)
-        else:
-            import cupyx
-            cupyx.scatter_add(dx, tuple(index), grad)
+        xp.add.at(dx, tuple(index), grad)   # cupy.add.at since CuPy 12
         return dx
 
 
