@@ -4,6 +4,7 @@
     python benchmarks/cuda_torch.py --dtype float64
     python benchmarks/cuda_torch.py --variant conv2d_forward=1 --repeat 50
     python benchmarks/cuda_torch.py --core 3                # every GEMM-based kernel on core 3
+    python benchmarks/cuda_torch.py --tf32                  # TF32 tensor cores on both sides
 
 Every case is validated before it is timed (our outputs against PyTorch's on the same data,
 shared through DLPack). Times are medians of CUDA-event measurements. The table gives ms, TFLOP/s
@@ -30,8 +31,6 @@ CONV_CASES = [
 ]
 MATMUL_CASES = [(4096, 4096, 4096)]   # (M, K, N)
 CONV_TARGET, MATMUL_TARGET = 1.5, 1.25
-GEMM_PRIMITIVES = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-                   "matmul", "matmul_backward_a", "matmul_backward_b")
 
 
 def conv_label(case):
@@ -110,6 +109,9 @@ def main(argv=None):
     parser.add_argument("--core", type=int, choices=[2, 3],
                         help="make this variant the default of every GEMM-based primitive (conv2d "
                              "forward, input and weight gradients, matmul and its gradients)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="TF32 tensor cores on both sides (ours: variant 5; cuDNN/cuBLAS: "
+                             "allow_tf32); float32 only, checked to 5e-3")
     parser.add_argument("--skip-matmul", action="store_true")
     args = parser.parse_args(argv)
 
@@ -125,16 +127,17 @@ def main(argv=None):
     if not ok or not torch.cuda.is_available():
         print(f"needs a CUDA GPU with CuPy and PyTorch: {why or 'torch.cuda.is_available() is False'}")
         return 2
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = args.tf32
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    cu.set_tf32(args.tf32)
     torch.backends.cudnn.benchmark = True          # let cuDNN pick its fastest algorithm
     dtype = np.dtype(args.dtype)
-    tol = 1e-4 if dtype == np.float32 else 1e-10
+    tol = 1e-10 if dtype == np.float64 else 5e-3 if args.tf32 else 1e-4
     if args.core:   # the defaults change; small problems still take their SMALL_PROBLEM kernels
-        cu.VARIANTS.update({p: args.core for p in GEMM_PRIMITIVES})
+        cu.VARIANTS.update({p: args.core for p in cu.GEMM_PRIMITIVES})
     variants = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
 
-    print(f"# {torch.cuda.get_device_name()}, {args.dtype}, TF32 off, median of {args.repeat}; "
+    print(f"# {torch.cuda.get_device_name()}, {args.dtype}, TF32 {'on' if args.tf32 else 'off'}, median of {args.repeat}; "
           f"variants: { {**cu.VARIANTS, **variants} }")
     header = (f"{'case':34} {'phase':8} {'ours ms':>9} {'torch ms':>9} {'ours TF/s':>9} "
               f"{'torch TF/s':>10} {'ratio':>6} {'check':>8}")

@@ -116,6 +116,22 @@ def test_matmul_large(case, v, dtype):
         cases.check_matmul(cu, to_dev, to_host, case, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_ODD + cases.CONV_LARGE, ids=conv_id)
+def test_conv2d_tf32(case, dtype):
+    tol = cases.TF32_TOL if dtype == np.float32 else None
+    with cu.use_variants(conv2d_forward=5, conv2d_backward_input=5, conv2d_backward_weight=5):
+        cases.check_conv(cu, to_dev, to_host, case, dtype, tol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.MATMUL_ODD + cases.MATMUL_LARGE, ids=matmul_id)
+def test_matmul_tf32(case, dtype):
+    tol = cases.TF32_TOL if dtype == np.float32 else None
+    with cu.use_variants(matmul=5, matmul_backward_a=5, matmul_backward_b=5):
+        cases.check_matmul(cu, to_dev, to_host, case, dtype, tol=tol)
+
+
 def test_results_are_deterministic():
     """Split reduction and tree reductions add in a fixed order: bitwise equal reruns."""
     rng = np.random.default_rng(3)

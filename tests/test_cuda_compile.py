@@ -111,6 +111,22 @@ def test_small_problems_take_the_small_kernels_unless_a_variant_is_chosen():
             assert cu.variant(primitive, small=True) == 2
 
 
+def test_tf32_is_opt_in_and_only_for_gemm_primitives():
+    assert not cu.tf32_enabled()
+    try:
+        cu.set_tf32(True)
+        for primitive in cu.GEMM_PRIMITIVES:
+            assert cu.variant(primitive) == cu.TF32_VARIANT
+            assert cu.TF32_VARIANT in cu.KERNELS[cu._file_of(primitive)][primitive]
+        assert cu.variant("max_pool2d_forward") == cu.VARIANTS["max_pool2d_forward"]
+        assert cu.variant("conv2d_backward_weight", small=True) == cu.SMALL_PROBLEM["conv2d_backward_weight"]
+        with cu.use_variants(matmul=2):
+            assert cu.variant("matmul") == 2
+    finally:
+        cu.set_tf32(False)
+    assert cu.variant("matmul") == cu.VARIANTS["matmul"]
+
+
 def test_use_variants_overrides_and_restores():
     assert cu.kernel_name("conv2d_forward") == f"conv2d_forward_{cu.VARIANTS['conv2d_forward']}"
     with cu.use_variants(conv2d_forward=1):

@@ -62,6 +62,37 @@ def test_conv2d_small_filter_bank_kernels(emulated, case, dtype):
         cases.check_conv(cu, same, same, case, dtype)
 
 
+def _tf32_tol(dtype):
+    return cases.TF32_TOL if dtype == np.float32 else None   # doubles run exact (core 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
+def test_conv2d_tf32(emulated, case, dtype):
+    """Variant 5, TF32 tensor cores: the mma.sync fragment layouts, emulated lane by lane."""
+    with cu.use_variants(conv2d_forward=5, conv2d_backward_input=5, conv2d_backward_weight=5):
+        cases.check_conv(cu, same, same, case, dtype, tol=_tf32_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
+def test_matmul_tf32(emulated, case, dtype):
+    with cu.use_variants(matmul=5, matmul_backward_a=5, matmul_backward_b=5):
+        cases.check_matmul(cu, same, same, case, dtype, tol=_tf32_tol(dtype))
+
+
+def test_tf32_rounds_operands(emulated):
+    """TF32 is not float32: with operands that need more than 10 mantissa bits the result moves
+    by about 2^-11 relative, so the variant-5 kernels really round (and the tests above are not
+    passing on float32 arithmetic)."""
+    a = np.full((1, 1, 8), 1 + 2.0 ** -12, np.float32)      # rounds to 1 in TF32
+    b = np.ones((1, 8, 1), np.float32)
+    with cu.use_variants(matmul=5):
+        assert cu.matmul(a, b)[0, 0, 0] == 8.0
+    with cu.use_variants(matmul=3):
+        assert cu.matmul(a, b)[0, 0, 0] == np.float32(8 * (1 + 2.0 ** -12))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("v", [1, 2])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=lambda c: "x{}k{}s{}p{}".format(*c))

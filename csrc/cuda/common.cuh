@@ -175,6 +175,10 @@ __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const Loade
     }
 }
 
+// Row (i) and column (j) of C, inside the block's tile, of this thread's acc[i][j].
+__device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i % 4); }
+__device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j % 4); }
+
 // ---- GEMM core 3: the same tiles, fed by cp.async through a deeper pipeline -----------------
 // Core 2 stages each k-tile through registers (load to va/vb, then store to shared memory), so
 // only one tile is ever in flight and the scattered im2col reads of conv2d sit exposed behind
@@ -224,8 +228,8 @@ __device__ __forceinline__ void cp_async_wait()
 }
 
 // Issues this thread's 4 copies of one operand's k-tile at k0 into the k-major tile s.
-template <class Loader>
-__device__ __forceinline__ void cp_async_tile(real (*s)[GEMM_LD], const Loader& l, int k0, int tid)
+template <int LD, class Loader>
+__device__ __forceinline__ void cp_async_tile(real (*s)[LD], const Loader& l, int k0, int tid)
 {
     int off[4];
     bool ok[4];
@@ -293,6 +297,139 @@ __device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const
     cp_async_wait<0>();   // no copy may outlive the block's shared memory (only empty groups remain)
 }
 
+// ---- GEMM core 5: TF32 tensor cores (opt-in, float32 only) -----------------------------------
+// The same 128x128 block tile and core 3's cp.async pipeline, but the math runs on the tensor
+// cores: each k-step of 8 is, per warp, 4x4 mma.sync.m16n8k8 (TF32 in, FP32 accumulate) over a
+// 64x32 warp tile (8 warps as 2 x 4). Operands are rounded to TF32 (10-bit mantissa, cvt.rna)
+// when read from shared memory, so products carry ~1e-3 relative error, as PyTorch with
+// allow_tf32: an opt-in speed mode, never the default. Fragment layouts (PTX ISA, "Matrix
+// Fragments for mma.m16n8k8", .tf32), with g = lane / 4 and tg = lane % 4:
+//   A (16x8, row):  a0 (g, tg)  a1 (g+8, tg)  a2 (g, tg+4)  a3 (g+8, tg+4)
+//   B (8x8, col):   b0 (k tg, n g)  b1 (k tg+4, n g)
+//   C (16x8):       c0 (g, 2tg)  c1 (g, 2tg+1)  c2 (g+8, 2tg)  c3 (g+8, 2tg+1)
+// Rows of 136 reals in shared memory: the 32 lanes of a fragment read (k = tg, m = g) at banks
+// (8*tg + g) % 32, all different. In double builds core 5 is core 3 (doubles are never TF32).
+#define TF32_LD (GEMM_BM + 8)
+
+#if !defined(PYCONV_DOUBLE)
+// x rounded to TF32 (nearest, ties away from zero), as the bits mma.sync takes.
+__device__ __forceinline__ unsigned to_tf32(float x)
+{
+    unsigned r;
+#if defined(__CUDA_ARCH__)
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+#else
+    __builtin_memcpy(&r, &x, 4);
+    r = (r + 0x1000u) & 0xffffe000u;   // add half a TF32 ulp to the magnitude, drop 13 bits
+#endif
+    return r;
+}
+
+// c += A (16x8) * B (8x8) for one warp, the fragments laid out as above.
+__device__ __forceinline__ void mma_tf32(float& c0, float& c1, float& c2, float& c3,
+                                         const unsigned a[4], const unsigned b[2])
+{
+#if defined(__CUDA_ARCH__)
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    // Host emulation of the warp-wide instruction: every lane publishes its fragments, then
+    // computes its own four results from the whole warp's (all threads call this together).
+    __shared__ unsigned fa[GEMM_THREADS][4], fb[GEMM_THREADS][2];
+    const int tid = threadIdx.x, warp0 = tid & ~31, g = (tid & 31) >> 2, tg = tid & 3;
+    for (int i = 0; i < 4; ++i) fa[tid][i] = a[i];
+    fb[tid][0] = b[0];
+    fb[tid][1] = b[1];
+    __syncthreads();
+    float* c[4] = {&c0, &c1, &c2, &c3};
+    for (int e = 0; e < 4; ++e) {
+        const int row = g + (e >= 2 ? 8 : 0), col = 2 * tg + (e & 1);
+        for (int k = 0; k < 8; ++k) {
+            const unsigned ab = fa[warp0 + (row % 8) * 4 + k % 4][(row >= 8) + 2 * (k >= 4)];
+            const unsigned bb = fb[warp0 + col * 4 + k % 4][k >= 4];
+            float av, bv;
+            __builtin_memcpy(&av, &ab, 4);
+            __builtin_memcpy(&bv, &bb, 4);
+            *c[e] += av * bv;
+        }
+    }
+    __syncthreads();
+#endif
+}
+
+// GEMM core 5: same contract as the others; acc[i][j] is row tf32_row(i), column tf32_col(j).
+template <class LoaderA, class LoaderB>
+__device__ __forceinline__ void gemm_tile_128x128_tf32(const LoaderA& la, const LoaderB& lb,
+                                                       int k_begin, int k_end, float acc[8][8])
+{
+    __shared__ __align__(16) float As[GEMM_STAGES][GEMM_BK][TF32_LD];
+    __shared__ __align__(16) float Bs[GEMM_STAGES][GEMM_BK][TF32_LD];
+    const int tid = threadIdx.x, warp = tid / 32, g = (tid % 32) / 4, tg = tid % 4;
+    const int wm = (warp / 4) * 64, wn = (warp % 4) * 32;    // the warp's 64x32 tile
+    const int tiles = (k_end - k_begin + GEMM_BK - 1) / GEMM_BK;
+
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = 0;
+
+#pragma unroll
+    for (int t = 0; t < GEMM_STAGES - 1; ++t) {     // prologue, as core 3
+        if (t < tiles) {
+            cp_async_tile(As[t], la, k_begin + t * GEMM_BK, tid);
+            cp_async_tile(Bs[t], lb, k_begin + t * GEMM_BK, tid);
+        }
+        cp_async_commit();
+    }
+    for (int t = 0; t < tiles; ++t) {
+        cp_async_wait<GEMM_STAGES - 2>();
+        __syncthreads();
+        const int next = t + GEMM_STAGES - 1;
+        if (next < tiles) {
+            cp_async_tile(As[next % GEMM_STAGES], la, k_begin + next * GEMM_BK, tid);
+            cp_async_tile(Bs[next % GEMM_STAGES], lb, k_begin + next * GEMM_BK, tid);
+        }
+        cp_async_commit();
+        const int buf = t % GEMM_STAGES;
+        unsigned a[4][4], b[4][2];
+#pragma unroll
+        for (int mt = 0; mt < 4; ++mt) {            // 4 m16 fragments of A
+            const int m = wm + mt * 16 + g;
+            a[mt][0] = to_tf32(As[buf][tg][m]);
+            a[mt][1] = to_tf32(As[buf][tg][m + 8]);
+            a[mt][2] = to_tf32(As[buf][tg + 4][m]);
+            a[mt][3] = to_tf32(As[buf][tg + 4][m + 8]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {            // 4 n8 fragments of B
+            const int n = wn + nt * 8 + g;
+            b[nt][0] = to_tf32(Bs[buf][tg][n]);
+            b[nt][1] = to_tf32(Bs[buf][tg + 4][n]);
+        }
+#pragma unroll
+        for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+                mma_tf32(acc[2 * mt][2 * nt], acc[2 * mt][2 * nt + 1], acc[2 * mt + 1][2 * nt],
+                         acc[2 * mt + 1][2 * nt + 1], a[mt], b[nt]);
+    }
+    cp_async_wait<0>();
+}
+
+// Row (i) and column (j) of C, inside the block's tile, of acc[i][j] in core 5:
+// i = 2*mt + (second 8 rows), j = 2*nt + (odd column).
+__device__ __forceinline__ int tf32_row(int i)
+{
+    return (threadIdx.x / 128) * 64 + (i / 2) * 16 + (i % 2) * 8 + (threadIdx.x % 32) / 4;
+}
+__device__ __forceinline__ int tf32_col(int j)
+{
+    return ((threadIdx.x / 32) % 4) * 32 + (j / 2) * 8 + 2 * (threadIdx.x % 4) + (j % 2);
+}
+#endif
+
 // Core 2 or core 3 by variant number, so that the kernels of both variants share their bodies
 // (a class template rather than a plain `if`: only the chosen core, and its shared memory, is
 // instantiated in a kernel).
@@ -303,6 +440,8 @@ template <> struct GemmCore<2> {
     {
         gemm_tile_128x128(la, lb, k0, k1, acc);
     }
+    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
+    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
 };
 template <> struct GemmCore<3> {
     template <class LoaderA, class LoaderB>
@@ -310,11 +449,23 @@ template <> struct GemmCore<3> {
     {
         gemm_tile_128x128_async(la, lb, k0, k1, acc);
     }
+    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
+    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
 };
+#if defined(PYCONV_DOUBLE)
+template <> struct GemmCore<5> : GemmCore<3> {};
+#else
+template <> struct GemmCore<5> {
+    template <class LoaderA, class LoaderB>
+    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
+    {
+        gemm_tile_128x128_tf32(la, lb, k0, k1, acc);
+    }
+    static __device__ __forceinline__ int row(int i) { return tf32_row(i); }
+    static __device__ __forceinline__ int col(int j) { return tf32_col(j); }
+};
+#endif
 
-// Row (i) and column (j) of C, inside the block's tile, of this thread's acc[i][j].
-__device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i % 4); }
-__device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j % 4); }
 
 // ---- the plain loader: an operand stored with fixed strides -------------------------------------
 // Element (mn, k) of the operand (row mn of A, or column mn of B) is p[mn * s_mn + k * s_k];

@@ -38,6 +38,9 @@
 //                             im2col gathers are latency-bound). Same grids.
 //   conv2d_backward_weight_4  small filter banks: one block per dw element, 256 threads stride
 //                             over n,p,q, fixed-order tree reduction. grid K*C*R*S, block 256.
+//   conv2d_forward_5, conv2d_backward_input_5, conv2d_backward_weight_5
+//                             as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
+//                             relative error; opt-in (cuda_cupy.set_tf32), float32 only.
 //   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
 //                             reduction in shared memory (fixed order: deterministic).
 //                             grid K, block 256.
@@ -123,12 +126,12 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
     GemmCore<CORE>::run(la, lb, 0, CRS, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-        const int col = n0 + tile_col(j);
+        const int col = n0 + GemmCore<CORE>::col(j);
         if (col >= NPQ) continue;
         const int n = col / PQ, pq = col % PQ;
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-            const int k = m0 + tile_row(i);
+            const int k = m0 + GemmCore<CORE>::row(i);
             if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
         }
     }
@@ -148,6 +151,14 @@ conv2d_forward_3(real* __restrict__ y, const real* __restrict__ x, const real* _
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
     conv2d_forward_body<3>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_forward_5(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    conv2d_forward_body<5>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // ---- conv2d_backward_input --------------------------------------------------------------------
@@ -279,13 +290,13 @@ __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx
     GemmCore<CORE>::run(la, lb, 0, la.Kd, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-        const int col = n0 + tile_col(j);
+        const int col = n0 + GemmCore<CORE>::col(j);
         if (col >= cols) continue;
         const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
         const int hw = (h_first + i * sh) * W + w_first + l * sw;
 #pragma unroll
         for (int i8 = 0; i8 < 8; ++i8) {
-            const int c = m0 + tile_row(i8);
+            const int c = m0 + GemmCore<CORE>::row(i8);
             if (c < C) dx[(n * C + c) * H * W + hw] = acc[i8][j];
         }
     }
@@ -305,6 +316,14 @@ conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
     conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+}
+
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_input_5(real* __restrict__ dx, const real* __restrict__ dy,
+                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
+{
+    conv2d_backward_input_body<5>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -400,11 +419,11 @@ __device__ __forceinline__ void conv2d_backward_weight_body(real* __restrict__ w
     real* out = ws + blockIdx.z * K * CRS;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        const int k = m0 + tile_row(i);
+        const int k = m0 + GemmCore<CORE>::row(i);
         if (k >= K) continue;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            const int col = n0 + tile_col(j);
+            const int col = n0 + GemmCore<CORE>::col(j);
             if (col < CRS) out[k * CRS + col] = acc[i][j];
         }
     }
@@ -424,6 +443,14 @@ conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
     conv2d_backward_weight_body<3>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_weight_5(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    conv2d_backward_weight_body<5>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // 4: for small filter banks (LeNet: 6x1x5x5), where a 128x128 GEMM tile would be mostly

@@ -22,6 +22,9 @@
 //   matmul_3, matmul_backward_a_3, matmul_backward_b_3
 //                      as 2 on GEMM core 3: tiles copied global -> shared by cp.async,
 //                      GEMM_STAGES deep (4 float, 2 double). Same grid.
+//   matmul_5, matmul_backward_a_5, matmul_backward_b_5
+//                      as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
+//                      relative error; opt-in (cuda_cupy.set_tf32), float32 only. Same grid.
 // The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
 
 #include "common.cuh"
@@ -73,11 +76,11 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
     c += blockIdx.z * M * N;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        const int m = m0 + tile_row(i);
+        const int m = m0 + GemmCore<CORE>::row(i);
         if (m >= M) continue;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            const int n = n0 + tile_col(j);
+            const int n = n0 + GemmCore<CORE>::col(j);
             if (n < N) c[m * N + n] = acc[i][j];
         }
     }
@@ -123,4 +126,25 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
     gemm_tiled<3, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+}
+
+// 5: as matmul_2 on GEMM core 5 (TF32 tensor cores; opt-in, float32 only).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_5(real* c, const real* a, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<5, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+}
+
+// 5: as matmul_backward_a_2 on core 5.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_a_5(real* da, const real* dc, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<5, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+}
+
+// 5: as matmul_backward_b_2 on core 5.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_b_5(real* db, const real* a, const real* dc, int M, int N, int Kd)
+{
+    gemm_tiled<5, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }

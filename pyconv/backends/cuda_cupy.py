@@ -59,14 +59,33 @@ SMALL_PROBLEM = {
     "conv2d_backward_weight": 4,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
 }
 
+# TF32 tensor cores (variant 5 of the GEMM-based primitives): ~1e-3 relative error instead of
+# ~1e-6, so off unless asked for (set_tf32(True)), like torch.backends.cuda.matmul.allow_tf32.
+# float64 is never rounded to TF32 (variant 5 is core 3 in the double build).
+GEMM_PRIMITIVES = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+                   "matmul", "matmul_backward_a", "matmul_backward_b")
+TF32_VARIANT = 5
+_tf32 = [False]
+
+
+def set_tf32(enabled):
+    """Let float32 convolutions and matrix products run on TF32 tensor cores (off by default)."""
+    _tf32[0] = bool(enabled)
+
+
+def tf32_enabled():
+    return _tf32[0]
+
+
 # Which source file holds each kernel family, and every variant that exists.
 KERNELS = {
-    "conv2d.cu": {"conv2d_forward": (1, 2, 3), "conv2d_backward_input": (1, 2, 3),
-                  "conv2d_backward_weight": (1, 2, 3, 4), "conv2d_backward_bias": (1,)},
+    "conv2d.cu": {"conv2d_forward": (1, 2, 3, 5), "conv2d_backward_input": (1, 2, 3, 5),
+                  "conv2d_backward_weight": (1, 2, 3, 4, 5), "conv2d_backward_bias": (1,)},
     "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
                   "pool2d_backward_argmax": (1, 2), "avg_pool2d_forward": (1,),
                   "avg_pool2d_backward": (1,)},
-    "matmul.cu": {"matmul": (1, 2, 3), "matmul_backward_a": (1, 2, 3), "matmul_backward_b": (1, 2, 3)},
+    "matmul.cu": {"matmul": (1, 2, 3, 5), "matmul_backward_a": (1, 2, 3, 5),
+                  "matmul_backward_b": (1, 2, 3, 5)},
 }
 HELPER_KERNELS = {"conv2d.cu": ("sum_splits",)}
 SOURCES = tuple(KERNELS)
@@ -155,12 +174,15 @@ def _launch(file, name, dtype, grid, block, *args):
 
 def variant(primitive, small=False):
     """The variant number used now for a kernel family: the use_variants(...) choice if any,
-    else SMALL_PROBLEM's for a `small` problem, else VARIANTS'."""
+    else SMALL_PROBLEM's for a `small` problem, else TF32_VARIANT for a GEMM-based primitive
+    when set_tf32(True), else VARIANTS'."""
     chosen = getattr(_state, "variants", {})
     if primitive in chosen:
         return chosen[primitive]
     if small and primitive in SMALL_PROBLEM:
         return SMALL_PROBLEM[primitive]
+    if _tf32[0] and primitive in GEMM_PRIMITIVES:
+        return TF32_VARIANT
     return VARIANTS[primitive]
 
 
