@@ -242,6 +242,44 @@ __device__ __forceinline__ void cp_async_tile(real (*s)[LD], const Loader& l, in
     }
 }
 
+// The cp.async pipeline shared by cores 3 and 5 (LD: their shared-memory row length).
+// Prologue: tiles 0 .. STAGES-2 in flight. Every thread commits one group per slot, empty or
+// not, so that "group t" always means "tile t" in the waits of pipeline_step.
+template <int LD, class LoaderA, class LoaderB>
+__device__ __forceinline__ void pipeline_prologue(real (*As)[GEMM_BK][LD], real (*Bs)[GEMM_BK][LD],
+                                                  const LoaderA& la, const LoaderB& lb,
+                                                  int k_begin, int tiles, int tid)
+{
+#pragma unroll
+    for (int t = 0; t < GEMM_STAGES - 1; ++t) {
+        if (t < tiles) {
+            cp_async_tile(As[t], la, k_begin + t * GEMM_BK, tid);
+            cp_async_tile(Bs[t], lb, k_begin + t * GEMM_BK, tid);
+        }
+        cp_async_commit();
+    }
+}
+
+// Step t: returns the slot holding tile t, ready to read by every thread. Groups 0..t have
+// landed (STAGES-2 younger ones may still fly); after the barrier all threads' copies of tile t
+// are visible and every thread is done with tile t-1, whose slot is refilled with tile
+// t+STAGES-1.
+template <int LD, class LoaderA, class LoaderB>
+__device__ __forceinline__ int pipeline_step(real (*As)[GEMM_BK][LD], real (*Bs)[GEMM_BK][LD],
+                                             const LoaderA& la, const LoaderB& lb,
+                                             int k_begin, int t, int tiles, int tid)
+{
+    cp_async_wait<GEMM_STAGES - 2>();
+    __syncthreads();
+    const int next = t + GEMM_STAGES - 1;
+    if (next < tiles) {
+        cp_async_tile(As[next % GEMM_STAGES], la, k_begin + next * GEMM_BK, tid);
+        cp_async_tile(Bs[next % GEMM_STAGES], lb, k_begin + next * GEMM_BK, tid);
+    }
+    cp_async_commit();
+    return t % GEMM_STAGES;
+}
+
 // GEMM core 3: same contract and the same acc layout as gemm_tile_128x128.
 template <class LoaderA, class LoaderB>
 __device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const LoaderB& lb,
@@ -257,30 +295,9 @@ __device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = 0;
 
-    // Prologue: tiles 0 .. STAGES-2 in flight. Every thread commits one group per slot, empty
-    // or not, so that "group t" always means "tile t" in the waits below.
-#pragma unroll
-    for (int t = 0; t < GEMM_STAGES - 1; ++t) {
-        if (t < tiles) {
-            cp_async_tile(As[t], la, k_begin + t * GEMM_BK, tid);
-            cp_async_tile(Bs[t], lb, k_begin + t * GEMM_BK, tid);
-        }
-        cp_async_commit();
-    }
-
+    pipeline_prologue(As, Bs, la, lb, k_begin, tiles, tid);
     for (int t = 0; t < tiles; ++t) {
-        // Groups 0..t have landed (STAGES-2 younger ones may still fly); after the barrier all
-        // threads' copies of tile t are visible, and every thread is done with tile t-1.
-        cp_async_wait<GEMM_STAGES - 2>();
-        __syncthreads();
-        // Refill the slot of tile t-1 (read by nobody any more) with tile t+STAGES-1.
-        const int next = t + GEMM_STAGES - 1;
-        if (next < tiles) {
-            cp_async_tile(As[next % GEMM_STAGES], la, k_begin + next * GEMM_BK, tid);
-            cp_async_tile(Bs[next % GEMM_STAGES], lb, k_begin + next * GEMM_BK, tid);
-        }
-        cp_async_commit();
-        const int buf = t % GEMM_STAGES;
+        const int buf = pipeline_step(As, Bs, la, lb, k_begin, t, tiles, tid);
 #pragma unroll
         for (int kk = 0; kk < GEMM_BK; ++kk) {
             real a[8], b[8];
@@ -375,24 +392,9 @@ __device__ __forceinline__ void gemm_tile_128x128_tf32(const LoaderA& la, const 
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = 0;
 
-#pragma unroll
-    for (int t = 0; t < GEMM_STAGES - 1; ++t) {     // prologue, as core 3
-        if (t < tiles) {
-            cp_async_tile(As[t], la, k_begin + t * GEMM_BK, tid);
-            cp_async_tile(Bs[t], lb, k_begin + t * GEMM_BK, tid);
-        }
-        cp_async_commit();
-    }
+    pipeline_prologue(As, Bs, la, lb, k_begin, tiles, tid);
     for (int t = 0; t < tiles; ++t) {
-        cp_async_wait<GEMM_STAGES - 2>();
-        __syncthreads();
-        const int next = t + GEMM_STAGES - 1;
-        if (next < tiles) {
-            cp_async_tile(As[next % GEMM_STAGES], la, k_begin + next * GEMM_BK, tid);
-            cp_async_tile(Bs[next % GEMM_STAGES], lb, k_begin + next * GEMM_BK, tid);
-        }
-        cp_async_commit();
-        const int buf = t % GEMM_STAGES;
+        const int buf = pipeline_step(As, Bs, la, lb, k_begin, t, tiles, tid);
         unsigned a[4][4], b[4][2];
 #pragma unroll
         for (int mt = 0; mt < 4; ++mt) {            // 4 m16 fragments of A
