@@ -111,6 +111,13 @@ def test_small_problems_take_the_small_kernels_unless_a_variant_is_chosen():
             assert cu.variant(primitive, small=True) == 2
 
 
+def test_small_gemm_needs_few_rows_and_a_short_reduction():
+    assert cu._small_gemm(6, 1 * 5 * 5)            # LeNet conv1 forward
+    assert cu._small_gemm(6, 16 * 5 * 5)           # LeNet conv2 input gradient (C=6, K=16)
+    assert not cu._small_gemm(10, 256 * 3 * 3)     # narrow head over a long reduction
+    assert not cu._small_gemm(64, 25)              # enough rows for the tiled kernel
+
+
 def test_tf32_is_opt_in_and_only_for_gemm_primitives():
     assert not cu.tf32_enabled()
     try:

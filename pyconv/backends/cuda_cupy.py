@@ -51,11 +51,12 @@ VARIANTS = {
 
 # Problems that would leave most of a 128x128 GEMM tile empty (the LeNet layers) go to a simpler
 # kernel instead of the VARIANTS default; an explicit use_variants(...) choice always wins.
-SMALL_ROWS = 32          # GEMM rows (K for forward, C for the input gradient) below this: small
+SMALL_ROWS = 32          # GEMM rows (K for forward, C for the input gradient) below this ...
+SMALL_REDUCTION = 1024   # ... and a reduction (C*R*S forward, K*R*S input gradient) at most this: small
 SMALL_WEIGHT = 4096      # weight gradients of at most this many elements: small
 SMALL_PROBLEM = {
-    "conv2d_forward": 1,            # K < SMALL_ROWS: naive, one thread per output
-    "conv2d_backward_input": 1,     # C < SMALL_ROWS: naive gather
+    "conv2d_forward": 1,            # K < SMALL_ROWS, C*R*S <= SMALL_REDUCTION: naive, a thread per output
+    "conv2d_backward_input": 1,     # C < SMALL_ROWS, K*R*S <= SMALL_REDUCTION: naive gather
     "conv2d_backward_weight": 4,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
 }
 
@@ -208,6 +209,14 @@ def _file_of(primitive):
     raise ValueError(f"unknown kernel family {primitive!r}")
 
 
+def _small_gemm(rows, reduction):
+    """Too few GEMM rows to fill a tile, and a reduction short enough that a thread per output
+    (which rereads its operands from cache instead of sharing them through shared memory) is
+    cheaper than the tiled kernel's fixed cost. A long reduction keeps the tiled kernel: a
+    10-class head on 256x3x3 features reads 2304 taps per output."""
+    return rows < SMALL_ROWS and reduction <= SMALL_REDUCTION
+
+
 def kernel_name(primitive, v=None):
     return f"{primitive}_{variant(primitive) if v is None else v}"
 
@@ -354,7 +363,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     y = xp.empty((N, K, P, Q), dtype=x.dtype)
     if y.size == 0:
         return y
-    v = variant("conv2d_forward", small=K < SMALL_ROWS)
+    v = variant("conv2d_forward", small=_small_gemm(K, C * R * S))
     if v == 1:
         grid, block = (blocks(y.size),), (THREADS,)
     else:
@@ -376,7 +385,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         return dx
     if dy.size == 0:
         return xp.zeros((N, C, H, W), dtype=dy.dtype)
-    v = variant("conv2d_backward_input", small=C < SMALL_ROWS)
+    v = variant("conv2d_backward_input", small=_small_gemm(C, K * R * S))
     name = kernel_name("conv2d_backward_input", v)
     if v == 1:
         _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
