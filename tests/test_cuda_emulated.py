@@ -186,25 +186,57 @@ def test_gradcheck_through_the_autograd(emulated, monkeypatch):
     assert gradcheck(lambda a, m: a @ m, a, m)
 
 
-def _libasan():
+def _gcc_runtime(name):
+    """Path of one of gcc's sanitizer runtimes (libasan.so, libtsan.so), or None."""
+    import subprocess
     try:
-        import subprocess
-        path = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+        path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
     except OSError:
         return None
     return path if os.path.isabs(path) and os.path.exists(path) else None
 
 
+def _rerun_this_file(cflags, runtime, options):
+    """This file's kernel tests in a child interpreter, kernels built with `cflags` and the
+    sanitizer runtime preloaded; -s so that a sanitizer's report reaches the captured stderr."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=runtime, **options)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider",
+                          __file__, "-k", "not sanitizer and not gradcheck"],
+                         env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(_libasan() is None, reason="libasan (gcc's AddressSanitizer) not found")
+@pytest.mark.skipif(_gcc_runtime("libasan.so") is None, reason="libasan (gcc's AddressSanitizer) not found")
 def test_kernels_under_address_sanitizer():
     """This file's kernel tests again, with the kernels built with -fsanitize=address: any
     out-of-bounds access in global or shared memory fails the run (about a minute)."""
+    _rerun_this_file("-fsanitize=address -fno-omit-frame-pointer", _gcc_runtime("libasan.so"),
+                     {"ASAN_OPTIONS": "detect_leaks=0"})
+
+
+def _tsan_usable():
+    """libtsan exists and this interpreter starts with it preloaded (a shell-script launcher,
+    as a version manager's shim, may not)."""
     import subprocess
     import sys
-    env = dict(os.environ, PYCONV_EMU_CFLAGS="-fsanitize=address -fno-omit-frame-pointer",
-               LD_PRELOAD=_libasan(), ASAN_OPTIONS="detect_leaks=0")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                          __file__, "-k", "not sanitizer and not gradcheck"],
-                         env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    runtime = _gcc_runtime("libtsan.so")
+    if runtime is None:
+        return False
+    run = subprocess.run([sys.executable, "-c", "pass"], env=dict(os.environ, LD_PRELOAD=runtime),
+                         capture_output=True)
+    return run.returncode == 0
+
+
+@pytest.mark.slow
+def test_kernels_under_thread_sanitizer():
+    """A CPU stand-in for compute-sanitizer's racecheck: the kernels built with
+    -fsanitize=thread, every CUDA thread an OS thread and __syncthreads a pthread barrier, so a
+    shared-memory (or global) access by two threads of a block with no barrier between them is
+    a reported data race. Blocks run one after another: races between blocks are not seen."""
+    if not _tsan_usable():
+        pytest.skip("libtsan (gcc's ThreadSanitizer) not usable with this interpreter")
+    _rerun_this_file("-fsanitize=thread", _gcc_runtime("libtsan.so"),
+                     {"TSAN_OPTIONS": "halt_on_error=1 exitcode=66"})

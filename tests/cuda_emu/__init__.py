@@ -8,6 +8,8 @@ blocks in sequence, __syncthreads as a barrier) into one shared library per (fil
 kernels' index math run here. With PYCONV_EMU_CFLAGS="-fsanitize=address" (and libasan in
 LD_PRELOAD, ASAN_OPTIONS=detect_leaks=0) every out-of-bounds read or write of a kernel, in
 global or shared memory, stops the run: a CPU stand-in for compute-sanitizer's memcheck.
+With "-fsanitize=thread" (libtsan preloaded) two threads of a block touching the same word
+with no barrier between them is a reported race: a stand-in for racecheck.
 What it cannot check: speed, memory coalescing, real concurrency
 between blocks, anything warp-synchronous.
 """
