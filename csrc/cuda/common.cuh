@@ -194,9 +194,9 @@ __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (thre
 #endif
 
 // One real from global to shared memory: dst = ok ? *src : 0. On the GPU an asynchronous
-// cp.async (4 or 8 bytes, src-size 0 when !ok: nothing is read, dst is zero-filled); elsewhere
-// (a host compiler running these sources for tests) a plain copy, which is what cp.async
-// amounts to once waited for.
+// cp.async (4 or 8 bytes, src-size 0 when !ok: nothing is read, dst is zero-filled); in the
+// CPU emulation of the tests (PYCONV_EMU) a copy queued until waited for, as on the GPU;
+// below sm_80 a plain copy, which is what cp.async amounts to once waited for.
 __device__ __forceinline__ void cp_async_real(real* dst, const real* src, bool ok)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -204,6 +204,8 @@ __device__ __forceinline__ void cp_async_real(real* dst, const real* src, bool o
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n"
                  :: "r"(s), "l"(src), "n"(int(sizeof(real))), "r"(ok ? int(sizeof(real)) : 0)
                  : "memory");
+#elif defined(PYCONV_EMU)
+    emu_cp_async(dst, src, ok);
 #else
     *dst = ok ? *src : real(0);
 #endif
@@ -214,6 +216,8 @@ __device__ __forceinline__ void cp_async_commit()
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;\n" ::: "memory");
+#elif defined(PYCONV_EMU)
+    emu_cp_async_commit();
 #endif
 }
 
@@ -224,6 +228,8 @@ __device__ __forceinline__ void cp_async_wait()
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;\n" :: "n"(PENDING) : "memory");
+#elif defined(PYCONV_EMU)
+    emu_cp_async_wait(PENDING);
 #endif
 }
 

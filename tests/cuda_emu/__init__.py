@@ -1,7 +1,8 @@
 """Run pyconv's CUDA kernels on the CPU: a test harness for machines without a GPU.
 
 Each csrc/cuda/*.cu file is compiled with g++ against shim.h (one OS thread per CUDA thread,
-blocks in sequence, __syncthreads as a barrier) into one shared library per (file, dtype).
+blocks in sequence, __syncthreads as a barrier, cp.async a copy deferred until waited for)
+into one shared library per (file, dtype).
 `function(file, name, dtype)` returns a callable with the signature of a CuPy RawModule kernel,
 `fn(grid, block, args)`, taking numpy arrays and numpy ints; tests put it in place of
 `cuda_cupy._function` and numpy in place of `cuda_cupy.xp`, so the whole Python wrapper and the
@@ -82,7 +83,9 @@ def function(file, name, dtype):
         pointers = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
         rc = lib.emu_launch(name.encode(), *[ctypes.c_uint(g) for g in grid],
                             *[ctypes.c_uint(b) for b in block], pointers)
-        if rc != 0:
+        if rc == -1:
             raise LookupError(f"no kernel {name!r} in {file}")
+        if rc == -2:
+            raise RuntimeError(f"{name}: a block ended with cp.async copies still in flight")
 
     return launch

@@ -4,6 +4,7 @@
 #include "shim.h"
 #include EMU_SOURCE
 
+#include <atomic>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -12,6 +13,9 @@
 thread_local dim3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 std::mutex emu_atomic_lock;
+thread_local std::vector<EmuCopy> emu_open;
+thread_local std::deque<std::vector<EmuCopy>> emu_groups;
+static std::atomic<bool> copies_outlived_block;
 static pthread_barrier_t barrier;
 
 void __syncthreads() { pthread_barrier_wait(&barrier); }
@@ -34,6 +38,7 @@ static const Entry table[] = {EMU_KERNELS};
 
 // One OS thread per threadIdx walks all blocks in order; a barrier between blocks keeps the
 // block's threads together, so shared statics are never used by two blocks at once.
+// Returns 0, -1 for an unknown kernel, -2 if a block ended with cp.async copies in flight.
 extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
                           unsigned bx, unsigned by, unsigned bz, void** args)
 {
@@ -44,6 +49,7 @@ extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned g
     gridDim = {gx, gy, gz};
     blockDim = {bx, by, bz};
     const unsigned n = bx * by * bz;
+    copies_outlived_block = false;
     pthread_barrier_init(&barrier, nullptr, n);
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < n; ++t)
@@ -54,10 +60,13 @@ extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned g
                     for (unsigned x = 0; x < gx; ++x) {
                         blockIdx = {x, y, z};
                         e->run(args);
+                        if (emu_cp_async_in_flight()) copies_outlived_block = true;
+                        emu_open.clear();
+                        emu_groups.clear();
                         pthread_barrier_wait(&barrier);
                     }
         });
     for (auto& th : threads) th.join();
     pthread_barrier_destroy(&barrier);
-    return 0;
+    return copies_outlived_block ? -2 : 0;
 }
