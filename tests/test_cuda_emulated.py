@@ -114,6 +114,43 @@ def test_matmul(emulated, case, v, dtype):
         cases.check_matmul(cu, same, same, case, dtype)
 
 
+def _altered_sources(tmp_path, *edits):
+    """A copy of csrc/cuda in tmp_path with each (old, new) of `edits` applied to common.cuh
+    (`old` must occur there exactly once)."""
+    import shutil
+    for name in os.listdir(emu.SRC):
+        shutil.copy(os.path.join(emu.SRC, name), tmp_path)
+    common = tmp_path / "common.cuh"
+    text = common.read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    common.write_text(text)
+    return str(tmp_path)
+
+
+def test_emulation_guard_cp_async_lands_only_when_waited_for(emulated, monkeypatch, tmp_path):
+    """Guards the emulation itself: core 3 waiting for one group too few reads stages whose
+    copies have not landed yet, so its product is wrong here, as it would be on a GPU."""
+    src = _altered_sources(tmp_path, ("cp_async_wait<GEMM_STAGES - 2>();", "cp_async_wait<GEMM_STAGES - 1>();"))
+    monkeypatch.setattr(cu, "_function", lambda file, name, dtype: emu.function(file, name, dtype, src=src))
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((1, 70, 40)).astype(np.float32), rng.standard_normal((1, 40, 50)).astype(np.float32)
+    with cu.use_variants(matmul=3):
+        assert not np.allclose(cu.matmul(a, b), a @ b, atol=1e-3)
+
+
+def test_emulation_guard_no_copies_in_flight_at_block_end(emulated, monkeypatch, tmp_path):
+    """Core 3 without its final drain, issuing copies past the last k-tile: those are never
+    waited for, and the launch is refused."""
+    src = _altered_sources(tmp_path, ("if (next < tiles) {", "if (true) {"),
+                           ("    cp_async_wait<0>();   // no copy", "    // no copy"))
+    monkeypatch.setattr(cu, "_function", lambda file, name, dtype: emu.function(file, name, dtype, src=src))
+    a, b = np.ones((1, 8, 16), np.float32), np.ones((1, 16, 8), np.float32)
+    with cu.use_variants(matmul=3), pytest.raises(RuntimeError, match="still in flight"):
+        cu.matmul(a, b)
+
+
 def test_weight_gradient_really_splits(emulated):
     """The fixture's settings give the split path several splits on a small problem."""
     N, P, Q, K, CRS = 3, 8, 9, 130, 2
@@ -198,12 +235,13 @@ def _gcc_runtime(name):
 
 def _rerun_this_file(cflags, runtime, options):
     """This file's kernel tests in a child interpreter, kernels built with `cflags` and the
-    sanitizer runtime preloaded; -s so that a sanitizer's report reaches the captured stderr."""
+    sanitizer runtime preloaded; -s so that a sanitizer's report reaches the captured stderr.
+    Not the emulation guards: their deliberately broken kernels race."""
     import subprocess
     import sys
     env = dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=runtime, **options)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider",
-                          __file__, "-k", "not sanitizer and not gradcheck"],
+                          __file__, "-k", "not sanitizer and not gradcheck and not emulation_guard"],
                          env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
@@ -240,3 +278,33 @@ def test_kernels_under_thread_sanitizer():
         pytest.skip("libtsan (gcc's ThreadSanitizer) not usable with this interpreter")
     _rerun_this_file("-fsanitize=thread", _gcc_runtime("libtsan.so"),
                      {"TSAN_OPTIONS": "halt_on_error=1 exitcode=66"})
+
+
+_RACY_MATMUL = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import cuda_emu
+from pyconv.backends import cuda_cupy as cu
+cu.xp = np
+cu._function = lambda file, name, dtype: cuda_emu.function(file, name, dtype, src=sys.argv[2])
+a = np.ones((1, 64, 64), np.float32)
+with cu.use_variants(matmul=2):
+    cu.matmul(a, a)
+"""
+
+
+@pytest.mark.slow
+def test_emulation_guard_thread_sanitizer_sees_a_missing_barrier(tmp_path):
+    """Guards the racecheck stand-in: core 2 without the barrier that ends its k-step lets
+    threads overwrite a tile others still read, and ThreadSanitizer stops the run."""
+    import subprocess
+    import sys
+    if not _tsan_usable():
+        pytest.skip("libtsan (gcc's ThreadSanitizer) not usable with this interpreter")
+    barrier = ("        __syncthreads();\n        buf ^= 1;", "        buf ^= 1;")
+    src = _altered_sources(tmp_path, barrier)
+    env = dict(os.environ, PYCONV_EMU_CFLAGS="-fsanitize=thread", LD_PRELOAD=_gcc_runtime("libtsan.so"),
+               TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    run = subprocess.run([sys.executable, "-c", _RACY_MATMUL, HERE, src], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 66 and "data race" in run.stderr, run.stderr[-4000:]

@@ -39,16 +39,16 @@ def kernel_names(file):
     return re.findall(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)', text)
 
 
-def _build(file, dtype):
+def _build(file, dtype, src):
     names = kernel_names(file)
     flags = ["-O1", "-std=c++17", "-shared", "-fPIC", "-pthread", "-w",
-             f"-I{HERE}", f"-I{SRC}", f'-DEMU_SOURCE="{file}"',
+             f"-I{HERE}", f"-I{src}", f'-DEMU_SOURCE="{file}"',
              "-DEMU_KERNELS=" + "".join(f"EMU_KERNEL({n})" for n in names)]
     if np.dtype(dtype) == np.float64:
         flags.append("-DPYCONV_DOUBLE")
     flags += os.environ.get("PYCONV_EMU_CFLAGS", "").split()
     digest = hashlib.sha256()
-    for path in [os.path.join(SRC, file), os.path.join(SRC, "common.cuh"),
+    for path in [os.path.join(src, file), os.path.join(src, "common.cuh"),
                  os.path.join(HERE, "shim.h"), os.path.join(HERE, "launch.cpp")]:
         with open(path, "rb") as f:
             digest.update(f.read())
@@ -62,10 +62,12 @@ def _build(file, dtype):
     return ctypes.CDLL(out)
 
 
-def function(file, name, dtype):
-    key = (file, np.dtype(dtype).name)
+def function(file, name, dtype, src=SRC):
+    """The launcher of kernel `name` of `src`/`file` (src: the folder of the .cu files, for
+    tests of the emulation itself on altered sources)."""
+    key = (file, np.dtype(dtype).name, src)
     if key not in _libs:
-        _libs[key] = _build(file, dtype)
+        _libs[key] = _build(file, dtype, src)
     lib = _libs[key]
 
     def launch(grid, block, args):
