@@ -129,11 +129,15 @@ def _altered_sources(tmp_path, *edits):
     return str(tmp_path)
 
 
+def _use_kernels_from(monkeypatch, src):
+    monkeypatch.setattr(cu, "_function", lambda file, name, dtype: emu.function(file, name, dtype, src=src))
+
+
 def test_emulation_guard_cp_async_lands_only_when_waited_for(emulated, monkeypatch, tmp_path):
     """Guards the emulation itself: core 3 waiting for one group too few reads stages whose
     copies have not landed yet, so its product is wrong here, as it would be on a GPU."""
     src = _altered_sources(tmp_path, ("cp_async_wait<GEMM_STAGES - 2>();", "cp_async_wait<GEMM_STAGES - 1>();"))
-    monkeypatch.setattr(cu, "_function", lambda file, name, dtype: emu.function(file, name, dtype, src=src))
+    _use_kernels_from(monkeypatch, src)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((1, 70, 40)).astype(np.float32), rng.standard_normal((1, 40, 50)).astype(np.float32)
     with cu.use_variants(matmul=3):
@@ -145,7 +149,7 @@ def test_emulation_guard_no_copies_in_flight_at_block_end(emulated, monkeypatch,
     waited for, and the launch is refused."""
     src = _altered_sources(tmp_path, ("if (next < tiles) {", "if (true) {"),
                            ("    cp_async_wait<0>();   // no copy", "    // no copy"))
-    monkeypatch.setattr(cu, "_function", lambda file, name, dtype: emu.function(file, name, dtype, src=src))
+    _use_kernels_from(monkeypatch, src)
     a, b = np.ones((1, 8, 16), np.float32), np.ones((1, 16, 8), np.float32)
     with cu.use_variants(matmul=3), pytest.raises(RuntimeError, match="still in flight"):
         cu.matmul(a, b)
@@ -233,16 +237,25 @@ def _gcc_runtime(name):
     return path if os.path.isabs(path) and os.path.exists(path) else None
 
 
+TSAN = ("-fsanitize=thread", "libtsan.so", {"TSAN_OPTIONS": "halt_on_error=1 exitcode=66"})
+
+
+def _sanitizer_env(cflags, runtime, options):
+    """Environment of a child interpreter whose emulated kernels are built with `cflags` and
+    which runs with gcc's sanitizer `runtime` preloaded."""
+    return dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=_gcc_runtime(runtime), **options)
+
+
 def _rerun_this_file(cflags, runtime, options):
-    """This file's kernel tests in a child interpreter, kernels built with `cflags` and the
-    sanitizer runtime preloaded; -s so that a sanitizer's report reaches the captured stderr.
-    Not the emulation guards: their deliberately broken kernels race."""
+    """This file's kernel tests in a child interpreter (see _sanitizer_env); -s so that a
+    sanitizer's report reaches the captured stderr. Not the emulation guards: their
+    deliberately broken kernels race."""
     import subprocess
     import sys
-    env = dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=runtime, **options)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-x", "-p", "no:cacheprovider",
                           __file__, "-k", "not sanitizer and not gradcheck and not emulation_guard"],
-                         env=env, capture_output=True, text=True, timeout=1800)
+                         env=_sanitizer_env(cflags, runtime, options), capture_output=True, text=True,
+                         timeout=1800)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
 
@@ -251,7 +264,7 @@ def _rerun_this_file(cflags, runtime, options):
 def test_kernels_under_address_sanitizer():
     """This file's kernel tests again, with the kernels built with -fsanitize=address: any
     out-of-bounds access in global or shared memory fails the run (about a minute)."""
-    _rerun_this_file("-fsanitize=address -fno-omit-frame-pointer", _gcc_runtime("libasan.so"),
+    _rerun_this_file("-fsanitize=address -fno-omit-frame-pointer", "libasan.so",
                      {"ASAN_OPTIONS": "detect_leaks=0"})
 
 
@@ -276,8 +289,7 @@ def test_kernels_under_thread_sanitizer():
     a reported data race. Blocks run one after another: races between blocks are not seen."""
     if not _tsan_usable():
         pytest.skip("libtsan (gcc's ThreadSanitizer) not usable with this interpreter")
-    _rerun_this_file("-fsanitize=thread", _gcc_runtime("libtsan.so"),
-                     {"TSAN_OPTIONS": "halt_on_error=1 exitcode=66"})
+    _rerun_this_file(*TSAN)
 
 
 _RACY_MATMUL = """
@@ -303,8 +315,6 @@ def test_emulation_guard_thread_sanitizer_sees_a_missing_barrier(tmp_path):
         pytest.skip("libtsan (gcc's ThreadSanitizer) not usable with this interpreter")
     barrier = ("        __syncthreads();\n        buf ^= 1;", "        buf ^= 1;")
     src = _altered_sources(tmp_path, barrier)
-    env = dict(os.environ, PYCONV_EMU_CFLAGS="-fsanitize=thread", LD_PRELOAD=_gcc_runtime("libtsan.so"),
-               TSAN_OPTIONS="halt_on_error=1 exitcode=66")
-    run = subprocess.run([sys.executable, "-c", _RACY_MATMUL, HERE, src], env=env,
+    run = subprocess.run([sys.executable, "-c", _RACY_MATMUL, HERE, src], env=_sanitizer_env(*TSAN),
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 66 and "data race" in run.stderr, run.stderr[-4000:]
