@@ -120,8 +120,15 @@ def evaluate(model, loader, loss_fn=F.cross_entropy):
 
 def confusion_matrix(preds, targets, num_classes):
     """counts[i, j] = number of images of class i predicted as j."""
+    preds, targets = np.asarray(preds), np.asarray(targets)
+    for name, labels in (("preds", preds), ("targets", targets)):
+        # a negative label would silently count in the last row or column
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            raise ValueError(f"confusion_matrix: {name} has labels outside 0..{num_classes - 1}: "
+                             f"{np.unique(labels[bad])[:10].tolist()}")
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(targets), np.asarray(preds)), 1)
+    np.add.at(counts, (targets, preds), 1)
     return counts
 
 
