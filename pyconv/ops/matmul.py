@@ -7,7 +7,12 @@ The backends only multiply 3-D stacks: `matmul(a (B,M,K), b (B,K,N)) -> (B,M,N)`
 gradients (see pyconv/backends/CONTRACT.md). This op broadcasts the operands and reshapes them
 to that form. When `b` is a plain matrix, the batch of `a` is folded into M instead, so a
 linear layer on (batch, features) or (N, T, features) is one large product with `b` read once.
+
+A product with a size of 0 (batch, M, K or N) never reaches a backend: its result and both
+gradients are zeros (an empty sum is 0), and kernels need not handle empty launches.
 """
+import math
+
 import numpy as np
 
 from .. import backends
@@ -20,7 +25,9 @@ __all__ = ["matmul"]
 
 class MatMul(Function):
     def forward(self, a, b):
-        xp = xp_of(a)
+        # kept for backward: a 0-d gradient may arrive as a numpy scalar, whose module xp_of
+        # cannot tell (a * b of two 0-d arrays is one)
+        self.xp = xp = xp_of(a)
         self.a_shape, self.b_shape = a.shape, b.shape
         a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (.., M, K)
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (.., K, N)
@@ -29,29 +36,35 @@ class MatMul(Function):
         if b2.ndim == 2:  # fold a's batch into its rows: (1, batch*M, K) @ (1, K, N)
             batch = a2.shape[:-2]
             self.full = (a2.shape, b2.shape)
-            a3 = xp.ascontiguousarray(a2).reshape(1, -1, K)
+            # explicit sizes: reshape cannot infer a -1 next to a 0
+            a3 = xp.ascontiguousarray(a2).reshape(1, math.prod(batch) * M, K)
             b3 = xp.ascontiguousarray(b2).reshape(1, K, N)
         else:  # broadcast the batch axes of both: (B, M, K) @ (B, K, N)
             batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
             self.full = (batch + (M, K), batch + (K, N))
-            a3 = xp.ascontiguousarray(xp.broadcast_to(a2, self.full[0])).reshape(-1, M, K)
-            b3 = xp.ascontiguousarray(xp.broadcast_to(b2, self.full[1])).reshape(-1, K, N)
+            B = math.prod(batch)
+            a3 = xp.ascontiguousarray(xp.broadcast_to(a2, self.full[0])).reshape(B, M, K)
+            b3 = xp.ascontiguousarray(xp.broadcast_to(b2, self.full[1])).reshape(B, K, N)
         self.backend = backends.for_device(_device.device_of(a))
-        self.bmn = (a3.shape[0], a3.shape[1], b3.shape[2])
+        self.bmn = (a3.shape[0], a3.shape[1], N)
+        self.empty = 0 in self.bmn or K == 0
         self.a3 = a3 if self.needs_grad[1] else None  # each gradient needs the other operand
         self.b3 = b3 if self.needs_grad[0] else None
         out_shape = batch + ((M,) if a.ndim > 1 else ()) + ((N,) if b.ndim > 1 else ())
-        return self.backend.matmul(a3, b3).reshape(out_shape)
+        out = xp.zeros(self.bmn, dtype=a.dtype) if self.empty else self.backend.matmul(a3, b3)
+        return out.reshape(out_shape)
 
     def backward(self, grad):
-        xp = xp_of(grad)
+        xp = self.xp
         dc = xp.ascontiguousarray(grad).reshape(self.bmn)
         da = db = None
         if self.needs_grad[0]:
-            da = self.backend.matmul_backward_a(dc, self.b3).reshape(self.full[0])
+            da = xp.zeros(self.full[0], dtype=grad.dtype) if self.empty else \
+                self.backend.matmul_backward_a(dc, self.b3).reshape(self.full[0])
             da = unbroadcast(da, self.shapes2[0]).reshape(self.a_shape)
         if self.needs_grad[1]:
-            db = self.backend.matmul_backward_b(self.a3, dc).reshape(self.full[1])
+            db = xp.zeros(self.full[1], dtype=grad.dtype) if self.empty else \
+                self.backend.matmul_backward_b(self.a3, dc).reshape(self.full[1])
             db = unbroadcast(db, self.shapes2[1]).reshape(self.b_shape)
         return da, db
 

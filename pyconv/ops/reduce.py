@@ -3,12 +3,12 @@
 `axis` is None (all axes), an int or a tuple of ints; `keepdims` keeps reduced axes as size 1.
 """
 import builtins
+import warnings
 
 import numpy as np
 
 from ..tensor import Function, Tensor
 from ._util import expand_reduced, normalize_axes, xp_of
-from .basic import sqrt
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "argmax", "argmin"]
 
@@ -93,9 +93,11 @@ def _correction(correction, unbiased):
 class Var(Function):
     def forward(self, x, axis, keepdims, correction):
         self.axes, self.keepdims = normalize_axes(axis, x.ndim), keepdims
-        self.centered = x - x.mean(axis=self.axes, keepdims=True)
-        self.dof = builtins.max(_count(x.shape, self.axes) - correction, 0)
+        n = _count(x.shape, self.axes)
+        self.dof = builtins.max(n - correction, 0)
+        # sum / n, not mean: an empty reduction gives nan without numpy's "Mean of empty slice"
         with np.errstate(divide="ignore", invalid="ignore"):
+            self.centered = x - x.sum(axis=self.axes, keepdims=True) / n
             return (self.centered * self.centered).sum(axis=self.axes, keepdims=keepdims) / self.dof
 
     def backward(self, grad):
@@ -104,16 +106,45 @@ class Var(Function):
             return self.centered * (grad * (2 / self.dof if self.dof else float("inf")))
 
 
+class Std(Var):
+    """sqrt(var) in one node, so that backward can give 0 where std is 0 (PyTorch's rule)
+    instead of the 0 * inf = nan of the chain rule through sqrt."""
+
+    def forward(self, x, axis, keepdims, correction):
+        self.out = xp_of(x).sqrt(super().forward(x, axis, keepdims, correction))
+        return self.out
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dvar = xp.where(self.out == 0, 0, grad / (2 * self.out)).astype(grad.dtype, copy=False)
+        return super().backward(dvar)
+
+
+def _warn_dof(name, x, axis, correction):
+    shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+    if _count(shape, normalize_axes(axis, len(shape))) - correction <= 0:
+        # PyTorch's warning, raised from the caller's line; the result is inf or nan
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less "
+                      f"than the reduction factor (input numel divided by output numel).",
+                      UserWarning, stacklevel=3)
+
+
 def var(x, axis=None, keepdims=False, correction=None, unbiased=None):
     """Variance: sum((x - mean)^2) / (N - correction). The default `correction=1` (the unbiased
     estimate) is PyTorch's; `unbiased=False` means `correction=0` (numpy's default).
-    N - correction <= 0 gives inf or nan, as PyTorch."""
-    return Var.apply(x, axis=axis, keepdims=keepdims, correction=_correction(correction, unbiased))
+    N - correction <= 0 gives inf or nan with a UserWarning, as PyTorch."""
+    correction = _correction(correction, unbiased)
+    _warn_dof("var", x, axis, correction)
+    return Var.apply(x, axis=axis, keepdims=keepdims, correction=correction)
 
 
 def std(x, axis=None, keepdims=False, correction=None, unbiased=None):
-    """Standard deviation: sqrt(var(...)), with var's `correction` rule."""
-    return sqrt(var(x, axis, keepdims, correction=correction, unbiased=unbiased))
+    """Standard deviation: sqrt(var(...)), with var's `correction` rule. Its gradient is 0
+    where it is 0 (a constant input), as PyTorch's."""
+    correction = _correction(correction, unbiased)
+    _warn_dof("std", x, axis, correction)
+    return Std.apply(x, axis=axis, keepdims=keepdims, correction=correction)
 
 
 def _arg(name, x, axis, keepdims):
