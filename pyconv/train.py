@@ -5,31 +5,35 @@
 
 Each epoch trains on the training split (with a progress bar: tqdm when installed, else a plain
 line), evaluates on the validation split, steps the learning-rate schedule and writes a
-checkpoint to OUT/checkpoint.pkl (model, optimizer, scheduler, epoch, every RNG state, history;
-written to a temporary file in OUT and renamed, so a crash never leaves half a file).
-`--resume` loads it and continues exactly as the uninterrupted run would have. At the end the
-test accuracy and confusion matrix are printed and OUT/history.json (plus OUT/curves.png when
-matplotlib is installed) is written.
+checkpoint to OUT/checkpoint.npz (model, optimizer, scheduler, epoch, every RNG state, history,
+the run's settings; written to a temporary file in OUT and renamed, so a crash never leaves half
+a file). The checkpoint holds arrays and JSON only (see pyconv.checkpoint), so reading one never
+runs code. `--resume` loads it and continues exactly as the uninterrupted run would have, after
+checking that the run's settings are the checkpoint's; a longer or shorter `--epochs` continues
+on the learning-rate schedule built for the new length. At the end the test accuracy and
+confusion matrix are printed and OUT/history.json (plus OUT/curves.png when matplotlib is
+installed) is written.
 """
 import argparse
 import json
 import math
 import os
-import pickle
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from . import data as pdata
 from . import nn, optim
+from .checkpoint import (CheckpointError, atomic_write, load_checkpoint, remove_stale_temporaries,
+                         save_checkpoint)
 from .data import transforms as T
 from .models import MODELS, get_model
 from .nn import functional as F
 from .tensor import no_grad
 
-CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT = "checkpoint.npz"
+LEGACY_CHECKPOINT = "checkpoint.pkl"  # written with pickle by older pyconv; never read
 DATASETS = {"mnist": pdata.MNIST, "fashion-mnist": pdata.FashionMNIST}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
@@ -142,36 +146,6 @@ def format_confusion(counts, classes=None):
 
 
 # -- checkpoints -------------------------------------------------------------------------------
-def atomic_write(path, write):
-    """Call write(file) on a temporary file beside `path`, then rename it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def save_checkpoint(path, state):
-    """Pickle a dict of numpy arrays, numbers, strings, lists and dicts atomically."""
-    atomic_write(path, lambda f: pickle.dump(state, f, protocol=4))
-
-
-def load_checkpoint(path):
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
 def rng_state(train_loader, augment):
     return {"loader": train_loader.generator.bit_generator.state,
             "init": nn.init.get_rng_state(),
@@ -187,38 +161,102 @@ def set_rng_state(state, train_loader, augment):
     np.random.set_state(state["numpy"])
 
 
+def check_settings(saved, current):
+    """Refuse to resume a run whose settings differ from the checkpoint's: it would not continue
+    that run but silently start a different one from its weights."""
+    if saved is None or current is None:
+        return
+    unset = "(not set)"
+    differing = []
+    for name in sorted(set(saved) | set(current)):
+        old, new = saved.get(name, unset), current.get(name, unset)
+        if old != new:
+            differing.append(f"{name}: {old!r} in the checkpoint, {new!r} now")
+    if differing:
+        raise CheckpointError("the checkpoint was written by a run with other settings:\n  "
+                              + "\n  ".join(differing) + "\nresume with the checkpoint's settings, "
+                              "or start a fresh run in another directory")
+
+
+def checkpoint_to_resume(out_dir, log=print):
+    """The checkpoint in out_dir, or None (logged) when there is none yet; an old pickle
+    checkpoint is refused without being opened."""
+    path = os.path.join(out_dir, CHECKPOINT)
+    if os.path.exists(path):
+        return load_checkpoint(path)
+    legacy = os.path.join(out_dir, LEGACY_CHECKPOINT)
+    if os.path.exists(legacy):
+        raise CheckpointError(f"{legacy} is a checkpoint of an older pyconv written with pickle, which can run "
+                              f"code when read; it is not loaded. Start a fresh run: delete it, or train "
+                              f"into another directory")
+    log(f"resume: no checkpoint at {path} yet, starting a fresh run")
+    return None
+
+
+def restore_schedule(scheduler, state, planned_epochs, epochs, log=print):
+    """Load the scheduler's state. When the run's length changed, the schedule's shape (cosine's
+    T_max, step's step_size) must follow the new length, or an extended cosine run would train
+    its new epochs at lr 0: keep the scheduler built for `epochs` and move it to the epoch reached."""
+    if planned_epochs == epochs:
+        scheduler.load_state_dict(state)
+        return
+    old_lr = scheduler.optimizer.param_groups[0]["lr"]
+    scheduler.load_state_dict({"last_epoch": state["last_epoch"]})
+    new_lr = scheduler.optimizer.param_groups[0]["lr"]
+    verb = "extending" if epochs > planned_epochs else "shortening"
+    log(f"{verb} the run from {planned_epochs} to {epochs} epochs: the learning-rate schedule is now the one "
+        f"built for {epochs} epochs, continued from epoch {state['last_epoch'] + 1} at lr {new_lr:.2e} "
+        f"(the {planned_epochs}-epoch schedule was at lr {old_lr:.2e})")
+
+
+def _resume(ckpt, model, optimizer, scheduler, train_loader, augment, epochs, settings, log):
+    """Load ckpt into the training objects; returns (history, best, next epoch)."""
+    check_settings(ckpt.get("settings"), settings)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt["scheduler"] is not None:
+        restore_schedule(scheduler, ckpt["scheduler"], ckpt["epochs"], epochs, log)
+    set_rng_state(ckpt["rng"], train_loader, augment)
+    start_epoch = ckpt["epoch"] + 1
+    log(f"resumed from the checkpoint written after epoch {start_epoch}")
+    if ckpt["best"].get("stopped"):
+        log("early stopping had already ended this run")
+        start_epoch = epochs
+    return ckpt["history"], ckpt["best"], start_epoch
+
+
 # -- the loop ----------------------------------------------------------------------------------
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=None,
         loss_fn=F.cross_entropy, patience=None, out_dir=None, resume=False, augment=None,
-        progress=True, log=print, on_epoch_end=None, extra_state=None):
+        progress=True, log=print, on_epoch_end=None, extra_state=None, settings=None):
     """Train `model` for `epochs` epochs; returns the history dict.
 
     val_loader: evaluated after every epoch; with `patience`, training stops after that many
     epochs without a lower validation loss, and the weights of the best epoch are restored.
-    out_dir: a checkpoint is written there after every epoch; with resume=True an existing one
-    is loaded first and training continues from the epoch after it.
+    out_dir: a checkpoint is written there after every epoch (temporary files a crash left there
+    are removed first); with resume=True an existing one is loaded first and training continues
+    from the epoch after it (without one, training starts fresh).
+    settings: a dict of plain values that determine the run (data, batch size, seed, optimizer...);
+    saved in the checkpoint, and resume refuses a checkpoint whose settings differ.
     augment: the random transform of the training data, whose RNG state is checkpointed.
+    extra_state: plain values saved in the checkpoint as they are.
     on_epoch_end(epoch, history): called after each epoch's checkpoint.
     """
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
                "lr": [], "epoch_seconds": [], "images_per_second": []}
     best = {"val_loss": math.inf, "epoch": None, "state": None, "bad_epochs": 0}
     start_epoch = 0
+    if resume and not out_dir:
+        raise ValueError("resume=True needs the out_dir that holds the checkpoint")
     path = os.path.join(out_dir, CHECKPOINT) if out_dir else None
-    if resume:
-        if not path or not os.path.exists(path):
-            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-        ckpt = load_checkpoint(path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"], train_loader, augment)
-        history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
-        log(f"resumed from {path} after epoch {start_epoch}")
-        if best.get("stopped"):
-            log("early stopping had already ended this run")
-            start_epoch = epochs
+    if out_dir:
+        stale = remove_stale_temporaries(out_dir)
+        if stale:
+            log(f"removed {len(stale)} temporary file(s) left in {out_dir} by an interrupted write")
+    ckpt = checkpoint_to_resume(out_dir, log) if resume else None
+    if ckpt is not None:
+        history, best, start_epoch = _resume(ckpt, model, optimizer, scheduler, train_loader, augment,
+                                             epochs, settings, log)
     for epoch in range(start_epoch, epochs):
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
@@ -251,8 +289,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
         if path:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                     "epoch": epoch, "rng": rng_state(train_loader, augment), "history": history,
-                     "best": best, "extra": extra_state}
+                     "epoch": epoch, "epochs": epochs, "rng": rng_state(train_loader, augment),
+                     "history": history, "best": best, "settings": settings, "extra": extra_state}
             save_checkpoint(path, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
@@ -332,15 +370,19 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="threads of the c backend (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
-    p.add_argument("--out", default=None, help="directory for checkpoint.pkl, model.npz, history.json, curves.png")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
+    p.add_argument("--out", default=None, help="directory for checkpoint.npz, model.npz, history.json, curves.png")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.npz (a fresh run when there is none yet); the settings "
+                        "that shape the run must be the checkpoint's, --epochs may differ")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
+
+
 def make_optimizer(name, params, lr=None, momentum=0.9, weight_decay=0.0):
-    defaults = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
-    lr = defaults[name] if lr is None else lr
+    lr = DEFAULT_LR[name] if lr is None else lr
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
@@ -362,6 +404,18 @@ def make_transforms(dataset_cls, augment, seed, rotate=0.0):
     random_part = T.Compose(([T.RandomRotation(rotate, seed=seed + 1)] if rotate else [])
                             + [T.RandomShift(2, seed=seed + 2)])
     return T.Compose([T.ToFloat(), random_part, normalize]), T.Compose([T.ToFloat(), normalize]), random_part
+
+
+def run_settings(args):
+    """The options that shape the trajectory of a run, which --resume must find unchanged; not
+    --epochs (a run may be extended), nor threads, backend, device, paths, progress or patience."""
+    names = ("model", "dataset", "limit", "val_split", "seed", "batch_size", "optimizer", "weight_decay",
+             "schedule", "augment", "rotate")
+    settings = {"--" + name.replace("_", "-"): getattr(args, name) for name in names}
+    settings["--lr"] = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    if args.optimizer == "sgd":  # the other optimizers ignore --momentum
+        settings["--momentum"] = args.momentum
+    return settings
 
 
 def main(argv=None):
@@ -412,9 +466,13 @@ def main(argv=None):
         f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
         f"augment {augment_text}, seed {args.seed}")
     started = time.perf_counter()
-    history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
-                  patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,
-                  progress=not args.no_progress, log=out, extra_state={"args": vars(args)})
+    try:
+        history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
+                      patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,
+                      progress=not args.no_progress, log=out, extra_state={"args": vars(args)},
+                      settings=run_settings(args))
+    except CheckpointError as e:
+        raise SystemExit(f"--resume: {e}") from None
     test_loss, test_acc, preds, targets = evaluate(model, test_loader)
     counts = confusion_matrix(preds, targets, len(cls.classes))
     seconds = history["epoch_seconds"]

@@ -1,8 +1,11 @@
-"""The training loop: checkpoints, identical resume, early stopping, the command line on small
-fake MNIST files, and (when the real files are present) a short run that must learn."""
+"""The training loop: checkpoints, identical resume, what resume refuses, early stopping, the
+command line on small fake MNIST files, and (when the real files are present) a short run that
+must learn."""
 import hashlib
 import json
+import math
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -35,11 +38,14 @@ def blobs(n=96, seed=0):
     return x, y.astype(np.int64)
 
 
-def setup(seed=0):
+def setup(seed=0, optimizer="sgd"):
     nn.init.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Dropout(0.2), nn.Linear(36, 2))
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if optimizer == "sgd":
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    else:
+        opt = optim.Adam(model.parameters(), lr=0.01)
     sched = optim.CosineAnnealingLR(opt, T_max=3)
     augment = transforms.RandomShift(1, seed=seed)
     x, y = blobs()
@@ -58,25 +64,38 @@ def test_fit_learns_and_writes_checkpoint(tmp_path):
     assert os.listdir(tmp_path) == [T.CHECKPOINT]  # no temporary files left behind
     ckpt = T.load_checkpoint(tmp_path / T.CHECKPOINT)
     assert ckpt["epoch"] == 2 and set(ckpt["model"]) == set(model.state_dict())
+    with np.load(tmp_path / T.CHECKPOINT, allow_pickle=False) as archive:  # arrays and JSON, no pickle
+        assert "model/0.weight" in archive.files and "optimizer/state/0/momentum_buffer" in archive.files
+
+
+class RunsCode:
+    """Unpickling this creates the file `marker`: proof that reading ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 class Crash(Exception):
     pass
 
 
-def test_resume_continues_identically(tmp_path):
-    model_a, opt, sched, augment, train, val = setup()
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_continues_identically(tmp_path, optimizer):
+    model_a, opt, sched, augment, train, val = setup(optimizer=optimizer)
     hist_a = T.fit(model_a, opt, train, val, epochs=3, scheduler=sched, augment=augment, progress=False,
                    log=lambda *a: None)
 
     def crash_after_first(epoch, history):
         if epoch == 0:
             raise Crash
-    model_b, opt, sched, augment, train, val = setup()
+    model_b, opt, sched, augment, train, val = setup(optimizer=optimizer)
     with pytest.raises(Crash):
         T.fit(model_b, opt, train, val, epochs=3, scheduler=sched, out_dir=tmp_path, augment=augment,
               progress=False, log=lambda *a: None, on_epoch_end=crash_after_first)
-    model_c, opt, sched, augment, train, val = setup(seed=0)
+    model_c, opt, sched, augment, train, val = setup(seed=0, optimizer=optimizer)
     nn.init.manual_seed(123)  # resume must restore every RNG state, whatever they are now
     hist_c = T.fit(model_c, opt, train, val, epochs=3, scheduler=sched, out_dir=tmp_path, resume=True,
                    augment=augment, progress=False, log=lambda *a: None)
@@ -95,10 +114,51 @@ def test_early_stopping_restores_best_weights(tmp_path):
     assert any("stopping" in line for line in logs)
 
 
-def test_resume_without_checkpoint(tmp_path):
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
     model, opt, sched, augment, train, val = setup()
-    with pytest.raises(FileNotFoundError):
+    logs = []
+    history = T.fit(model, opt, train, val, epochs=1, out_dir=tmp_path, resume=True, progress=False,
+                    log=logs.append)
+    assert history["epoch"] == [1] and os.listdir(tmp_path) == [T.CHECKPOINT]
+    assert "no checkpoint" in logs[0] and "starting a fresh run" in logs[0]
+    with pytest.raises(ValueError, match="out_dir"):
+        T.fit(model, opt, train, val, epochs=1, resume=True, progress=False)
+
+
+def test_resume_refuses_an_old_pickle_checkpoint_without_opening_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    (tmp_path / "checkpoint.pkl").write_bytes(pickle.dumps({"model": RunsCode(marker)}))
+    model, opt, sched, augment, train, val = setup()
+    with pytest.raises(ValueError, match="older pyconv written with pickle.*not loaded"):
         T.fit(model, opt, train, val, epochs=1, out_dir=tmp_path, resume=True, progress=False)
+    assert not marker.exists()
+
+
+def test_resume_refuses_a_damaged_checkpoint(tmp_path):
+    (tmp_path / T.CHECKPOINT).write_bytes(b"PK\x03\x04 half a zip")
+    model, opt, sched, augment, train, val = setup()
+    with pytest.raises(ValueError, match="not a pyconv checkpoint"):
+        T.fit(model, opt, train, val, epochs=1, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_fit_removes_temporary_files_of_a_crashed_write(tmp_path):
+    (tmp_path / f".tmp-x1y2{T.CHECKPOINT}").write_bytes(b"half a checkpoint")
+    model, opt, sched, augment, train, val = setup()
+    logs = []
+    T.fit(model, opt, train, val, epochs=1, out_dir=tmp_path, progress=False, log=logs.append)
+    assert os.listdir(tmp_path) == [T.CHECKPOINT]
+    assert "removed 1 temporary file" in logs[0]
+
+
+def test_check_settings_names_each_difference():
+    T.check_settings({"--seed": 1, "--lr": 0.1}, {"--seed": 1, "--lr": 0.1})
+    T.check_settings(None, {"--seed": 1})
+    with pytest.raises(ValueError) as info:
+        T.check_settings({"--seed": 1, "--lr": 0.1, "--momentum": 0.9}, {"--seed": 2, "--lr": 0.1})
+    text = str(info.value)
+    assert "--seed: 1 in the checkpoint, 2 now" in text
+    assert "--momentum: 0.9 in the checkpoint, '(not set)' now" in text
+    assert "--lr" not in text
 
 
 def test_confusion_matrix_and_plain_progress(capsys):
@@ -171,6 +231,43 @@ def test_cli_resume_matches_uninterrupted_run(fake_mnist, tmp_path, monkeypatch)
     ha = json.loads((full / "history.json").read_text())
     hb = json.loads((resumed / "history.json").read_text())
     assert ha["train_loss"] == hb["train_loss"] and ha["test_accuracy"] == hb["test_accuracy"]
+
+
+def test_cli_resume_refuses_other_settings(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    common = ARGS + ["--data-dir", str(fake_mnist), "--limit", "40", "--out", str(out)]
+    T.main(common + ["--epochs", "1"])
+    before = (out / T.CHECKPOINT).read_bytes()
+    with pytest.raises(SystemExit) as info:  # --epochs and --threads may change, the rest may not
+        T.main(common + ["--resume", "--batch-size", "8", "--lr", "0.01", "--threads", "1"])
+    assert "--batch-size: 16 in the checkpoint, 8 now" in str(info.value.code)
+    assert "--lr: 0.001 in the checkpoint, 0.01 now" in str(info.value.code)
+    assert "--epochs" not in str(info.value.code) and "--threads" not in str(info.value.code)
+    assert (out / T.CHECKPOINT).read_bytes() == before
+
+
+def test_cli_extending_a_finished_run_continues_the_schedule(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ARGS + ["--data-dir", str(fake_mnist), "--limit", "40", "--out", str(out)]
+    T.main(common)  # 2 epochs of cosine annealing: the lr reaches 0 at the end
+    capsys.readouterr()
+    T.main(common + ["--resume", "--epochs", "3"])
+    text = capsys.readouterr().out
+    assert "extending the run from 2 to 3 epochs" in text and "built for 3 epochs" in text
+    lr = json.loads((out / "history.json").read_text())["lr"]
+    assert len(lr) == 3 and lr[0] == 1e-3
+    assert lr[2] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 2 / 3)) / 2)  # on the 3-epoch curve, not 0
+
+
+def test_cli_resume_refuses_an_old_pickle_checkpoint(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    marker = tmp_path / "code-ran"
+    (out / "checkpoint.pkl").write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(SystemExit) as info:
+        T.main(ARGS + ["--data-dir", str(fake_mnist), "--limit", "40", "--out", str(out), "--resume"])
+    assert "checkpoint.pkl is a checkpoint of an older pyconv" in str(info.value.code)
+    assert not marker.exists()
 
 
 def test_cli_errors(fake_mnist):
