@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import struct
+import tracemalloc
 import urllib.error
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from pyconv import Tensor
 from pyconv.data import (MNIST, DataLoader, Dataset, FashionMNIST, IDXError, TensorDataset,
                          random_split, read_idx, write_idx)
+from pyconv.data import idx as idx_module
 from pyconv.data import mnist as mnist_module
 from pyconv.data import transforms as T
 
@@ -36,6 +38,7 @@ def test_idx_round_trip(tmp_path, dtype, suffix):
     write_idx(path, a)
     b = read_idx(path)
     assert b.dtype == np.dtype(dtype) and b.shape == (2, 3, 4)
+    assert b.dtype.isnative and b.flags.writeable and b.flags.c_contiguous
     np.testing.assert_array_equal(a, b)
 
 
@@ -86,6 +89,131 @@ def test_idx_trailing_bytes(tmp_path):
     path.write_bytes(struct.pack(">II", 0x801, 2) + bytes(3))
     with pytest.raises(IDXError, match="unexpected bytes"):
         read_idx(path)
+
+
+def idx_header(shape, code=0x08, ndim=None):
+    ndim = len(shape) if ndim is None else ndim
+    return struct.pack(f">HBB{len(shape)}I", 0, code, ndim, *shape)
+
+
+def write_gz(path, *parts, zeros=0):
+    """A gzip file of `parts` followed by `zeros` zero bytes, written 1 MiB at a time."""
+    with gzip.open(path, "wb") as f:
+        for part in parts:
+            f.write(part)
+        for start in range(0, zeros, 1 << 20):
+            f.write(bytes(min(1 << 20, zeros - start)))
+    return path
+
+
+def peak_memory(fn):
+    """(what fn() returned or raised, peak bytes traced while it ran)."""
+    tracemalloc.start()
+    try:
+        result = fn()
+    except Exception as exc:  # noqa: BLE001 (returned to the test, which checks its type)
+        result = exc
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return result, peak
+
+
+def test_idx_gzip_bomb_stops_after_the_promised_bytes(tmp_path):
+    # a valid 10-byte image file followed by 32 MiB of zeros: about 32 KiB compressed
+    path = write_gz(tmp_path / "bomb.gz", idx_header((10,)), bytes(range(10)), zeros=32 << 20)
+    assert os.path.getsize(path) < 100_000
+    exc, peak = peak_memory(lambda: read_idx(path))
+    assert isinstance(exc, IDXError) and "unexpected bytes" in str(exc) and str(path) in str(exc)
+    assert peak < 4 << 20, f"read_idx used {peak} bytes on a 10-byte IDX file"
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_reads_into_one_array(tmp_path, suffix):
+    # big-endian float32 is swapped in place: no second copy of the data, plain or gzip
+    a = np.arange(2 << 20, dtype=np.float32).reshape(2048, 1024)
+    path = tmp_path / f"f.idx{suffix}"
+    write_idx(path, a)
+    b, peak = peak_memory(lambda: read_idx(path))
+    np.testing.assert_array_equal(b, a)
+    assert peak < 1.3 * a.nbytes, f"peak {peak / a.nbytes:.2f} times the data"
+
+
+def test_idx_huge_header_refused_before_reading(tmp_path):
+    path = write_gz(tmp_path / "huge.gz", idx_header((1 << 20, 1 << 20)), zeros=16 << 20)  # 2**40 bytes
+    exc, peak = peak_memory(lambda: read_idx(path))
+    assert isinstance(exc, IDXError) and "max_bytes" in str(exc)
+    assert peak < 4 << 20
+
+
+@pytest.mark.parametrize("code", [0x08, 0x0E])
+def test_idx_dimension_product_that_overflows_int64(tmp_path, code):
+    path = tmp_path / "overflow"
+    path.write_bytes(idx_header((2**32 - 1,) * 4, code) + bytes(64))
+    with pytest.raises(IDXError, match=r"4294967295.*more than max_bytes"):
+        read_idx(path)
+
+
+def test_idx_max_bytes_override(tmp_path, monkeypatch):
+    path = tmp_path / "twelve"
+    path.write_bytes(idx_header((3, 4)) + bytes(12))
+    with pytest.raises(IDXError, match="12 bytes, more than max_bytes=11"):
+        read_idx(path, max_bytes=11)
+    assert read_idx(path, max_bytes=12).shape == (3, 4)
+    monkeypatch.setattr(idx_module, "MAX_BYTES", 11)
+    with pytest.raises(IDXError, match="max_bytes=11"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("ndim", [0, 5, 255])
+def test_idx_number_of_dimensions(tmp_path, ndim):
+    path = tmp_path / "dims"
+    path.write_bytes(idx_header((), ndim=ndim) + bytes(8))
+    with pytest.raises(IDXError, match=f"{ndim} dimensions; IDX data has 1 to 4"):
+        read_idx(path)
+
+
+def test_write_idx_refuses_what_read_idx_refuses(tmp_path):
+    for shape in [(), (1, 1, 1, 1, 2)]:
+        with pytest.raises(ValueError, match="1 to 4 dimensions"):
+            write_idx(tmp_path / "x.idx", np.zeros(shape, np.uint8))
+    assert not os.listdir(tmp_path)
+
+
+def test_idx_unknown_type_code(tmp_path):
+    path = tmp_path / "code"
+    path.write_bytes(struct.pack(">II", 0x701, 1) + b"\x00")
+    with pytest.raises(IDXError, match="bad magic number 0x00000701: unknown type code"):
+        read_idx(path)
+
+
+def test_idx_truncated_plain_and_empty_files(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(idx_header((4, 5), 0x0D) + bytes(79))
+    with pytest.raises(IDXError, match="truncated: 91 bytes, the header .* needs 92"):
+        read_idx(path)
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(IDXError, match="too short"):
+        read_idx(tmp_path / "empty")
+
+
+def test_idx_corrupt_gzip(tmp_path):
+    raw = bytearray(gzip.compress(idx_header((2000,)) + bytes(range(250)) * 8))
+    raw[len(raw) // 2] ^= 0xFF  # damage the deflate data (or its checksum)
+    path = tmp_path / "bad.gz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IDXError, match="corrupt or truncated gzip"):
+        read_idx(path)
+    named = tmp_path / "plain.gz"  # a .gz name on a file that is not gzip
+    named.write_bytes(idx_header((1,)) + b"\x01")
+    with pytest.raises(IDXError, match="corrupt or truncated gzip"):
+        read_idx(named)
+
+
+def test_idx_empty_dimension(tmp_path):
+    path = tmp_path / "none.gz"
+    write_idx(path, np.zeros((0, 28, 28), np.float32))
+    b = read_idx(path)
+    assert b.shape == (0, 28, 28) and b.dtype == np.float32
 
 
 # -- DataLoader ------------------------------------------------------------------------------------
