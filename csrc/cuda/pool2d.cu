@@ -24,6 +24,8 @@
 //                        deterministic: one thread per plane walks its outputs in row-major order
 //                        and adds into its own plane of dx (no other thread writes there).
 //                        Slow when NC is small. grid ceil(NC/128), block 128.
+//                        Both skip an idx value outside [0, H*W) and count it in *bad (which
+//                        the caller zeroes): a wrong idx never writes outside its plane of dx.
 //   avg_pool2d_forward_1 one thread per output: window sum / (R*S), padded zeros counted.
 //                        grid ceil(NC*P*Q/256), block 256.
 //   avg_pool2d_backward_1
@@ -93,24 +95,40 @@ extern "C" __global__ void min_pool2d_forward_1(real* __restrict__ y, long long*
     extreme_pool<false>(y, idx, x, NC, H, W, P, Q, R, S, sh, sw, ph, pw);
 }
 
-// 1: scatter with atomicAdd into a zeroed dx (NC,H,W); dy and idx are (NC,P,Q).
+// 1: scatter with atomicAdd into a zeroed dx (NC,H,W); dy and idx are (NC,P,Q). Indices
+// outside the plane are counted in *bad instead of written (the argmax of another x's shape).
 extern "C" __global__ void pool2d_backward_argmax_1(real* __restrict__ dx, const real* __restrict__ dy,
                                                     const long long* __restrict__ idx,
-                                                    int NC, int HW, int PQ)
+                                                    int* __restrict__ bad, int NC, int HW, int PQ)
 {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= NC * PQ) return;
-    atomicAdd(dx + (i / PQ) * HW + (int)idx[i], dy[i]);
+    const long long j = idx[i];
+    if (j < 0 || j >= HW) {
+        atomicAdd(bad, 1);
+        return;
+    }
+    atomicAdd(dx + (i / PQ) * HW + (int)j, dy[i]);
 }
 
-// 2: deterministic, one thread per plane, outputs in row-major order into a zeroed dx.
+// 2: deterministic, one thread per plane, outputs in row-major order into a zeroed dx; indices
+// outside the plane counted in *bad, one atomic per plane that has any.
 extern "C" __global__ void pool2d_backward_argmax_2(real* __restrict__ dx, const real* __restrict__ dy,
                                                     const long long* __restrict__ idx,
-                                                    int NC, int HW, int PQ)
+                                                    int* __restrict__ bad, int NC, int HW, int PQ)
 {
     const int plane = blockIdx.x * blockDim.x + threadIdx.x;
     if (plane >= NC) return;
-    for (int i = plane * PQ; i < (plane + 1) * PQ; ++i) dx[plane * HW + (int)idx[i]] += dy[i];
+    int skipped = 0;
+    for (int i = plane * PQ; i < (plane + 1) * PQ; ++i) {
+        const long long j = idx[i];
+        if (j < 0 || j >= HW) {
+            ++skipped;
+            continue;
+        }
+        dx[plane * HW + (int)j] += dy[i];
+    }
+    if (skipped) atomicAdd(bad, skipped);
 }
 
 // 1: one thread per output, padded zeros counted in the mean.

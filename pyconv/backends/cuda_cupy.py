@@ -1,6 +1,6 @@
 """The CUDA backend: pyconv's own kernels (csrc/cuda/*.cu), compiled by CuPy and launched on CuPy arrays.
 
-Each primitive validates its arguments (dtype, rank, shapes), makes them C-contiguous, allocates
+Each primitive validates its arguments (device, dtype, rank, shapes), makes them C-contiguous, allocates
 its outputs with CuPy, computes the launch configuration and launches one kernel (two for the
 split reduction of conv2d's weight gradient). The kernels themselves, with their FLOPs, bytes and
 launch configurations, are described at the top of each .cu file.
@@ -286,6 +286,7 @@ def _array(name, a, ndim, dtype=None):
         raise RuntimeError("the cuda backend needs CuPy")
     if not isinstance(a, xp.ndarray):
         raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
+    _check_device(name, a)
     if a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(a.shape)}")
     if dtype is None and a.dtype not in (np.float32, np.float64):
@@ -295,6 +296,27 @@ def _array(name, a, ndim, dtype=None):
     if a.size > INT_MAX:
         raise ValueError(f"{name} has {a.size} elements; the CUDA kernels index with 32-bit ints")
     return xp.ascontiguousarray(a)
+
+
+def _device_id(a):
+    """The GPU that holds `a`; None for an array without one (numpy, under the CPU emulation)."""
+    return getattr(getattr(a, "device", None), "id", None)
+
+
+def _check_device(name, a):
+    """Refuse an array held by another GPU than the current one. The kernels run on the current
+    device and the outputs are allocated there; a pointer into another GPU's memory faults
+    (an illegal address that poisons the CUDA context for the rest of the process) or, with
+    peer access enabled, is read across the bus into a result on the wrong device."""
+    where = _device_id(a)
+    if where is None:
+        return
+    current = xp.cuda.runtime.getDevice()
+    if where != current:
+        raise ValueError(
+            f"{name} is on GPU {where} but the current device is GPU {current}, where the kernels "
+            f"run: call under `with cupy.cuda.Device({where}):`, or copy {name} to GPU {current} "
+            f"first (cupy.copy({name}) under `with cupy.cuda.Device({current}):`)")
 
 
 def _same_dtype(**arrays):
@@ -334,9 +356,21 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     return (N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw)
 
 
+def _x_shape(x_shape):
+    """(N, C, H, W) of a pooling input, checked: the backward kernels write an x-shaped dx and
+    index it with 32-bit ints, so a shape past INT_MAX elements would wrap into other memory."""
+    shape = tuple(int(i) for i in x_shape)
+    if len(shape) != 4 or min(shape) < 0:
+        raise ValueError(f"x_shape must be four ints >= 0, got {shape}")
+    if math.prod(shape) > INT_MAX:
+        raise ValueError(f"x {shape} has {math.prod(shape)} elements; the CUDA kernels index "
+                         "with 32-bit ints")
+    return shape
+
+
 def _pool_geometry(x_shape, kernel, stride, padding):
     """(NC, H, W, P, Q, R, S, sh, sw, ph, pw), checked."""
-    N, C, H, W = (int(i) for i in x_shape)
+    N, C, H, W = _x_shape(x_shape)
     R, S = _pair("kernel", kernel, 1)
     sh, sw = _pair("stride", stride, 1)
     ph, pw = _pair("padding", padding, 0)
@@ -462,18 +496,26 @@ def _arg_pool_forward(primitive, x, kernel, stride, padding):
 def _arg_pool_backward(dy, idx, x_shape):
     dy = _array("dy", dy, 4)
     idx = _array("idx", idx, 4, dtype=np.int64)
-    N, C, H, W = (int(i) for i in x_shape)
+    N, C, H, W = _x_shape(x_shape)
     if idx.shape != dy.shape or dy.shape[:2] != (N, C):
         raise ValueError(f"dy {tuple(dy.shape)} and idx {tuple(idx.shape)} must be (N,C,P,Q) "
-                         f"with N,C of x {tuple(x_shape)}")
+                         f"with N,C of x {(N, C, H, W)}")
     dx = xp.zeros((N, C, H, W), dtype=dy.dtype)
     P, Q = dy.shape[2:]
-    if dy.size == 0 or dx.size == 0:
+    if dy.size == 0 or dx.size == 0:   # an x without pixels: its windows hold only padding
         return dx
     v = variant("pool2d_backward_argmax")
     grid, block = ((blocks(dy.size),), (THREADS,)) if v == 1 else ((blocks(N * C, 128),), (128,))
+    bad = xp.zeros((1,), dtype=np.int32)
     _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, grid, block,
-            dx, dy, idx, N * C, H * W, P * Q)
+            dx, dy, idx, bad, N * C, H * W, P * Q)
+    # The kernels skip (and count) indices outside a plane, so a wrong idx never writes outside
+    # dx; reading the count waits for the kernel, which is the price of refusing such an idx
+    # like the C backend does rather than returning a silently wrong gradient.
+    skipped = int(bad[0])
+    if skipped:
+        raise ValueError(f"idx holds {skipped} indices outside [0, H*W) = [0, {H * W}) for x "
+                         f"{(N, C, H, W)}: it is not the argmax of a pooling of such an x")
     return dx
 
 
