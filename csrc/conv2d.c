@@ -56,13 +56,17 @@
  * thread, never a whole-batch column matrix. Fresh memory costs ~1.1 us per 4 KiB page here (a
  * page fault each), which is why nothing is malloc'ed per call once the buffers have grown.
  *
- * The _naive functions are the textbook loop nests: the reference for tests, not for speed.
+ * Entry points check every size first (conv_prepare: PC_EINVAL when a count or padded extent
+ * would overflow). When the padded copies above would dwarf the data (huge strides, dilations or
+ * paddings around a small output) they run the direct loop nests instead, which need no
+ * workspace. The _naive functions always run those: the reference for tests, not for speed.
  */
 #ifndef REAL
 
 #include <string.h>
 
 #include "pyconv.h"
+#include "checked.h"
 #include "gemm.h"
 
 /* Output pixels per forward work item; dcol columns per backward-input block; most image chunks
@@ -134,6 +138,49 @@ static inline void crs_next(pc_crs *t, int64_t R, int64_t S)
 static inline int is_pointwise(const pc_conv_shape *s)
 {
     return s->R == 1 && s->S == 1 && s->sh == 1 && s->sw == 1 && s->P == s->H && s->Q == s->W;
+}
+
+/* Fast paths run while one image's padded copy, C*(P*sh + (R-1)*dh)*(Q*sw + (S-1)*dw) elements
+ * (the largest per-thread workspace any of them builds), stays within this many times the real
+ * data of one image (x[n], y[n] and w) or below DIRECT_FLOOR elements. Past that the geometry is
+ * mostly padding or skipped pixels (stride 2^40 over a 1x300 row, a dilation wider than the
+ * image) and the direct loops, which need no workspace and cost exactly the FLOPs, are the fast
+ * way. */
+#define DIRECT_RATIO 8
+#define DIRECT_FLOOR ((int64_t)1 << 20)
+
+/* The shape check of every conv2d entry point: PC_EINVAL for a shape the kernels cannot index
+ * (a negative size, a zero stride or dilation, an element count or padded extent past
+ * PC_SIZE_MAX). `s` gets the shape with what cannot change the result removed: the stride of a
+ * single output row or column, the dilation of a single tap. *direct says whether the fast
+ * paths' workspaces would be out of proportion (see DIRECT_RATIO). */
+static int conv_prepare(const pc_conv_shape *in, pc_conv_shape *s, int *direct)
+{
+    *s = *in;
+    if (s->N < 0 || s->C < 0 || s->H < 0 || s->W < 0 || s->K < 0 || s->R < 1 || s->S < 1 ||
+        s->P < 0 || s->Q < 0 || s->sh < 1 || s->sw < 1 || s->pt < 0 || s->pl < 0 || s->dh < 1 ||
+        s->dw < 1)
+        return PC_EINVAL;
+    if (s->P == 1)
+        s->sh = 1;
+    if (s->Q == 1)
+        s->sw = 1;
+    if (s->R == 1)
+        s->dh = 1;
+    if (s->S == 1)
+        s->dw = 1;
+    const int64_t image = pc_smul3(s->C, s->H, s->W), out = pc_smul3(s->K, s->P, s->Q);
+    const int64_t filters = pc_smul4(s->K, s->C, s->R, s->S);
+    const int64_t rows = pc_sadd(pc_smul(s->P, s->sh), pc_smul(s->R - 1, s->dh));
+    const int64_t cols = pc_sadd(pc_smul(s->Q, s->sw), pc_smul(s->S - 1, s->dw));
+    if (pc_smul(s->N, image) >= PC_SIZE_MAX || pc_smul(s->N, out) >= PC_SIZE_MAX ||
+        filters >= PC_SIZE_MAX || rows >= PC_SIZE_MAX || cols >= PC_SIZE_MAX ||
+        s->pt >= PC_SIZE_MAX || s->pl >= PC_SIZE_MAX)
+        return PC_EINVAL;
+    const int64_t padded = pc_smul3(s->C, rows, cols);
+    const int64_t data = pc_smul(DIRECT_RATIO, pc_sadd(pc_sadd(image, out), filters));
+    *direct = padded > pc_max64(DIRECT_FLOOR, data);
+    return PC_OK;
 }
 
 #define REAL float
@@ -325,8 +372,8 @@ static void SFX(forward_padded)(const pc_conv_shape *s, const REAL *x, const REA
     }
 }
 
-int SFX(pc_conv2d_forward)(const pc_conv_shape *s, const REAL *x, const REAL *w, const REAL *b,
-                           REAL *y)
+static int SFX(forward_fast)(const pc_conv_shape *s, const REAL *x, const REAL *w, const REAL *b,
+                             REAL *y)
 {
     const int64_t K = s->K, CRS = s->C * s->R * s->S, Kp = pc_round_up(K, MR);
     const int nt = pc_threads();
@@ -380,10 +427,10 @@ static int SFX(backward_input_as_forward)(const pc_conv_shape *s, const REAL *dy
     pc_conv_shape g = {.N = s->N, .C = K, .H = s->P, .W = s->Q, .K = C, .R = R, .S = S,
                        .P = s->H, .Q = s->W, .sh = 1, .sw = 1, .pt = (R - 1) * s->dh - s->pt,
                        .pl = (S - 1) * s->dw - s->pl, .dh = s->dh, .dw = s->dw};
-    return SFX(pc_conv2d_forward)(&g, dy, wt, NULL, dx);
+    return SFX(forward_fast)(&g, dy, wt, NULL, dx);
 }
 
-int SFX(pc_conv2d_backward_input)(const pc_conv_shape *s, const REAL *dy, const REAL *w, REAL *dx)
+static int SFX(backward_input_fast)(const pc_conv_shape *s, const REAL *dy, const REAL *w, REAL *dx)
 {
     const int unit = s->sh == 1 && s->sw == 1 && !is_pointwise(s);
     int finite = 1;
@@ -716,7 +763,7 @@ static int SFX(backward_weight_dot)(const pc_conv_shape *s, const REAL *dy, cons
 
 /* Pointwise kernels (the image is its own column matrix, col^T packs with strides) and empty
  * batches take this path; every other shape the channels-last one above. */
-int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
+static int SFX(backward_weight_fast)(const pc_conv_shape *s, const REAL *dy, const REAL *x, REAL *dw)
 {
     if (s->N > 0 && s->P * s->Q > 0 && s->sh == 1 && s->sw == 1 && s->K * s->C <= DOT_PAIRS &&
         !is_pointwise(s)) {
@@ -763,6 +810,8 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *s, const REAL *dy, const
 
 int SFX(pc_conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REAL *db)
 {
+    if (s->N < 0 || s->K < 0 || s->P < 0 || s->Q < 0 || pc_smul4(s->N, s->K, s->P, s->Q) >= PC_SIZE_MAX)
+        return PC_EINVAL;
     const int64_t K = s->K, PQ = s->P * s->Q;
     enum { LANES = 16 }; /* independent partial sums: the compiler turns them into vector adds */
     /* a memory-bound pass: below ~1M elements waking a second thread costs more than it saves */
@@ -786,10 +835,11 @@ int SFX(pc_conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REAL *d
     return PC_OK;
 }
 
-/* ---- naive references ------------------------------------------------------------------------ */
+/* ---- direct loops: the textbook loop nests, the reference of the tests, and the path for shapes
+ * that are mostly padding (see conv_prepare) ----------------------------------------------------- */
 
-int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *s, const REAL *x, const REAL *w,
-                                 const REAL *b, REAL *y)
+static int SFX(forward_direct)(const pc_conv_shape *s, const REAL *x, const REAL *w, const REAL *b,
+                               REAL *y)
 {
     const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
     const int64_t P = s->P, Q = s->Q;
@@ -814,8 +864,8 @@ int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *s, const REAL *x, const RE
     return PC_OK;
 }
 
-int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *s, const REAL *dy, const REAL *w,
-                                        REAL *dx)
+static int SFX(backward_input_direct)(const pc_conv_shape *s, const REAL *dy, const REAL *w,
+                                      REAL *dx)
 {
     const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
     const int64_t P = s->P, Q = s->Q;
@@ -843,8 +893,8 @@ int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *s, const REAL *dy, 
     return PC_OK;
 }
 
-int SFX(pc_conv2d_backward_weight_naive)(const pc_conv_shape *s, const REAL *dy, const REAL *x,
-                                         REAL *dw)
+static int SFX(backward_weight_direct)(const pc_conv_shape *s, const REAL *dy, const REAL *x,
+                                       REAL *dw)
 {
     const int64_t N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
     const int64_t P = s->P, Q = s->Q;
@@ -866,6 +916,65 @@ int SFX(pc_conv2d_backward_weight_naive)(const pc_conv_shape *s, const REAL *dy,
             }
     }
     return PC_OK;
+}
+
+/* ---- entry points ----------------------------------------------------------------------------
+ * Each checks and normalises the shape (conv_prepare), then runs the fast path, or the direct
+ * loops when the fast path's workspaces would be out of proportion. The _naive twins always run
+ * the direct loops. */
+
+int SFX(pc_conv2d_forward)(const pc_conv_shape *shape, const REAL *x, const REAL *w, const REAL *b,
+                           REAL *y)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    if (err)
+        return err;
+    return direct ? SFX(forward_direct)(&s, x, w, b, y) : SFX(forward_fast)(&s, x, w, b, y);
+}
+
+int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *shape, const REAL *x, const REAL *w,
+                                 const REAL *b, REAL *y)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    return err ? err : SFX(forward_direct)(&s, x, w, b, y);
+}
+
+int SFX(pc_conv2d_backward_input)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
+                                  REAL *dx)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    if (err)
+        return err;
+    return direct ? SFX(backward_input_direct)(&s, dy, w, dx) : SFX(backward_input_fast)(&s, dy, w, dx);
+}
+
+int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
+                                        REAL *dx)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    return err ? err : SFX(backward_input_direct)(&s, dy, w, dx);
+}
+
+int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
+                                   REAL *dw)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    if (err)
+        return err;
+    return direct ? SFX(backward_weight_direct)(&s, dy, x, dw) : SFX(backward_weight_fast)(&s, dy, x, dw);
+}
+
+int SFX(pc_conv2d_backward_weight_naive)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
+                                         REAL *dw)
+{
+    pc_conv_shape s;
+    int direct, err = conv_prepare(shape, &s, &direct);
+    return err ? err : SFX(backward_weight_direct)(&s, dy, x, dw);
 }
 
 #undef MR

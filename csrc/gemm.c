@@ -18,6 +18,7 @@
  */
 #ifndef REAL
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -40,12 +41,37 @@ int pc_openmp_enabled(void)
 #endif
 }
 
+/* Fork: libgomp's thread pool does not survive fork(). A child of a process whose kernels have
+ * run a parallel region would wait forever for pool threads that were not copied. So a child
+ * forked after that runs every kernel on its own thread (g_forked); a child forked before any
+ * parallel region may still start a pool of its own. */
+static int g_pool_started = 0;
+static int g_forked = 0;
+
+static void after_fork_in_child(void)
+{
+    if (g_pool_started)
+        g_forked = 1;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+int pc_forked_single_threaded(void) { return g_forked; }
+
 void pc_set_num_threads(int n) { g_num_threads = n > 0 ? n : 0; }
 
 int pc_threads(void)
 {
 #ifdef _OPENMP
-    return g_num_threads > 0 ? g_num_threads : omp_get_max_threads();
+    if (g_forked)
+        return 1;
+    int n = g_num_threads > 0 ? g_num_threads : omp_get_max_threads();
+    if (n > 1)
+        g_pool_started = 1; /* the caller is about to open a parallel region with n threads */
+    return n;
 #else
     return 1;
 #endif

@@ -22,7 +22,30 @@
 #include <string.h>
 
 #include "pyconv.h"
+#include "checked.h"
 #include "gemm.h"
+
+/* The shape check of both entry points: PC_EINVAL for negative sizes or strides, a count past
+ * PC_SIZE_MAX, or strides that would read outside one batch's (rows x cols) block. */
+static int operand_ok(int64_t rows, int64_t cols, int64_t rs, int64_t cs)
+{
+    if (rows < 0 || cols < 0 || rs < 0 || cs < 0)
+        return 0;
+    if (rows == 0 || cols == 0)
+        return 1;
+    int64_t last = pc_sadd(pc_smul(rows - 1, rs), pc_smul(cols - 1, cs));
+    return last < pc_smul(rows, cols);
+}
+
+static int matmul_check(int64_t B, int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a_cs,
+                        int64_t b_rs, int64_t b_cs)
+{
+    if (B < 0 || pc_smul3(B, M, K) >= PC_SIZE_MAX || pc_smul3(B, K, N) >= PC_SIZE_MAX ||
+        pc_smul3(B, M, N) >= PC_SIZE_MAX || !operand_ok(M, K, a_rs, a_cs) ||
+        !operand_ok(K, N, b_rs, b_cs))
+        return PC_EINVAL;
+    return PC_OK;
+}
 
 #define REAL float
 #define SFX(name) name##_f32
@@ -45,6 +68,8 @@
 int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
                    int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
 {
+    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
+        return PC_EINVAL;
     const int nt = pc_threads();
     /* A tile spans all rows of c, so each packed KC x NC block of b serves the whole height
      * (packing b once per tile, a once per column block); tiles narrow or shorten until every
@@ -90,6 +115,8 @@ int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, in
 int SFX(pc_matmul_naive)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
                          int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
 {
+    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
+        return PC_EINVAL;
 #pragma omp parallel for num_threads(pc_threads()) schedule(static)
     for (int64_t bi = 0; bi < B * M; bi++) {
         int64_t bt = bi / M, i = bi % M;

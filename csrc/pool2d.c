@@ -29,10 +29,34 @@
 #include <string.h>
 
 #include "pyconv.h"
+#include "checked.h"
 #include "gemm.h"
 
 /* outputs per run of the vectorised interior loop of max/min pooling */
 #define POOL_CHUNK 64
+
+/* The shape check of every pooling entry point: PC_EINVAL for negative sizes, a zero stride,
+ * padding over half the window, or a count or padded extent past PC_SIZE_MAX. `s` gets the shape
+ * without the stride of a single output row or column. The loops clip every window to the
+ * image, so their cost is the real pixels, whatever the window and padding. */
+static int pool_prepare(const pc_pool_shape *in, pc_pool_shape *s)
+{
+    *s = *in;
+    if (s->N < 0 || s->C < 0 || s->H < 0 || s->W < 0 || s->R < 1 || s->S < 1 || s->P < 0 ||
+        s->Q < 0 || s->sh < 1 || s->sw < 1 || s->ph < 0 || s->pw < 0 || s->ph > s->R / 2 ||
+        s->pw > s->S / 2)
+        return PC_EINVAL;
+    if (s->P == 1)
+        s->sh = 1;
+    if (s->Q == 1)
+        s->sw = 1;
+    const int64_t planes = pc_smul(s->N, s->C);
+    if (pc_smul3(planes, s->H, s->W) >= PC_SIZE_MAX || pc_smul3(planes, s->P, s->Q) >= PC_SIZE_MAX ||
+        pc_smul(s->R, s->S) >= PC_SIZE_MAX || pc_sadd(pc_smul(s->P, s->sh), s->R) >= PC_SIZE_MAX ||
+        pc_sadd(pc_smul(s->Q, s->sw), s->S) >= PC_SIZE_MAX)
+        return PC_EINVAL;
+    return PC_OK;
+}
 
 #define REAL float
 #define IREAL int32_t /* the integer of the same width, for vector masks */
@@ -192,9 +216,12 @@ static void SFX(arg_pool_2x2)(const REAL *xp, int64_t W, int64_t h0, int64_t Q, 
 
 #undef PVL
 
-static int SFX(arg_pool_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx,
+static int SFX(arg_pool_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, int64_t *idx,
                                  int sign, int naive)
 {
+    pc_pool_shape sn, *s = &sn;
+    if (pool_prepare(shape, s))
+        return PC_EINVAL;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     /* outputs q in [qa, qb) have windows entirely inside the columns of the input */
     const int64_t qa = naive ? s->Q : pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
@@ -252,6 +279,10 @@ int SFX(pc_min_pool2d_forward_naive)(const pc_pool_shape *s, const REAL *x, REAL
 int SFX(pc_index_pool2d_backward)(const pc_pool_shape *s, const REAL *dy, const int64_t *idx,
                                   REAL *dx)
 {
+    const int64_t planes = pc_smul(s->N, s->C);
+    if (s->N < 0 || s->C < 0 || s->H < 0 || s->W < 0 || s->P < 0 || s->Q < 0 ||
+        pc_smul3(planes, s->H, s->W) >= PC_SIZE_MAX || pc_smul3(planes, s->P, s->Q) >= PC_SIZE_MAX)
+        return PC_EINVAL;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     int bad = 0;
 #pragma omp parallel for num_threads(pc_threads()) schedule(static) reduction(| : bad)
@@ -272,8 +303,11 @@ int SFX(pc_index_pool2d_backward)(const pc_pool_shape *s, const REAL *dy, const 
     return bad ? PC_EINVAL : PC_OK;
 }
 
-static int SFX(avg_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int naive)
+static int SFX(avg_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, int naive)
 {
+    pc_pool_shape sn, *s = &sn;
+    if (pool_prepare(shape, s))
+        return PC_EINVAL;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     const REAL area = (REAL)(s->R * s->S);
     const int64_t qa = pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
@@ -289,12 +323,12 @@ static int SFX(avg_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int 
                 int64_t w0 = q * s->sw - s->pw;
                 REAL sum = 0;
                 if (naive || !inside_rows || q < qa || q >= qb) {
-                    for (int64_t r = 0; r < s->R; r++)
-                        for (int64_t t = 0; t < s->S; t++) {
-                            int64_t h = h0 + r, w = w0 + t;
-                            if (h >= 0 && h < s->H && w >= 0 && w < s->W)
-                                sum += xp[h * s->W + w];
-                        }
+                    /* the window clipped to the image: padding adds zeros */
+                    const int64_t ra = pc_max64(0, -h0), rb = pc_min64(s->R, s->H - h0);
+                    const int64_t ta = pc_max64(0, -w0), tb = pc_min64(s->S, s->W - w0);
+                    for (int64_t r = ra; r < rb; r++)
+                        for (int64_t t = ta; t < tb; t++)
+                            sum += xp[(h0 + r) * s->W + w0 + t];
                 } else {
                     const REAL *win = xp + h0 * s->W + w0;
                     for (int64_t r = 0; r < s->R; r++)
@@ -318,8 +352,11 @@ int SFX(pc_avg_pool2d_forward_naive)(const pc_pool_shape *s, const REAL *x, REAL
     return SFX(avg_forward)(s, x, y, 1);
 }
 
-int SFX(pc_avg_pool2d_backward)(const pc_pool_shape *s, const REAL *dy, REAL *dx)
+int SFX(pc_avg_pool2d_backward)(const pc_pool_shape *shape, const REAL *dy, REAL *dx)
 {
+    pc_pool_shape sn, *s = &sn;
+    if (pool_prepare(shape, s))
+        return PC_EINVAL;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     const REAL area = (REAL)(s->R * s->S);
 #pragma omp parallel for num_threads(pc_threads()) schedule(static)

@@ -6,7 +6,13 @@
  * the "_naive" twins are the plain loop nests the fast kernels are tested against.
  *
  * Return codes: PC_OK, PC_ENOMEM (a workspace could not be allocated), PC_EINVAL (an argument the
- * Python side should have rejected, e.g. a pooling index outside its plane).
+ * Python side should have rejected: a pooling index outside its plane, a negative size, a size
+ * whose element count or padded extent would overflow; every entry point checks its sizes with
+ * checked.h before it indexes anything).
+ *
+ * Threads: pc_set_num_threads(n), n <= 0 for the default. In a process forked after a kernel
+ * ran in parallel, every kernel runs single-threaded (pc_forked_single_threaded() says so):
+ * OpenMP's thread pool does not survive fork.
  *
  * The block between the two "cdef" marker lines is read by pyconv/_build_c.py and handed to
  * cffi's cdef(), which understands no preprocessor lines: keep it plain declarations.
@@ -39,6 +45,7 @@ typedef struct {
 int pc_openmp_enabled(void);
 void pc_set_num_threads(int n);
 int pc_get_num_threads(void);
+int pc_forked_single_threaded(void);
 const char *pc_build_info(void);
 
 int pc_conv2d_forward_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y);

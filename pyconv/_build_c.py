@@ -82,7 +82,7 @@ def _set_source(builder, base):
         '#include "pyconv.h"',
         sources=[path(name) for name in SOURCES],
         include_dirs=[path("")],
-        depends=[path(name) for name in ("pyconv.h", "gemm.h")],
+        depends=[path(name) for name in ("pyconv.h", "gemm.h", "checked.h")],
         extra_compile_args=_compile_args,
         extra_link_args=_link_args,
     )

@@ -13,6 +13,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the C kernels' own tests, the bounded fuzz against numpy_ref, and the absurd-input cases
+# (misaligned buffers, huge geometry, fork), whose children inherit the sanitizer
+SANITIZED_TESTS = ("test_c_backend.py", "test_c_fuzz.py", "test_c_robust.py")
 
 
 def _libasan():
@@ -43,7 +46,7 @@ def test_c_kernels_under_asan_and_ubsan(tmp_path, portable):
     build = subprocess.run([sys.executable, os.path.join(ROOT, "pyconv", "_build_c.py"), str(pkg)],
                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
-    env.update(PYTHONPATH=str(tmp_path), LD_PRELOAD=libasan, OMP_NUM_THREADS="2",
+    env.update(PYTHONPATH=str(tmp_path), LD_PRELOAD=libasan, OMP_NUM_THREADS="2", PYCONV_FUZZ_CASES="60",
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     check = ("import pyconv._cconv as m, sys; "
@@ -51,6 +54,7 @@ def test_c_kernels_under_asan_and_ubsan(tmp_path, portable):
     where = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert where.returncode == 0, where.stdout + where.stderr
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                          "-p", "no:randomly", os.path.join(ROOT, "tests", "test_c_backend.py")],
+                          "-p", "no:randomly",
+                          *(os.path.join(ROOT, "tests", name) for name in SANITIZED_TESTS)],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]

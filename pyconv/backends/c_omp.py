@@ -7,10 +7,12 @@ exceptions. Each primitive with a plain loop-nest twin in C takes `naive=True` t
 instead (tests compare the two).
 
 Threads: `set_num_threads(n)` / `get_num_threads()`; the default is OMP_NUM_THREADS, else the
-number of cores. Results are bitwise identical for any thread count.
+number of cores. Results are bitwise identical for any thread count. The backend survives fork:
+a child gets a fresh call lock, and runs single-threaded if the parent's kernels ran in parallel.
 """
 import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -40,8 +42,23 @@ except ImportError as exc:  # not built: the backend reports itself disabled
 
 _CTYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("double[]", "_f64")}
 _INT64_MAX = np.iinfo(np.int64).max
+# Sizes and padded extents the kernels may index: csrc/checked.h's PC_SIZE_MAX, so that a sum or
+# difference of two of them still fits int64. The wrappers reject more with a clear message first.
+_SIZE_MAX = 2 ** 62
 # The C kernels share per-thread workspaces: one call at a time (cffi releases the GIL).
 _lock = threading.Lock()
+
+
+def _reset_lock_in_child():
+    """A fork copies the lock as it is: held, if another thread was inside a kernel then, and
+    that thread does not exist in the child, which would wait for it forever. The child starts
+    with a fresh lock (the C side drops to one thread by itself: see csrc/gemm.c)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
 def available():
@@ -62,10 +79,30 @@ def build_info():
     return ffi.string(lib.pc_build_info()).decode() if lib is not None else "not built"
 
 
+def max_threads():
+    """The most threads set_num_threads accepts: 4 per core, at least 64.
+
+    More threads than cores only take turns on them, and every thread gets its own workspaces
+    (one padded image and packed panels, megabytes on large layers), so past a few per core a
+    request is a mistake; and the OpenMP runtime aborts the whole process when it cannot create
+    a thread (100000 threads do that), which a bound turns into a ValueError."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n):
-    """Threads used by the C kernels; n <= 0 restores the default (OMP_NUM_THREADS or all cores)."""
+    """Threads used by the C kernels, 1 <= n <= max_threads(); n <= 0 restores the default
+    (OMP_NUM_THREADS or all cores). In a process forked after the kernels ran in parallel they
+    stay single-threaded whatever n is (OpenMP's thread pool does not survive fork)."""
     _require()
-    lib.pc_set_num_threads(int(n))
+    n = int(n)
+    if n > max_threads():
+        raise ValueError(f"set_num_threads({n}): at most {max_threads()} threads (4 per core): more "
+                         f"only oversubscribe the cores, each costs its own workspaces, and the "
+                         f"OpenMP runtime aborts the process when it cannot create them")
+    if n > 1 and lib.pc_forked_single_threaded():
+        warnings.warn("this process was forked after the C kernels ran in parallel: they stay "
+                      "single-threaded here", RuntimeWarning, stacklevel=2)
+    lib.pc_set_num_threads(n)
 
 
 def get_num_threads():
@@ -81,7 +118,9 @@ def _require():
 
 
 def _arrays(names, *arrays):
-    """Check that every array is a float32/float64 ndarray of one dtype; make them contiguous."""
+    """Check that every array is a float32/float64 ndarray of one dtype; make them contiguous and
+    aligned. A buffer at an odd address (np.frombuffer(..., offset=1)) is copied: the C code
+    reads elements as float/double, which must sit at multiples of their size."""
     _require()
     out = []
     for name, a in zip(names, arrays):
@@ -89,7 +128,7 @@ def _arrays(names, *arrays):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
         if a.dtype not in _CTYPE:
             raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
-        out.append(np.ascontiguousarray(a))
+        out.append(np.require(a, requirements=("C_CONTIGUOUS", "ALIGNED")))
     dtypes = {a.dtype for a in out}
     if len(dtypes) > 1:
         raise TypeError(f"{', '.join(names)} must share one dtype, got {', '.join(str(a.dtype) for a in out)}")
@@ -125,6 +164,13 @@ def _check_size(*shapes):
             raise MemoryError(f"an array of shape {tuple(shape)} is too large")
 
 
+def _check_extent(op, *extents):
+    """Padded sizes and the rows/columns the windows span must stay below _SIZE_MAX."""
+    if max(extents) >= _SIZE_MAX:
+        raise ValueError(f"{op}: the padded input or the span of its windows ({max(extents)}) exceeds "
+                         f"2**62, the largest extent the kernels can index")
+
+
 def _ptr(a):
     return ffi.from_buffer(_CTYPE[a.dtype][0], a)
 
@@ -139,7 +185,8 @@ def _call(fn, *args):
     if err == lib.PC_ENOMEM:
         raise MemoryError("the C backend could not allocate its workspace")
     if err != lib.PC_OK:
-        raise ValueError("the C backend rejected its arguments (a pooling index outside its plane?)")
+        raise ValueError("the C backend rejected its arguments (a size it cannot index, or a pooling "
+                         "index outside its plane)")
 
 
 # -- conv2d -----------------------------------------------------------------------------------
@@ -157,6 +204,7 @@ def _conv_shape(x_shape, w_shape, stride, padding, dilation):
     if R < 1 or S < 1 or P < 1 or Q < 1:
         raise ValueError(f"kernel {R}x{S} (dilation {dh},{dw}) does not fit the padded {H}x{W} input")
     _check_size((N, C, H, W), (K, C, R, S), (N, K, P, Q), (C * R * S, P * Q))
+    _check_extent("conv2d", H + pt + pb, W + pl + pr, P * sh + (R - 1) * dh, Q * sw + (S - 1) * dw)
     return ffi.new("pc_conv_shape *", dict(N=N, C=C, H=H, W=W, K=K, R=R, S=S, P=P, Q=Q, sh=sh, sw=sw,
                                            pt=pt, pl=pl, dh=dh, dw=dw))
 
@@ -229,6 +277,7 @@ def _pool_shape(x_shape, kernel, stride, padding):
     if P < 1 or Q < 1:
         raise ValueError(f"pooling window {R}x{S} does not fit the padded {H}x{W} input")
     _check_size((N, C, H, W), (N, C, P, Q))
+    _check_extent("pooling", H + 2 * ph, W + 2 * pw, P * sh + R, Q * sw + S, R * S)
     return ffi.new("pc_pool_shape *", dict(N=N, C=C, H=H, W=W, R=R, S=S, P=P, Q=Q, sh=sh, sw=sw,
                                            ph=ph, pw=pw))
 

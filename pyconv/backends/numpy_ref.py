@@ -24,8 +24,14 @@ def available():
 # -- shared helpers ---------------------------------------------------------------------------
 
 def _pad(x, top, bottom, left, right, value=0.0):
+    """x with rows and columns of `value` around each plane. The reference materialises the padded
+    input, so a huge padding (valid, when a huge stride keeps the output small) is a MemoryError
+    here; the c backend computes such shapes without the padded copy."""
     if top == bottom == left == right == 0:
         return x
+    count = x.shape[0] * x.shape[1] * (x.shape[2] + top + bottom) * (x.shape[3] + left + right)
+    if count * x.itemsize >= 2 ** 48:
+        raise MemoryError(f"the numpy reference would pad its input to {count} elements")
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
 
 
@@ -34,8 +40,10 @@ def _windows(xpad, R, S, P, Q, stride, dilation):
     (sh, sw), (dh, dw) = stride, dilation
     N, C = xpad.shape[:2]
     bn, bc, bh, bw = xpad.strides
-    return as_strided(xpad, shape=(N, C, R, S, P, Q),
-                      strides=(bn, bc, bh * dh, bw * dw, bh * sh, bw * sw), writeable=False)
+    # a step over an axis of length 1 is never taken: 0 keeps a huge stride or dilation (2**60)
+    # from overflowing the byte strides
+    steps = [b * k if n > 1 else 0 for b, k, n in ((bh, dh, R), (bw, dw, S), (bh, sh, P), (bw, sw, Q))]
+    return as_strided(xpad, shape=(N, C, R, S, P, Q), strides=(bn, bc, *steps), writeable=False)
 
 
 def _scatter_windows(dcols, Hp, Wp, stride, dilation):
