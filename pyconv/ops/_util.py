@@ -5,8 +5,9 @@ from .. import device as _device
 
 
 def xp_of(array):
-    """numpy or cupy: the array module of `array`."""
-    return np if isinstance(array, np.ndarray) else _device.array_module("cuda")
+    """numpy or cupy: the array module of `array` (numpy for numpy scalars too: a product of 0-d
+    arrays is one)."""
+    return np if isinstance(array, (np.ndarray, np.generic)) else _device.array_module("cuda")
 
 
 def unbroadcast(grad, shape):
