@@ -30,9 +30,9 @@ ELEMENTWISE = [
     ("elu_0.5", lambda x: F.elu(x, alpha=0.5), lambda x: np.where(x > 0, x, 0.5 * (np.exp(x) - 1))),
     ("sigmoid", F.sigmoid, sigmoid_ref),
     ("tanh", F.tanh, np.tanh),
-    ("softmax", F.softmax, lambda x: softmax_ref(x, -1)),
+    ("softmax", lambda x: F.softmax(x, dim=-1), lambda x: softmax_ref(x, -1)),
     ("softmax_dim0", lambda x: F.softmax(x, dim=0), lambda x: softmax_ref(x, 0)),
-    ("log_softmax", F.log_softmax, lambda x: np.log(softmax_ref(x, -1))),
+    ("log_softmax", lambda x: F.log_softmax(x, dim=-1), lambda x: np.log(softmax_ref(x, -1))),
     ("log_softmax_dim1", lambda x: F.log_softmax(x, dim=1), lambda x: np.log(softmax_ref(x, 1))),
 ]
 

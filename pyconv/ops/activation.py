@@ -1,10 +1,15 @@
-"""Activation functions, elementwise or along one axis, on numpy or cupy arrays.
+"""Activation functions, elementwise or along one axis, on numpy or cupy arrays, with
+PyTorch's argument names.
+
+`inplace=True` is accepted wherever PyTorch takes it, but the result is always a new tensor
+(the input is left unchanged): use the returned value, as `x = F.relu(x, inplace=True)` does.
 
 Each op computes with the array module of its input (numpy for "cpu", cupy for "cuda"); no
 backend primitive is needed. Backward reuses the saved output where that is cheaper
 (sigmoid, tanh, softmax, elu).
 """
 import numbers
+import warnings
 
 from ..device import array_module, device_of
 from ..tensor import Function
@@ -29,9 +34,10 @@ class ReLU(Function):
         return grad * self.mask
 
 
-def relu(x):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
-    return ReLU.apply(x)
+def relu(input, inplace=False):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. inplace: computed out of place (see
+    the module docstring)."""
+    return ReLU.apply(input)
 
 
 class LeakyReLU(Function):
@@ -44,9 +50,9 @@ class LeakyReLU(Function):
         return _xp(grad).where(self.mask, grad, grad * self.slope)
 
 
-def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else negative_slope * x."""
-    return LeakyReLU.apply(x, negative_slope=negative_slope)
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x. inplace: computed out of place."""
+    return LeakyReLU.apply(input, negative_slope=negative_slope)
 
 
 class ELU(Function):
@@ -61,9 +67,9 @@ class ELU(Function):
         return _xp(grad).where(self.mask, grad, grad * (self.y + self.alpha))
 
 
-def elu(x, alpha=1.0):
-    """x where x > 0, else alpha * (exp(x) - 1)."""
-    return ELU.apply(x, alpha=alpha)
+def elu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha * (exp(x) - 1). inplace: computed out of place."""
+    return ELU.apply(input, alpha=alpha)
 
 
 class Sigmoid(Function):
@@ -77,9 +83,9 @@ class Sigmoid(Function):
         return grad * self.y * (1 - self.y)
 
 
-def sigmoid(x):
+def sigmoid(input):
     """1 / (1 + exp(-x)), computed without overflow for large |x|."""
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(input)
 
 
 class Tanh(Function):
@@ -91,8 +97,8 @@ class Tanh(Function):
         return grad * (1 - self.y * self.y)
 
 
-def tanh(x):
-    return Tanh.apply(x)
+def tanh(input):
+    return Tanh.apply(input)
 
 
 class Softmax(Function):
@@ -108,9 +114,24 @@ class Softmax(Function):
         return y * (grad - (grad * y).sum(axis=self.axis, keepdims=True))
 
 
-def softmax(x, dim=-1):
-    """exp(x) / sum(exp(x)) along dim, shifted by the maximum for stability."""
-    return Softmax.apply(x, dim=dim)
+def implicit_dim(name, ndim, stacklevel):
+    """PyTorch's legacy axis for softmax-like ops called without dim (with its warning):
+    0 for inputs of 0, 1 or 3 dimensions, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                  f"include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _cast(input, dtype):
+    return input if dtype is None else input.to(dtype=dtype)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along dim, shifted by the maximum for stability. dtype: cast the
+    input first. Without dim, PyTorch's legacy choice (`implicit_dim`) with its warning."""
+    if dim is None:
+        dim = implicit_dim("softmax", input.ndim, _stacklevel)
+    return Softmax.apply(_cast(input, dtype), dim=dim)
 
 
 class LogSoftmax(Function):
@@ -125,9 +146,12 @@ class LogSoftmax(Function):
         return grad - _xp(grad).exp(self.y) * grad.sum(axis=self.axis, keepdims=True)
 
 
-def log_softmax(x, dim=-1):
-    """x - logsumexp(x) along dim (stable: never forms exp of a large number)."""
-    return LogSoftmax.apply(x, dim=dim)
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """x - logsumexp(x) along dim (stable: never forms exp of a large number). dtype and a
+    missing dim as `softmax`."""
+    if dim is None:
+        dim = implicit_dim("log_softmax", input.ndim, _stacklevel)
+    return LogSoftmax.apply(_cast(input, dtype), dim=dim)
 
 
 class Maxout(Function):

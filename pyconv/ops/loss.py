@@ -260,9 +260,9 @@ class _ClassLoss(Function):
 
     def _labels(self, op, xp, target, ignore_index):
         if target.dtype.kind not in "iu":
-            raise TypeError(f"{op}: target must hold integer class labels (or class probabilities "
-                            f"of the input's shape {tuple(self.x_shape)}), got dtype {target.dtype} "
-                            f"and shape {tuple(target.shape)}")
+            raise TypeError(f"{op}: target must hold integer class labels, got dtype {target.dtype} "
+                            f"and shape {tuple(target.shape)} (a float target holds class "
+                            f"probabilities and has the input's shape {tuple(self.x_shape)})")
         if tuple(target.shape) != self.target_shape:
             raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not fit input of "
                              f"shape {tuple(self.x_shape)} (expected target shape {self.target_shape})")
