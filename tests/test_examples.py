@@ -37,7 +37,7 @@ def test_slide_convolution_stride_padding_and_gradients(backend):
     np.testing.assert_array_equal(F.conv2d(x, w, stride=2).data[0, 0], [[4, 4], [2, 4]])
     # padding 1: corner (0,0) sees x[0,0] (centre) and x[1,1] (bottom-right corner) -> 2
     assert F.conv2d(x, w, padding=1).data[0, 0, 0, 0] == 2
-    y = F.conv2d(x, w, b=tensor(np.array([10.0]), requires_grad=True))
+    y = F.conv2d(x, w, bias=tensor(np.array([10.0]), requires_grad=True))
     np.testing.assert_array_equal(y.data[0, 0], [[14, 13, 14], [12, 14, 13], [12, 13, 14]])
     y.backward(np.ones((1, 1, 3, 3)))
     # dw[r,s] = sum of the 3x3 block of the image starting at (r, s)

@@ -62,6 +62,7 @@ class Linear(Function):
         return dx, dw, (dc[0].sum(axis=0) if need[2] else None)
 
 
-def linear(x, w, b=None):
-    """x @ w.T + b, PyTorch's layout: w is (out_features, in_features), x is (..., in_features)."""
-    return Linear.apply(x, w) if b is None else Linear.apply(x, w, b)
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, PyTorch's layout: weight is (out_features, in_features), input
+    is (..., in_features)."""
+    return Linear.apply(input, weight) if bias is None else Linear.apply(input, weight, bias)

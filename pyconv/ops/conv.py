@@ -9,7 +9,7 @@ import numbers
 
 from .. import backends
 from ..device import array_module, device_of
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 def _pair(value, name):
@@ -132,8 +132,9 @@ class Conv2d(Function):
         return dx, dw, db
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
-    """2-D cross-correlation of x (N,C,H,W) with filters w (K,C,R,S) plus bias b (K,).
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation of input x (N,C,H,W) with filters weight w (K,C/groups,R,S) plus
+    bias b (K,), PyTorch's F.conv2d.
 
     stride, dilation: int or (h, w) pair of positive ints.
     padding: a non-negative int, an (h, w) pair, a (top, bottom, left, right) 4-tuple,
@@ -141,11 +142,37 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
       ceil(H/stride) x ceil(W/stride), the total padding of an axis is
       max((P-1)*stride + (R-1)*dilation + 1 - H, 0), split evenly with the extra pixel at the
       bottom/right. For stride 1 this equals PyTorch's padding="same" (which rejects stride > 1).
+    groups: the channels split into `groups` independent convolutions, each of C/groups input
+      and K/groups output channels (groups == C is a depthwise convolution).
     x, w (and b) must share a float dtype (float32 or float64): mixed dtypes raise TypeError
     instead of promoting silently. Returns y (N,K,P,Q) with
     P = (H + pt + pb - dilation*(R-1) - 1)//stride + 1 (likewise Q).
     """
     params = dict(stride=stride, padding=padding, dilation=dilation)
-    if b is None:
-        return Conv2d.apply(x, w, **params)
-    return Conv2d.apply(x, w, b, **params)
+    if groups != 1:
+        return _grouped_conv2d(input, weight, bias, groups, params)
+    if bias is None:
+        return Conv2d.apply(input, weight, **params)
+    return Conv2d.apply(input, weight, bias, **params)
+
+
+def _grouped_conv2d(x, w, b, groups, params):
+    """One conv2d per group on channel slices, joined along the channels. The backends have no
+    grouped primitive; slicing and concat carry the gradients back to each slice."""
+    from .shape import concat
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    x, w = Tensor(x) if not isinstance(x, Tensor) else x, Tensor(w) if not isinstance(w, Tensor) else w
+    _check_rank(x, w)
+    C, (K, Cg) = x.shape[1], w.shape[:2]
+    if C != Cg * groups or K % groups:
+        raise ValueError(f"conv2d with groups={groups}: need input channels {C} == weight.shape[1] "
+                         f"* groups = {Cg * groups} and output channels {K} divisible by groups "
+                         f"(x shape {tuple(x.shape)}, w shape {tuple(w.shape)})")
+    Kg = K // groups
+    outs = []
+    for g in range(groups):
+        cin, cout = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        bias = None if b is None else b[cout]
+        outs.append(conv2d(x[:, cin], w[cout], bias, **params))
+    return concat(outs, axis=1)

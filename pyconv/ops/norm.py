@@ -78,7 +78,7 @@ class BatchNorm(Function):
         return tuple(grads)
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over axis 1 of x (N,C), (N,C,L) or (N,C,H,W), as torch's F.batch_norm.
 
@@ -90,7 +90,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r}")
-    inputs = [x] + [t for t in (weight, bias) if t is not None]
+    inputs = [input] + [t for t in (weight, bias) if t is not None]
     return BatchNorm.apply(*inputs, running_mean=_data(running_mean), running_var=_data(running_var),
                            training=bool(training), momentum=float(momentum), eps=float(eps),
                            has_weight=weight is not None, has_bias=bias is not None)
@@ -108,15 +108,19 @@ class Dropout(Function):
         return grad * self.mask
 
 
-def dropout(x, p=0.5, training=True, generator=None):
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p),
     so the expectation is unchanged and inference (training=False) is the identity.
 
-    p must lie in [0, 1). generator: an object with `.random(shape)` giving uniform [0, 1)
+    p must lie in [0, 1]; p = 1 zeroes everything. inplace: accepted, but the result is always
+    a new tensor (use the returned value). generator: an object with `.random(shape)` giving uniform [0, 1)
     samples, e.g. numpy.random.default_rng(seed) (cupy's for CUDA tensors); by default the
     global numpy/cupy random state is used."""
-    if not isinstance(p, numbers.Real) or not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1), got {p!r}")
+    if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    x = input if isinstance(input, Tensor) else Tensor(input)
     if not training or p == 0:
-        return x if isinstance(x, Tensor) else Tensor(x)
+        return x
+    if p == 1:  # the 1/(1-p) scale is infinite; every element is dropped
+        return x * 0
     return Dropout.apply(x, p=float(p), generator=generator)
