@@ -7,6 +7,7 @@ from .creation import __all__ as _creation_all
 from .gradcheck import gradcheck
 from .ops import *  # noqa: F401,F403
 from .scalar import Value
+from .serialization import load, save
 from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 
 __version__ = "0.1.0"
@@ -25,5 +26,5 @@ def get_num_threads():
 
 
 __all__ = (["Function", "Tensor", "Value", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
-            "gradcheck", "available_backends", "backend", "get_backend", "set_backend",
+            "gradcheck", "save", "load", "available_backends", "backend", "get_backend", "set_backend",
             "set_num_threads", "get_num_threads"] + list(ops.__all__) + list(_creation_all))

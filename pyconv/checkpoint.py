@@ -13,6 +13,7 @@ JSON cannot say everything Python can, so a few values are wrapped in a one-key 
 index) and {"__scalar__": name} for a numpy scalar, kept as a 0-d array so its dtype survives.
 Python floats round-trip exactly, inf and nan included; big integers (PCG64 states) too.
 """
+import functools
 import json
 import os
 import tempfile
@@ -24,7 +25,6 @@ FORMAT = "pyconv-checkpoint"
 VERSION = 1
 TREE = "checkpoint.json"
 TEMP_PREFIX = ".tmp-"
-_MARKERS = ("__array__", "__scalar__", "__tuple__", "__items__")
 
 
 class CheckpointError(ValueError):
@@ -67,10 +67,10 @@ def remove_stale_temporaries(directory):
 def save_checkpoint(path, tree):
     """Write a nested structure of dicts, lists, tuples, numpy arrays and scalars, Python numbers,
     strings and None to `path` atomically."""
-    arrays = {}
-    document = {"format": FORMAT, "version": VERSION, "tree": _encode(tree, "", arrays)}
+    encoder = TreeEncoder(reserved=(TREE,))
+    document = {"format": FORMAT, "version": VERSION, "tree": encoder.encode(tree)}
     text = json.dumps(document)
-    atomic_write(path, lambda f: _write_archive(f, text, arrays))
+    atomic_write(path, lambda f: _write_archive(f, text, encoder.arrays))
 
 
 def _write_archive(f, text, arrays):
@@ -81,43 +81,85 @@ def _write_archive(f, text, arrays):
                 np.lib.format.write_array(member, array, allow_pickle=False)
 
 
-def _encode(value, path, arrays):
-    if isinstance(value, (np.ndarray, np.generic)):  # before float: np.float64 is a float
-        return _encode_array(value, path, arrays)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, _join(path, i), arrays) for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [_encode(v, _join(path, i), arrays) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return _encode_dict(value, path, arrays)
-    raise TypeError(f"a checkpoint cannot hold {type(value).__name__} (at {path or 'the top level'})")
+# -- the JSON tree, shared with pyconv.save ----------------------------------------------------
+ARRAY_MARKERS = ("__array__", "__scalar__")
+_STRUCTURE_MARKERS = ("__tuple__", "__items__")
 
 
-def _encode_array(value, path, arrays):
-    if value.dtype.hasobject:
-        raise TypeError(f"a checkpoint cannot hold object arrays, which need pickle (at {path})")
-    name = path or "array"
-    n = 1
-    while name in arrays or name == TREE:  # keys containing "/" could otherwise collide
-        n += 1
-        name = f"{path}#{n}"
-    arrays[name] = np.asarray(value)
-    return {"__scalar__" if isinstance(value, np.generic) else "__array__": name}
+def array_leaf(value):
+    """(marker, array) for a numpy array or scalar, None for anything else."""
+    if isinstance(value, np.ndarray):
+        return "__array__", np.asarray(value)  # a subclass (np.matrix) is saved as its plain array
+    if isinstance(value, np.generic):  # kept as a 0-d array so that its dtype survives
+        return "__scalar__", np.asarray(value)
+    return None
 
 
-def _encode_dict(value, path, arrays):
-    if all(isinstance(k, str) for k in value) and not any(k in _MARKERS for k in value):
-        return {k: _encode(v, _join(path, k), arrays) for k, v in value.items()}
-    for k in value:
-        if not (k is None or isinstance(k, (bool, int, float, str))):
-            raise TypeError(f"a checkpoint cannot hold a dict key of type {type(k).__name__} (at {path})")
-    return {"__items__": [[k, _encode(v, _join(path, k), arrays)] for k, v in value.items()]}
+class TreeEncoder:
+    """Turns a nested structure into JSON data, setting its arrays aside in `self.arrays` under
+    their path in the structure; {marker: name} stands for each. `leaf(value)` says which values
+    are arrays ((marker, array), else None); pyconv.save adds Tensors to numpy's arrays and
+    scalars. Names in `reserved` are left free (the container's own entries)."""
+
+    def __init__(self, leaf=array_leaf, markers=ARRAY_MARKERS, reserved=(), owner="a checkpoint"):
+        self.leaf, self.reserved, self.owner = leaf, set(reserved), owner
+        self.markers = set(markers) | set(_STRUCTURE_MARKERS)
+        self.arrays = {}
+
+    def encode(self, value, path=""):
+        found = self.leaf(value)  # first: np.float64 is a float, yet it is kept as an array
+        if found is not None:
+            return {found[0]: self._set_aside(found[1], path)}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v, _join(path, i)) for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, _join(path, i)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return self._encode_dict(value, path)
+        raise TypeError(f"{self.owner} cannot hold {type(value).__name__} (at {path or 'the top level'})")
+
+    def _set_aside(self, array, path):
+        if array.dtype.hasobject:
+            raise TypeError(f"{self.owner} cannot hold object arrays, which need pickle (at {path})")
+        name = path or "array"
+        n = 1
+        while name in self.arrays or name in self.reserved:  # keys containing "/" could otherwise collide
+            n += 1
+            name = f"{path}#{n}"
+        self.arrays[name] = array
+        return name
+
+    def _encode_dict(self, value, path):
+        if all(isinstance(k, str) for k in value) and not any(k in self.markers for k in value):
+            return {k: self.encode(v, _join(path, k)) for k, v in value.items()}
+        for k in value:
+            if not (k is None or isinstance(k, (bool, int, float, str))):
+                raise TypeError(f"{self.owner} cannot hold a dict key of type {type(k).__name__} (at {path})")
+        return {"__items__": [[k, self.encode(v, _join(path, k))] for k, v in value.items()]}
 
 
 def _join(path, key):
     return f"{path}/{key}" if path else str(key)
+
+
+def decode_tree(node, leaves):
+    """The structure TreeEncoder.encode turned into `node`; `leaves` maps each array marker to a
+    function of the array's name that gives the value."""
+    if isinstance(node, list):
+        return [decode_tree(v, leaves) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (key, value), = node.items()
+        if key in leaves:
+            return leaves[key](value)
+        if key == "__tuple__":
+            return tuple(decode_tree(v, leaves) for v in value)
+        if key == "__items__":
+            return {k: decode_tree(v, leaves) for k, v in value}
+    return {k: decode_tree(v, leaves) for k, v in node.items()}
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -140,27 +182,10 @@ def load_checkpoint(path):
                 raise ValueError(f"its {TREE} is not a {FORMAT}")
             if document.get("version") != VERSION:
                 raise ValueError(f"format version {document.get('version')!r}; this pyconv reads {VERSION}")
-            return _decode(document["tree"], archive)
+            read = functools.partial(_read_array, archive)
+            return decode_tree(document["tree"], {"__array__": read, "__scalar__": lambda name: read(name)[()]})
         except (KeyError, ValueError, TypeError, EOFError, RecursionError, zipfile.BadZipFile) as e:
             raise CheckpointError(f"{path} is not a valid pyconv checkpoint: {e}") from None
-
-
-def _decode(node, archive):
-    if isinstance(node, list):
-        return [_decode(v, archive) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        (key, value), = node.items()
-        if key == "__array__":
-            return _read_array(archive, value)
-        if key == "__scalar__":
-            return _read_array(archive, value)[()]
-        if key == "__tuple__":
-            return tuple(_decode(v, archive) for v in value)
-        if key == "__items__":
-            return {k: _decode(v, archive) for k, v in value}
-    return {k: _decode(v, archive) for k, v in node.items()}
 
 
 def _read_array(archive, name):
