@@ -8,6 +8,7 @@ seed gives the same numbers on every device.
 import numpy as np
 
 from . import device as _device
+from . import random as _random
 from .tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "eye", "arange",
@@ -68,26 +69,18 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
                  requires_grad)
 
 
-_default_generator = [np.random.default_rng()]
-
-
 def manual_seed(seed):
-    """Seed pyconv's one global generator (rand, randn, nn.init, Dropout); returns it."""
-    _default_generator[0] = np.random.default_rng(seed)
-    return _default_generator[0]
+    """Seed pyconv's one global generator (every random draw: see pyconv/random.py); returns it."""
+    return _random.manual_seed(seed)
 
 
 def default_generator():
-    """The global numpy Generator used when no `generator=` is given."""
-    return _default_generator[0]
+    """The global Generator used when no `generator=` is given."""
+    return _random.default_generator()
 
 
 def _generator(generator):
-    if generator is None:
-        return _default_generator[0]
-    if isinstance(generator, np.random.Generator):
-        return generator
-    return np.random.default_rng(generator)
+    return _random.generator_from(generator)
 
 
 def rand(*shape, generator=None, dtype=np.float32, device="cpu", requires_grad=False):
