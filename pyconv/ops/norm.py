@@ -5,6 +5,7 @@ Sizes: x (N,C) or (N,C,L) or (N,C,H,W); statistics are per channel C, over every
 import numbers
 
 from ..device import array_module, device_of
+from ..random import uniform
 from ..tensor import Function, Tensor
 from .conv import _check_float
 
@@ -98,9 +99,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 class Dropout(Function):
     def forward(self, x, *, p, generator=None):
-        xp = _xp(x)
         _check_float("dropout", x=x)
-        u = xp.random.random(x.shape) if generator is None else xp.asarray(generator.random(x.shape))
+        u = uniform(x.shape, generator, device_of(x))  # None: the global generator
         self.mask = (u >= p).astype(x.dtype) * x.dtype.type(1 / (1 - p))
         return x * self.mask
 
@@ -114,8 +114,8 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
 
     p must lie in [0, 1]; p = 1 zeroes everything. inplace: accepted, but the result is always
     a new tensor (use the returned value). generator: an object with `.random(shape)` giving uniform [0, 1)
-    samples, e.g. numpy.random.default_rng(seed) (cupy's for CUDA tensors); by default the
-    global numpy/cupy random state is used."""
+    samples, e.g. numpy.random.default_rng(seed) (cupy's for CUDA tensors); by default pyconv's
+    global generator, which `pyconv.manual_seed` seeds."""
     if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
     x = input if isinstance(input, Tensor) else Tensor(input)
