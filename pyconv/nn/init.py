@@ -13,6 +13,7 @@ import numpy as np
 
 from ..creation import default_generator, manual_seed  # noqa: F401  (one global generator)
 from ..device import move
+from ..random import generator_from
 
 
 def get_rng_state():
@@ -60,11 +61,11 @@ def _fan(tensor, mode):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill(tensor, (generator or default_generator()).uniform(a, b, size=tensor.shape))
+    return _fill(tensor, generator_from(generator).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill(tensor, (generator or default_generator()).normal(mean, std, size=tensor.shape))
+    return _fill(tensor, generator_from(generator).normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, value):
