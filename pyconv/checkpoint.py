@@ -12,6 +12,7 @@ JSON cannot say everything Python can, so a few values are wrapped in a one-key 
 ...]} for a dict with keys that are not strings (the optimizer's state is keyed by parameter
 index) and {"__scalar__": name} for a numpy scalar, kept as a 0-d array so its dtype survives.
 Python floats round-trip exactly, inf and nan included; big integers (PCG64 states) too.
+pyconv.save (serialization.py) writes the same JSON tree into a safetensors file.
 """
 import functools
 import json

@@ -24,6 +24,7 @@ Pickles (torch.save's legacy format), zip archives (torch.save's default .pt for
 anything else that is not a whole safetensors file are refused with a SerializationError before
 safetensors sees them.
 """
+import io
 import json
 import os
 import struct
@@ -41,6 +42,7 @@ FORMAT = "pyconv"
 VERSION = 1
 METADATA_KEY = "pyconv"
 _TENSOR_MARKERS = {"cpu": "__tensor__", "cuda": "__cuda_tensor__"}
+_MARKERS = ARRAY_MARKERS + tuple(_TENSOR_MARKERS.values())
 
 # The dtypes that both numpy and safetensors know, by their safetensors names.
 _DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
@@ -61,17 +63,13 @@ def save(obj, f):
     bools and None: a Module's or optimizer's state_dict(), a training checkpoint. Modules and
     other objects are refused (saving them would need pickle): save model.state_dict().
     """
-    encoder = TreeEncoder(leaf=_leaf, markers=_markers(), reserved=("__metadata__",), owner="pyconv.save")
+    encoder = TreeEncoder(leaf=_leaf, markers=_MARKERS, reserved=("__metadata__",), owner="pyconv.save")
     document = {"format": FORMAT, "version": VERSION, "tree": encoder.encode(obj)}
     data = safetensors.numpy.save(encoder.arrays, metadata={METADATA_KEY: json.dumps(document)})
     if hasattr(f, "write"):
         f.write(data)
     else:
         atomic_write(os.fspath(f), lambda file: file.write(data))
-
-
-def _markers():
-    return ARRAY_MARKERS + tuple(_TENSOR_MARKERS.values())
 
 
 def _leaf(value):
@@ -110,10 +108,12 @@ def load(f, map_location=None, weights_only=True):
         raise ValueError(f"pyconv.load({name!r}, weights_only=False): pyconv only loads weights "
                          f"(tensors, arrays and plain values) and never unpickles, since that can run "
                          f"code; drop weights_only=False")
+    place = _placement(map_location)
+    if isinstance(f, io.TextIOBase):
+        raise TypeError(f"pyconv.load({name!r}): the file must be opened in binary mode ('rb')")
     data = f.read() if hasattr(f, "read") else _read(name)
     header = _check_header(data, name)
     arrays = _arrays(data, name)
-    place = _placement(map_location)
     metadata = header.get("__metadata__") or {}
     if METADATA_KEY not in metadata:
         tensors = ((key, arrays[key]) for key in header if key != "__metadata__")

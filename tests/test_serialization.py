@@ -170,6 +170,8 @@ def test_file_objects_and_paths(tmp_path):
         pc.save(obj, f)
     with open(tmp_path / "f.safetensors", "rb") as f:
         assert_same_tree(obj, pc.load(f))
+    with open(tmp_path / "f.safetensors", "r") as f, pytest.raises(TypeError, match="binary mode"):
+        pc.load(f)
     pc.save(obj, str(tmp_path / "s.safetensors"))
     assert_same_tree(obj, pc.load(str(tmp_path / "s.safetensors"), map_location="cpu", weights_only=True))
 
