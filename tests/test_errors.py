@@ -136,7 +136,7 @@ def test_batch_norm_errors():
         F.batch_norm(t(3), np.zeros(3), np.ones(3))
 
 
-@pytest.mark.parametrize("p", [1.0, -0.1, 1.5])
+@pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_dropout_probability(p):
-    with pytest.raises(ValueError, match=rf"p must be a probability in \[0, 1\), got {p}"):
+    with pytest.raises(ValueError, match=rf"p must be a probability in \[0, 1\], got {p}"):
         F.dropout(t(2, 2), p)

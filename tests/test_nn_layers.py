@@ -88,7 +88,7 @@ def test_dropout_modes_and_seed():
     d.eval()
     same(d(x), x)
     with pytest.raises(ValueError):
-        nn.Dropout(1.0)
+        nn.Dropout(1.5)
 
 
 def test_batchnorm2d_train_and_eval_against_functional():
