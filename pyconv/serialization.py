@@ -100,14 +100,11 @@ def load(f, map_location=None, weights_only=True):
 
     map_location: None puts each Tensor back on the device it was saved from; "cpu" or "cuda"
     (or a dict such as {"cuda:0": "cpu"}) moves them. numpy arrays stay numpy arrays.
-    weights_only: only True (the default) is possible: pyconv files hold tensors, arrays and
-    plain values, never objects, and pyconv never unpickles, since unpickling can run code.
+    weights_only: accepted for PyTorch's signature and ignored: whatever its value, pyconv files
+    hold only tensors, arrays and plain values, and pyconv never unpickles (unpickling can run
+    code), so a script that passes weights_only=False for an old checkpoint still loads only data.
     """
     name = _name_of(f)
-    if weights_only is False:
-        raise ValueError(f"pyconv.load({name!r}, weights_only=False): pyconv only loads weights "
-                         f"(tensors, arrays and plain values) and never unpickles, since that can run "
-                         f"code; drop weights_only=False")
     place = _placement(map_location)
     if isinstance(f, io.TextIOBase):
         raise TypeError(f"pyconv.load({name!r}): the file must be opened in binary mode ('rb')")

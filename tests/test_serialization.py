@@ -225,10 +225,12 @@ def test_a_cuda_file_on_a_machine_without_gpu_says_to_map_to_cpu(tmp_path, monke
 
 
 # -- refusals ----------------------------------------------------------------------------------
-def test_weights_only_false_is_refused(tmp_path):
-    pc.save({"w": Tensor(np.ones(1))}, tmp_path / "w.safetensors")
-    with pytest.raises(ValueError, match="never unpickles"):
-        pc.load(tmp_path / "w.safetensors", weights_only=False)
+def test_weights_only_false_still_loads_only_data(tmp_path):
+    """PyTorch scripts pass weights_only=False for old checkpoints; pyconv accepts the keyword
+    and still reads only tensors and plain values."""
+    pc.save({"w": Tensor(np.ones(1)), "step": 3}, tmp_path / "w.safetensors")
+    loaded = pc.load(tmp_path / "w.safetensors", weights_only=False)
+    assert loaded["step"] == 3 and loaded["w"].tolist() == [1.0]
 
 
 @pytest.mark.parametrize("obj, why", [(nn.Linear(2, 2), "state_dict"), ({"f": print}, "builtin_function"),
