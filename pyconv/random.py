@@ -72,14 +72,14 @@ _cuda = {"seed": _global.initial_seed(), "generator": None}  # the generator is 
 def manual_seed(seed):
     """Seed the global generator (and the GPU's); returns the global generator."""
     _global.manual_seed(seed)
-    _seed_cuda(seed)
+    manual_seed_cuda(seed)
     return _global
 
 
 def seed():
     """Seed the global generator from the operating system's entropy; returns the seed."""
     value = _global.seed()
-    _seed_cuda(value)
+    manual_seed_cuda(value)
     return value
 
 
@@ -111,7 +111,8 @@ def generator_from(generator):
     return Generator().manual_seed(generator)
 
 
-def _seed_cuda(seed):
+def manual_seed_cuda(seed):
+    """Seed the GPU's generator alone (it is made again, from this seed, on its next use)."""
     _cuda["seed"], _cuda["generator"] = int(seed) % 2**63, None
 
 
