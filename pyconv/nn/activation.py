@@ -1,17 +1,25 @@
-"""Activation layers, thin wrappers of the functional ops."""
+"""Activation layers, thin wrappers of the functional ops. `inplace=True` is accepted, as in
+PyTorch, but the output is always a new tensor: the input is left unchanged."""
 from . import functional as F
 from .module import Module
 
 
 class ReLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
 
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -21,9 +29,9 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
         return F.elu(x, self.alpha)
@@ -43,12 +51,14 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    def __init__(self, dim=-1):
+    """Softmax along dim; without dim, PyTorch's legacy implicit axis (with its warning)."""
+
+    def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, self.dim)
+        return F.softmax(x, self.dim, _stacklevel=5)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -56,7 +66,7 @@ class Softmax(Module):
 
 class LogSoftmax(Softmax):
     def forward(self, x):
-        return F.log_softmax(x, self.dim)
+        return F.log_softmax(x, self.dim, _stacklevel=5)
 
 
 class Maxout(Module):

@@ -1,4 +1,4 @@
-"""Linear, Flatten and Identity layers."""
+"""Linear, Flatten, Unflatten and Identity layers."""
 import math
 
 import numpy as np
@@ -12,12 +12,14 @@ class Linear(Module):
     """y = x @ weight.T + bias; weight (out_features, in_features).
     Default init as PyTorch: weight and bias U(-1/sqrt(in_features), 1/sqrt(in_features))."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.register_parameter("bias", Parameter(np.empty(out_features, dtype=dtype)) if bias else None)
         self.reset_parameters()
+        if device is not None:
+            self.to(device)
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
@@ -44,6 +46,22 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis `dim` into `unflattened_size` (which may hold one -1):
+    Unflatten(1, (2, 5)) maps (N, 10) to (N, 2, 5)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(tuple(x.shape[:dim]) + self.unflattened_size + tuple(x.shape[dim + 1:]))
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Identity(Module):

@@ -5,7 +5,7 @@ running statistics, saved in state_dict) and sub-modules, all registered by plai
 assignment: `self.fc = Linear(4, 2)` registers a sub-module, `self.w = Parameter(...)` a
 parameter, `self.register_buffer("running_mean", zeros)` a buffer.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
 
     # -- registration ---------------------------------------------------------------------
@@ -74,10 +76,15 @@ class Module:
         self.__dict__.pop(name, None)
         self._parameters[name] = param
 
-    def register_buffer(self, name, value):
-        """Register non-trainable state (a Tensor, array or None) saved in state_dict."""
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register non-trainable state (a Tensor, array or None); it moves with .to() and, when
+        persistent, is saved in state_dict."""
         self.__dict__.pop(name, None)
-        self._buffers[name] = _buffer(value)
+        self._buffers[name] = _buffer(tensor)
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
@@ -90,11 +97,32 @@ class Module:
         self._forward_hooks[key] = hook
         return _Handle(self._forward_hooks, key)
 
+    def register_forward_pre_hook(self, hook):
+        """hook(module, inputs) runs before every forward and may return new inputs (a tuple,
+        or a single value); returns a handle with remove()."""
+        key = object()
+        self._forward_pre_hooks[key] = hook
+        return _Handle(self._forward_pre_hooks, key)
+
+    def get_submodule(self, target):
+        """The sub-module at the dotted path `target` ("" is self), e.g. "features.0"."""
+        module = self
+        for name in target.split(".") if target else []:
+            if name not in module._modules or module._modules[name] is None:
+                raise AttributeError(f"{type(module).__name__} has no sub-module {name!r} "
+                                     f"(looking up {target!r})")
+            module = module._modules[name]
+        return module
+
     # -- calling --------------------------------------------------------------------------
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *inputs, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, inputs)
+            if result is not None:
+                inputs = result if isinstance(result, tuple) else (result,)
         out = self.forward(*inputs, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, inputs, out)
@@ -111,21 +139,24 @@ class Module:
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix="", _seen=None):
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:
-            return
-        seen.add(id(self))
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted name, module) for self and every sub-module, depth first; a module reached
+        twice is listed once unless remove_duplicate=False."""
+        seen = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in seen:
+                return
+            seen.add(id(self))
         yield prefix, self
         for name, m in self.named_children():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+            yield from m.named_modules(seen, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
         return (m for _, m in self.named_modules())
 
     def _named(self, kind, prefix="", recurse=True):
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mod_prefix, m in modules:
             for name, t in getattr(m, kind).items():
                 if t is None or id(t) in seen:
@@ -176,9 +207,13 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
         """Move (in place) every parameter and buffer to `device` and/or floating `dtype`;
-        returns self, as in PyTorch."""
+        returns self, as in PyTorch. Takes PyTorch's forms: to(device), to(dtype),
+        to(device, dtype), to(tensor) (its device and dtype), or the keywords. Copies are
+        synchronous: non_blocking is accepted and changes nothing."""
+        device, dtype = _device_and_dtype(args, device, dtype)
+
         def convert(t):
             data = t.data
             if dtype is not None and np.issubdtype(np.dtype(data.dtype), np.floating):
@@ -205,40 +240,47 @@ class Module:
         return self.to(dtype=np.float64)
 
     # -- state ----------------------------------------------------------------------------
-    def state_dict(self):
-        """OrderedDict of name -> numpy array (copies) for every parameter and buffer."""
+    def _state_tensors(self, prefix=""):
+        """OrderedDict of dotted name -> Tensor for every parameter and persistent buffer."""
         out = OrderedDict()
-        for prefix, m in self.named_modules():
+        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip(".")):
             for kind in ("_parameters", "_buffers"):
                 for name, t in getattr(m, kind).items():
-                    if t is not None:
-                        out[f"{prefix}.{name}" if prefix else name] = t.numpy().copy()
+                    if t is not None and not (kind == "_buffers" and name in m._non_persistent_buffers):
+                        out[f"{mod_prefix}.{name}" if mod_prefix else name] = t
+        return out
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """OrderedDict of name -> numpy array (copies) for every parameter and persistent
+        buffer; keep_vars=True gives the Tensors themselves. Names start with `prefix`; the
+        entries are added to `destination` when given."""
+        out = OrderedDict() if destination is None else destination
+        for key, t in self._state_tensors(prefix).items():
+            out[key] = t if keep_vars else t.numpy().copy()
         return out
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the existing parameters and buffers (keeping their device and dtype).
-        strict: every key must match both ways. Returns (missing_keys, unexpected_keys)."""
-        own = OrderedDict()
-        for prefix, m in self.named_modules():
-            for kind in ("_parameters", "_buffers"):
-                for name, t in getattr(m, kind).items():
-                    if t is not None:
-                        own[f"{prefix}.{name}" if prefix else name] = t
+        """Copy values (arrays or Tensors) into the existing parameters and buffers, keeping
+        their device and dtype. strict: every key must match both ways, else StateDictError
+        (a KeyError and a RuntimeError, as PyTorch raises). Returns a named tuple
+        (missing_keys, unexpected_keys)."""
+        own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict of {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                                 f"missing keys {missing}, unexpected keys {unexpected}")
         for key, t in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             value = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-            if tuple(value.shape) != t.shape:
-                raise ValueError(f"load_state_dict: {key} has shape {tuple(value.shape)} in the state dict "
-                                 f"but {t.shape} in the model")
+            if tuple(value.shape) != tuple(t.shape):
+                raise SizeMismatchError(f"load_state_dict: size mismatch for {key}: shape "
+                                        f"{tuple(value.shape)} in the state dict but "
+                                        f"{tuple(t.shape)} in the model")
             t.data[...] = move(value.astype(t.dtype, copy=False), t.device)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # -- printing -------------------------------------------------------------------------
     def extra_repr(self):
@@ -257,6 +299,29 @@ class Module:
         return head + "\n" + "\n".join(lines) + f"\n)  # {total:,} params"
 
 
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(RuntimeError, KeyError):
+    """load_state_dict(strict=True) found missing or unexpected keys."""
+
+
+class SizeMismatchError(RuntimeError, ValueError):
+    """load_state_dict found a value whose shape differs from the model's."""
+
+
+def _device_and_dtype(args, device, dtype):
+    """(device, dtype) from Module.to's positional forms: a device string, a dtype, a tensor."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, str):
+            device = arg
+        else:
+            dtype = np.dtype(arg)
+    return device, dtype
+
+
 def _buffer(value):
     if value is None or isinstance(value, Tensor):
         return value
@@ -269,6 +334,14 @@ class _Handle:
 
     def remove(self):
         self.store.pop(self.key, None)
+
+
+def _index(container, index):
+    """A non-negative position in `container` from an int that may count from the end."""
+    n = len(container)
+    if not -n <= index < n:
+        raise IndexError(f"index {index} is out of range for {type(container).__name__} of length {n}")
+    return index % n
 
 
 class Sequential(Module):
@@ -292,28 +365,9 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(*list(self._modules.values())[index])
-        return list(self._modules.values())[index]
-
-
-class ModuleList(Module):
-    """A list of sub-modules, registered so their parameters are found; no forward of its own."""
-
-    def __init__(self, modules=()):
-        super().__init__()
+    def extend(self, modules):
         for m in modules:
             self.append(m)
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
         return self
 
     def __len__(self):
@@ -323,4 +377,111 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, index):
-        return list(self._modules.values())[index]
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[_index(self, index)]
+
+    def __setitem__(self, index, module):
+        self.add_module(list(self._modules)[_index(self, index)], module)
+
+    def __delitem__(self, index):
+        keys = list(self._modules)
+        for key in (keys[index] if isinstance(index, slice) else [keys[_index(self, index)]]):
+            del self._modules[key]
+
+
+class ModuleList(Module):
+    """A list of sub-modules, registered so their parameters are found; no forward of its own."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        self.extend(modules or ())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+
+    def _renumber(self, items):
+        self._modules.clear()
+        self.extend(items)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return list(self._modules.values())[_index(self, index)]
+
+    def __setitem__(self, index, module):
+        self.add_module(str(_index(self, index)), module)
+
+    def __delitem__(self, index):
+        items = list(self._modules.values())
+        del items[index if isinstance(index, slice) else _index(self, index)]
+        self._renumber(items)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+
+class ModuleDict(Module):
+    """An ordered dict of named sub-modules, registered so their parameters are found; no
+    forward of its own."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add (name, module) pairs from a mapping or an iterable of pairs."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, m in pairs:
+            self[key] = m
+
+    def pop(self, key):
+        return self._modules.pop(key)
+
+    def clear(self):
+        self._modules.clear()

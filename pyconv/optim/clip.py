@@ -1,34 +1,51 @@
-"""Gradient clipping, in place on `param.grad`, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_."""
+"""Gradient clipping, in place on `param.grad`, as torch.nn.utils.clip_grad_norm_ /
+clip_grad_value_ (also reachable as pyconv.nn.utils.*)."""
 import math
 
+import numpy as np
+
 from ..device import array_module, device_of
+from ..tensor import Tensor
 
 
 def _grads(parameters):
-    if hasattr(parameters, "grad"):
+    if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad.data for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
-    """Scale all gradients together so their joint norm is at most max_norm; returns the norm
-    before clipping (a float)."""
-    grads = _grads(parameters)
-    if not grads:
-        return 0.0
-    norm_type = float(norm_type)
+def _total_norm(xp, grads, norm_type):
+    """The norm of all gradients joined into one vector, a 0-d array of their dtype."""
     if math.isinf(norm_type):
-        total = max(float(abs(g).max()) for g in grads)
-    else:
-        total = sum(float((abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
-    coef = max_norm / (total + 1e-6)
-    if coef < 1:
-        for g in grads:
-            g *= coef
-    return total
+        return xp.max(xp.stack([xp.abs(g).max() for g in grads]))
+    total = sum((xp.abs(g) ** norm_type).sum() for g in grads)
+    return xp.asarray(total ** (1.0 / norm_type), dtype=grads[0].dtype)
 
 
-def clip_grad_value_(parameters, clip_value):
-    """Clamp every gradient element to [-clip_value, clip_value]."""
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Scale all gradients together so that their joint norm is at most max_norm: each is
+    multiplied by min(1, max_norm / (total_norm + 1e-6)). Returns the norm before clipping as a
+    0-d Tensor (0 when no parameter has a gradient). error_if_nonfinite: raise RuntimeError when
+    the norm is nan or inf instead of scaling by it. foreach (a PyTorch speed switch) is
+    accepted; pyconv has one implementation."""
+    grads = [g for g in _grads(parameters) if g.size]
+    if not grads:
+        return Tensor(np.zeros((), np.float32))
+    xp = array_module(device_of(grads[0]))
+    total = _total_norm(xp, grads, float(norm_type))
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
+        raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from `parameters` "
+                           f"is non-finite, so it cannot be clipped. To disable this error and scale "
+                           f"the gradients by the non-finite norm anyway, set "
+                           f"`error_if_nonfinite=False`")
+    coef = min(float(max_norm / (total + 1e-6)), 1.0)
+    for g in grads:
+        g *= g.dtype.type(coef)
+    return Tensor(total)
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient element to [-clip_value, clip_value], in place. foreach is accepted
+    as in clip_grad_norm_."""
     for g in _grads(parameters):
         array_module(device_of(g)).clip(g, -clip_value, clip_value, out=g)
