@@ -1,0 +1,4 @@
+"""torch.utils's counterpart: `pyconv.utils.data` is pyconv.data."""
+from . import data
+
+__all__ = ["data"]
