@@ -166,8 +166,9 @@ def test_param_groups_and_errors():
     np.testing.assert_allclose(q.data, 0.5)
     with pytest.raises(ValueError):
         optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError):
-        optim.SGD([Tensor(np.ones(2))], lr=0.1)  # does not require grad
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p * 2], lr=0.1)
+    optim.SGD([Tensor(np.ones(2))], lr=0.1)  # frozen (no grad) parameters are accepted, as PyTorch
     with pytest.raises(ValueError):
         optim.SGD([p], lr=0.1, nesterov=True)
 

@@ -1,39 +1,54 @@
-"""Optimizer base class: parameter groups, per-parameter state, zero_grad, state_dict.
+"""Optimizer base class: parameter groups, per-parameter state, zero_grad, state_dict, as
+torch.optim.Optimizer.
 
-Updates run on the raw arrays (`param.data`, numpy or cupy) in place, with the array module of
-each parameter, so the same code serves both devices and records no graph.
+`self.state[p]` is a dict per parameter Tensor (a defaultdict(dict)), `self.param_groups` a
+list of dicts (the parameters under "params", the hyper-parameters beside them, filled from
+`self.defaults`). pyconv's own optimizers define `_update`, which updates the raw array
+(`param.data`, numpy or cupy) in place with the array module of each parameter, so the same
+code serves both devices and records no graph; their state holds raw arrays. An optimizer
+written as for PyTorch instead overrides `step(self, closure=None)` (decorated with
+`@pyconv.no_grad()`) and works on the Tensors; its state holds Tensors.
 """
 import copy
+from collections import defaultdict
 
 import numpy as np
 
 from ..device import move
-from ..tensor import no_grad
+from ..tensor import Tensor, enable_grad, no_grad
 
 
 class Optimizer:
     def __init__(self, params, defaults):
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got a Tensor")
         self.defaults = dict(defaults)
+        self.state = defaultdict(dict)
+        self.param_groups = []
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
-        self.param_groups = []
         for group in groups:
             self.add_param_group(group)
-        self.state = {}  # id(param) -> dict of arrays and numbers
 
-    def add_param_group(self, group):
-        group = dict(group)
-        group["params"] = list(group["params"])
+    def add_param_group(self, param_group):
+        """Add a group: {"params": tensors, hyper-parameter: value, ...}; missing
+        hyper-parameters take the optimizer's defaults."""
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
         for p in group["params"]:
-            if not getattr(p, "requires_grad", False):
-                raise ValueError("optimizer can only optimize tensors that require grad")
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
-            raise ValueError("a parameter appears in more than one parameter group")
+            raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
@@ -48,35 +63,50 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    yield group, p, p.grad.data, self.state.setdefault(id(p), {})
+                    yield group, p, p.grad.data, self.state[p]
 
-    def step(self):
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient. closure: a function that
+        re-evaluates the model and returns the loss (run with gradients enabled); its loss
+        is returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
         with no_grad():
             for group, p, grad, state in self._params_with_grad():
                 self._update(group, p.data, grad, state)
+        return loss
 
     def _update(self, group, param, grad, state):
         """Update the array `param` in place from `grad`; keep what persists in `state`."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines neither step() nor _update()")
+
+    def _holds_tensors(self):
+        """Whether the state holds Tensors (an optimizer written as for PyTorch) rather than
+        raw arrays (pyconv's own, which define _update)."""
+        return type(self)._update is Optimizer._update
 
     # -- state_dict -----------------------------------------------------------------------
     def state_dict(self):
         """{"state": {index: {name: numpy array or number}}, "param_groups": [...]}, parameters
-        named by their position across groups, as in PyTorch."""
+        named by their position across groups, as in PyTorch. Tensors and arrays are saved
+        as numpy copies."""
         index, groups = 0, []
         state = {}
         for group in self.param_groups:
             g = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             g["params"] = list(range(index, index + len(group["params"])))
             for i, p in zip(g["params"], group["params"]):
-                if id(p) in self.state:
-                    state[i] = {k: (move(v, "cpu").copy() if hasattr(v, "shape") else v)
-                                for k, v in self.state[id(p)].items()}
+                if self.state.get(p):
+                    state[i] = {k: _saved(v) for k, v in self.state[p].items()}
             index += len(group["params"])
             groups.append(g)
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state saved by state_dict(); arrays go to each
+        parameter's device and (floating) dtype."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(mine["params"]) for g, mine in zip(groups, self.param_groups)):
@@ -86,11 +116,11 @@ class Optimizer:
             for i, p in zip(g["params"], mine["params"]):
                 by_index[i] = p
             mine.update({k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
-        self.state = {}
+        self.state = defaultdict(dict)
+        as_tensor = self._holds_tensors()
         for i, s in state_dict["state"].items():
             p = by_index[int(i)]
-            self.state[id(p)] = {k: (move(np.array(v, dtype=p.dtype), p.device) if hasattr(v, "shape") else v)
-                                 for k, v in s.items()}
+            self.state[p] = {k: _restored(v, p, as_tensor) for k, v in s.items()}
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -98,3 +128,19 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def _saved(value):
+    if isinstance(value, Tensor):
+        return value.numpy().copy()
+    return move(value, "cpu").copy() if hasattr(value, "shape") else copy.deepcopy(value)
+
+
+def _restored(value, param, as_tensor):
+    if not hasattr(value, "shape"):
+        return value
+    value = np.asarray(value)
+    if value.dtype.kind == "f":  # integer state (a step count) keeps its dtype
+        value = value.astype(param.dtype)
+    array = move(np.array(value), param.device)
+    return Tensor(array) if as_tensor else array
