@@ -72,7 +72,7 @@ def test_elementwise_reductions_and_shapes_on_device(dev):
     a_np, b_np = rng.standard_normal((3, 4)), rng.uniform(0.5, 2, (4,))
     a = tensor(a_np, device=dev, requires_grad=True)
     b = tensor(b_np, device=dev, requires_grad=True)
-    out = ((a * b + 1).exp() / b).sum(axis=0) + a[[0, 0, 2]].max(axis=0) + ops.pad(a, 1)[1:-1, 1:-1].var(axis=0)
+    out = ((a * b + 1).exp() / b).sum(axis=0) + a[[0, 0, 2]].amax(axis=0) + ops.pad(a, 1)[1:-1, 1:-1].var(axis=0)
     assert out.device == dev and (a * 2.0).device == dev
     expected = (np.exp(a_np * b_np + 1) / b_np).sum(0) + a_np[[0, 0, 2]].max(0) + a_np.var(0, ddof=1)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)

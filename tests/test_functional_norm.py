@@ -24,7 +24,7 @@ def test_batch_norm_training_forward_and_running_stats(shape):
     expected = ((x.data - mean.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-5)
                 * gamma.data.reshape(bshape) + beta.data.reshape(bshape))
     np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
-    n = x.size // shape[1]
+    n = x.numel() // shape[1]
     np.testing.assert_allclose(rm.data, 0.8 * 0.5 + 0.2 * mean, rtol=1e-12)
     np.testing.assert_allclose(rv.data, 0.8 * 2.0 + 0.2 * var * n / (n - 1), rtol=1e-12)
 

@@ -122,11 +122,11 @@ AXES = [None, 0, 1, -1, (0, 2), (2, 0, 1)]
 
 @pytest.mark.parametrize("axis", AXES, ids=str)
 @pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
 def test_reductions(name, axis, keepdims):
     x = distinct(2, 3, 4)
     fn = getattr(ops, name)
-    expected = getattr(np, name if name in ("sum", "mean") else "a" + name)(
+    expected = getattr(np, name)(
         x.numpy(), axis=axis, keepdims=keepdims)
     np.testing.assert_allclose(fn(x, axis=axis, keepdims=keepdims).numpy(), expected, rtol=1e-12)
     np.testing.assert_allclose(getattr(x, name)(axis=axis, keepdims=keepdims).numpy(), expected)
@@ -135,7 +135,7 @@ def test_reductions(name, axis, keepdims):
 
 def test_max_splits_the_gradient_among_ties():
     x = tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True)
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])
 
 

@@ -177,7 +177,7 @@ class Module:
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     def num_parameters(self, trainable_only=False):
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn):
         """Call fn(module) on every sub-module (children first) and on self; returns self."""
@@ -287,7 +287,7 @@ class Module:
         return ""
 
     def __repr__(self):
-        own = sum(p.size for p in self._parameters.values() if p is not None)
+        own = sum(p.numel() for p in self._parameters.values() if p is not None)
         lines = []
         for name, m in self.named_children():
             body = repr(m).replace("\n", "\n  ")

@@ -26,7 +26,7 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, device="cpu", fi
             continue
         if any(True for _ in m.children()) and not any(p is not None for p in m._parameters.values()):
             continue
-        own = sum(p.size for p in m.parameters(recurse=False))
+        own = sum(p.numel() for p in m.parameters(recurse=False))
 
         def hook(module, inputs, out, name=name, own=own):
             rows.append((f"{name or type(module).__name__} ({type(module).__name__})", _shape(out), own))

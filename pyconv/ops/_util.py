@@ -44,3 +44,17 @@ def expand_reduced(grad, in_shape, axes, keepdims):
     if not keepdims:
         grad = grad.reshape(tuple(1 if i in axes else n for i, n in enumerate(in_shape)))
     return grad
+
+
+def dim_arg(dim, axis, op):
+    """PyTorch's `dim`, or numpy's `axis` (an alias); giving both is an error."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{op}: give dim or axis, not both")
+    return axis
+
+
+def keepdim_arg(keepdim, keepdims):
+    """PyTorch's `keepdim`, or numpy's `keepdims` (an alias) when given."""
+    return bool(keepdim if keepdims is None else keepdims)

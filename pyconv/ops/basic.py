@@ -3,18 +3,27 @@
 Binary ops broadcast as numpy does; each backward sums the gradient back to its input's shape
 (`unbroadcast`). A Python number next to a tensor takes the tensor's dtype. All of them run on
 the tensor's array module (numpy or cupy), so they work on both devices.
+
+Type promotion follows PyTorch where it differs from numpy: an integer or bool tensor next to a
+float tensor computes in that tensor's float dtype, and next to a Python float in float32;
+true division and the float functions (exp, log, sqrt, ...) of integer tensors give float32.
 """
 import numbers
 
 import numpy as np
 
 from .. import device as _device
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, _as_array
 from ._util import unbroadcast, xp_of
 
-__all__ = ["to", "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs",
-           "maximum", "minimum", "clip", "clamp", "where",
-           "lt", "le", "gt", "ge", "eq", "ne"]
+__all__ = ["to", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+           "floor_divide", "remainder", "neg", "negative", "pow", "exp", "log", "log2", "log10",
+           "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "abs", "sign", "sin", "cos",
+           "floor", "ceil", "round", "trunc", "maximum", "minimum", "clip", "clamp", "where",
+           "masked_fill", "lt", "le", "gt", "ge", "eq", "ne", "less", "greater", "logical_and",
+           "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+           "bitwise_not", "isnan", "isinf", "isfinite", "isclose", "allclose", "equal", "is_tensor",
+           "numel"]
 
 
 class To(Function):
@@ -39,6 +48,44 @@ def to(x, device=None, dtype=None):
     return To.apply(x, device=device, dtype=dtype)
 
 
+# -- type promotion ---------------------------------------------------------------------------
+def _float_dtype(x):
+    """The float dtype `x` brings to an op: its own for float tensors and arrays, float32 for
+    Python and numpy floats (PyTorch's default dtype), None for everything else."""
+    if isinstance(x, Tensor) or isinstance(x, np.ndarray) or _device.is_cupy_array(x):
+        return x.dtype if x.dtype.kind == "f" else None
+    if isinstance(x, (float, np.floating)):
+        return np.dtype(np.float32)
+    return None
+
+
+def _to_float(x, dtype):
+    """An integer/bool tensor or array as `dtype`; anything else unchanged."""
+    if isinstance(x, Tensor) and x.dtype.kind in "biu":
+        return to(x, dtype=dtype)
+    if (isinstance(x, np.ndarray) or _device.is_cupy_array(x)) and x.dtype.kind in "biu":
+        return x.astype(dtype)
+    return x
+
+
+def _promote(a, b):
+    """a and b with an integer or bool tensor turned into the float dtype of the other operand."""
+    fa, fb = _float_dtype(a), _float_dtype(b)
+    if fa is not None and fb is None:
+        return a, _to_float(b, fa)
+    if fb is not None and fa is None:
+        return _to_float(a, fb), b
+    return a, b
+
+
+def _floating(x):
+    """x as float32 when it is an integer or bool tensor (PyTorch's float functions of ints)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(_as_array(x))
+    return to(x, dtype=np.float32) if x.dtype.kind in "biu" else x
+
+
+# -- arithmetic -------------------------------------------------------------------------------
 class Add(Function):
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
@@ -48,8 +95,11 @@ class Add(Function):
         return unbroadcast(grad, self.shapes[0]), unbroadcast(grad, self.shapes[1])
 
 
-def add(a, b):
-    return Add.apply(a, b)
+def add(input, other, *, alpha=1):
+    """input + alpha * other."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return Add.apply(*_promote(input, other))
 
 
 class Sub(Function):
@@ -61,8 +111,14 @@ class Sub(Function):
         return unbroadcast(grad, self.shapes[0]), unbroadcast(-grad, self.shapes[1])
 
 
-def sub(a, b):
-    return Sub.apply(a, b)
+def sub(input, other, *, alpha=1):
+    """input - alpha * other."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return Sub.apply(*_promote(input, other))
+
+
+subtract = sub
 
 
 class Mul(Function):
@@ -76,8 +132,11 @@ class Mul(Function):
         return da, db
 
 
-def mul(a, b):
-    return Mul.apply(a, b)
+def mul(input, other):
+    return Mul.apply(*_promote(input, other))
+
+
+multiply = mul
 
 
 class Div(Function):
@@ -92,8 +151,76 @@ class Div(Function):
         return da, db
 
 
-def div(a, b):
+def div(input, other, *, rounding_mode=None):
+    """input / other. Integer tensors divide in float32 (PyTorch's true division);
+    rounding_mode "floor" or "trunc" rounds the quotient (and keeps integer dtypes)."""
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        return Rounding.apply(*_promote(input, other), op="trunc_divide")
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    a, b = _promote(input, other)
+    if _float_dtype(a) is None and _float_dtype(b) is None:
+        a = _floating(a)
     return Div.apply(a, b)
+
+
+divide = true_divide = div
+
+
+class Rounding(Function):
+    """Piecewise-constant results (floor, ceil, round, trunc, sign, floor division): their
+    gradient is zero almost everywhere, and zero is what PyTorch gives."""
+    def forward(self, *arrays, op, **params):
+        self.shapes = [a.shape for a in arrays]
+        xp = xp_of(arrays[0])
+        if op == "trunc_divide":
+            a, b = arrays
+            quotient = xp.trunc(a / b) if a.dtype.kind == "f" or b.dtype.kind == "f" else \
+                xp.sign(a) * xp.sign(b) * (xp.abs(a) // xp.abs(b))
+            return quotient.astype(xp.result_type(a, b), copy=False)
+        return getattr(xp, op)(*arrays, **params)
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        zeros = tuple(xp.zeros(s, dtype=grad.dtype) if need else None
+                      for s, need in zip(self.shapes, self.needs_grad))
+        return zeros if len(zeros) > 1 else zeros[0]
+
+
+def floor_divide(input, other):
+    """floor(input / other), as Python's //."""
+    return Rounding.apply(*_promote(input, other), op="floor_divide")
+
+
+def floor(x): return Rounding.apply(x, op="floor")
+def ceil(x): return Rounding.apply(x, op="ceil")
+def trunc(x): return Rounding.apply(x, op="trunc")
+def sign(x): return Rounding.apply(x, op="sign")
+
+
+def round(x, decimals=0):
+    """Round half to even (as PyTorch and numpy)."""
+    return Rounding.apply(x, op="round", decimals=decimals)
+
+
+class Remainder(Function):
+    """a - floor(a / b) * b: the sign of b, as Python's % and torch.remainder."""
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return xp_of(a).remainder(a, b)
+
+    def backward(self, grad):
+        da = unbroadcast(grad, self.a.shape) if self.needs_grad[0] else None
+        db = None
+        if self.needs_grad[1]:
+            db = unbroadcast(-grad * xp_of(grad).floor(self.a / self.b), self.b.shape)
+        return da, db
+
+
+def remainder(input, other):
+    return Remainder.apply(*_promote(input, other))
 
 
 class Neg(Function):
@@ -106,6 +233,9 @@ class Neg(Function):
 
 def neg(x):
     return Neg.apply(x)
+
+
+negative = neg
 
 
 class PowScalar(Function):
@@ -141,13 +271,15 @@ class Pow(Function):
         return da, db
 
 
-def pow(a, b):
-    """a ** b: tensor ** number, tensor ** tensor or number ** tensor."""
-    if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
-        return PowScalar.apply(a, p=_python_number(b))
-    return Pow.apply(a, b)
+def pow(input, exponent):
+    """input ** exponent: tensor ** number, tensor ** tensor or number ** tensor."""
+    input, exponent = _promote(input, exponent)
+    if isinstance(input, Tensor) and isinstance(exponent, numbers.Real) and not isinstance(exponent, bool):
+        return PowScalar.apply(input, p=_python_number(exponent))
+    return Pow.apply(input, exponent)
 
 
+# -- unary float functions ------------------------------------------------------------------
 class Exp(Function):
     def forward(self, x):
         self.out = xp_of(x).exp(x)
@@ -158,20 +290,58 @@ class Exp(Function):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(_floating(x))
+
+
+class Expm1(Function):
+    def forward(self, x):
+        self.out = xp_of(x).expm1(x)
+        return self.out
+
+    def backward(self, grad):
+        return grad * (self.out + 1)
+
+
+def expm1(x):
+    """exp(x) - 1, accurate for small x."""
+    return Expm1.apply(_floating(x))
 
 
 class Log(Function):
-    def forward(self, x):
-        self.x = x
-        return xp_of(x).log(x)
+    """Natural logarithm; `base` scales it: log_b(x) = ln(x) / ln(b)."""
+    def forward(self, x, base):
+        self.x, self.scale = x, 1.0 if base is None else float(np.log(base))
+        out = xp_of(x).log(x)
+        return out if base is None else out / x.dtype.type(self.scale)
 
     def backward(self, grad):
-        return grad / self.x
+        return grad / (self.x * self.x.dtype.type(self.scale))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(_floating(x), base=None)
+
+
+def log2(x):
+    return Log.apply(_floating(x), base=2)
+
+
+def log10(x):
+    return Log.apply(_floating(x), base=10)
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.x = x
+        return xp_of(x).log1p(x)
+
+    def backward(self, grad):
+        return grad / (self.x + 1)
+
+
+def log1p(x):
+    """log(1 + x), accurate for small x."""
+    return Log1p.apply(_floating(x))
 
 
 class Sqrt(Function):
@@ -184,7 +354,47 @@ class Sqrt(Function):
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(_floating(x))
+
+
+def rsqrt(x):
+    """1 / sqrt(x)."""
+    return PowScalar.apply(_floating(x), p=-0.5)
+
+
+def square(x):
+    return PowScalar.apply(x, p=2)
+
+
+def reciprocal(x):
+    """1 / x (float32 for integer tensors)."""
+    return PowScalar.apply(_floating(x), p=-1)
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.x = x
+        return xp_of(x).sin(x)
+
+    def backward(self, grad):
+        return grad * xp_of(grad).cos(self.x)
+
+
+def sin(x):
+    return Sin.apply(_floating(x))
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.x = x
+        return xp_of(x).cos(x)
+
+    def backward(self, grad):
+        return -grad * xp_of(grad).sin(self.x)
+
+
+def cos(x):
+    return Cos.apply(_floating(x))
 
 
 class Abs(Function):
@@ -201,6 +411,7 @@ def abs(x):
     return Abs.apply(x)
 
 
+# -- two-tensor selections ----------------------------------------------------------------------
 class Maximum(Function):
     """Elementwise max; where a == b the gradient is split half and half (as PyTorch)."""
     pick = staticmethod(lambda xp, a, b: xp.maximum(a, b))
@@ -223,12 +434,12 @@ class Minimum(Maximum):
     wins = staticmethod(lambda a, b: a < b)
 
 
-def maximum(a, b):
-    return Maximum.apply(a, b)
+def maximum(input, other):
+    return Maximum.apply(*_promote(input, other))
 
 
-def minimum(a, b):
-    return Minimum.apply(a, b)
+def minimum(input, other):
+    return Minimum.apply(*_promote(input, other))
 
 
 class Clip(Function):
@@ -250,9 +461,16 @@ class Clip(Function):
         return grad * inside
 
 
-def clip(x, min=None, max=None):
-    """x limited to [min, max]; the bounds are numbers (or None)."""
-    return Clip.apply(x, min=_python_number(min), max=_python_number(max))
+def clip(input, min=None, max=None):
+    """input limited to [min, max]. Number bounds take the tensor's dtype; tensor bounds
+    broadcast (computed as maximum/minimum, so ties split the gradient)."""
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input if min is None else maximum(input, min)
+        return out if max is None else minimum(out, max)
+    if isinstance(input, Tensor) and input.dtype.kind in "iu" and \
+            any(isinstance(v, (float, np.floating)) for v in (min, max)):
+        input = to(input, dtype=np.float32)
+    return Clip.apply(input, min=_python_number(min), max=_python_number(max))
 
 
 def _python_number(value):
@@ -276,20 +494,73 @@ class Where(Function):
         return None, da, db
 
 
-def where(cond, a, b):
-    """a where cond is true, else b (all three broadcast); cond gets no gradient."""
-    return Where.apply(cond, a, b)
+def where(condition, input=None, other=None):
+    """input where condition is true, else other (all three broadcast); the condition gets no
+    gradient. `where(condition)` alone is `nonzero(condition, as_tuple=True)`."""
+    if input is None and other is None:
+        from .reduce import nonzero
+        return nonzero(condition, as_tuple=True)
+    return Where.apply(condition, *_promote(input, other))
 
 
+def masked_fill(input, mask, value):
+    """input with `value` where `mask` (a bool tensor broadcasting to input) is true."""
+    value = _python_number(value)
+    if not isinstance(value, Tensor):
+        value = Tensor(input.xp.asarray(value, dtype=input.dtype))
+    return Where.apply(mask, value.to(dtype=input.dtype), input)
+
+
+# -- comparisons and logic ----------------------------------------------------------------------
 class Compare(Function):
-    """Comparisons give bool tensors that never require grad."""
-    def forward(self, a, b, op):
-        return getattr(xp_of(a), op)(a, b)
+    """Comparisons, logic and tests give bool (or integer) tensors that never require grad."""
+    def forward(self, *arrays, op):
+        return getattr(xp_of(arrays[0]), op)(*arrays)
 
 
-def lt(a, b): return Compare.apply(a, b, op="less")
-def le(a, b): return Compare.apply(a, b, op="less_equal")
-def gt(a, b): return Compare.apply(a, b, op="greater")
-def ge(a, b): return Compare.apply(a, b, op="greater_equal")
-def eq(a, b): return Compare.apply(a, b, op="equal")
-def ne(a, b): return Compare.apply(a, b, op="not_equal")
+def lt(input, other): return Compare.apply(input, other, op="less")
+def le(input, other): return Compare.apply(input, other, op="less_equal")
+def gt(input, other): return Compare.apply(input, other, op="greater")
+def ge(input, other): return Compare.apply(input, other, op="greater_equal")
+def eq(input, other): return Compare.apply(input, other, op="equal")
+def ne(input, other): return Compare.apply(input, other, op="not_equal")
+
+
+less, greater = lt, gt
+
+
+def logical_and(input, other): return Compare.apply(input, other, op="logical_and")
+def logical_or(input, other): return Compare.apply(input, other, op="logical_or")
+def logical_xor(input, other): return Compare.apply(input, other, op="logical_xor")
+def logical_not(input): return Compare.apply(input, op="logical_not")
+def bitwise_and(input, other): return Compare.apply(input, other, op="bitwise_and")
+def bitwise_or(input, other): return Compare.apply(input, other, op="bitwise_or")
+def bitwise_xor(input, other): return Compare.apply(input, other, op="bitwise_xor")
+def bitwise_not(input): return Compare.apply(input, op="invert")
+def isnan(input): return Compare.apply(input, op="isnan")
+def isinf(input): return Compare.apply(input, op="isinf")
+def isfinite(input): return Compare.apply(input, op="isfinite")
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other|, elementwise (a bool tensor)."""
+    a, b = (x if isinstance(x, Tensor) else Tensor(_as_array(x)) for x in (input, other))
+    return Tensor(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element is close (see isclose): a Python bool."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+
+
+def equal(input, other):
+    """True when both have the same shape and the same elements: a Python bool."""
+    return tuple(input.shape) == tuple(other.shape) and bool((input == other).data.all())
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()

@@ -17,10 +17,10 @@ import numpy as np
 
 from .. import backends
 from .. import device as _device
-from ..tensor import Function, Tensor
+from ..tensor import Function, Tensor, _as_array
 from ._util import unbroadcast, xp_of
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "mv", "dot", "inner", "outer"]
 
 
 class MatMul(Function):
@@ -71,8 +71,7 @@ class MatMul(Function):
 
 def matmul(a, b):
     """a @ b (numpy/PyTorch semantics; see the module docstring)."""
-    a = a if isinstance(a, Tensor) else Tensor(a)
-    b = b if isinstance(b, Tensor) else Tensor(b)
+    a, b = _tensors(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
                          f"{a.shape} and {b.shape} (use * for a scalar)")
@@ -95,3 +94,53 @@ def matmul(a, b):
         common = np.promote_types(a.dtype, b.dtype)
         a, b = a.to(dtype=common), b.to(dtype=common)
     return MatMul.apply(a, b)
+
+
+def _tensors(*xs):
+    return tuple(x if isinstance(x, Tensor) else Tensor(_as_array(x)) for x in xs)
+
+
+def _check_dims(op, expected, *tensors):
+    for x, n in zip(tensors, expected):
+        if x.ndim != n:
+            shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+            raise ValueError(f"{op} expects tensors of {' and '.join(map(str, expected))} "
+                             f"dimensions, got shapes {shapes}")
+
+
+def mm(input, mat2):
+    """Matrix product of two matrices: (M, K) @ (K, N)."""
+    input, mat2 = _tensors(input, mat2)
+    _check_dims("mm", (2, 2), input, mat2)
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix product: (B, M, K) @ (B, K, N)."""
+    input, mat2 = _tensors(input, mat2)
+    _check_dims("bmm", (3, 3), input, mat2)
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    """Matrix times vector: (M, K) @ (K,)."""
+    input, vec = _tensors(input, vec)
+    _check_dims("mv", (2, 1), input, vec)
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    """Inner product of two vectors (a 0-d tensor)."""
+    input, other = _tensors(input, other)
+    _check_dims("dot", (1, 1), input, other)
+    return matmul(input, other)
+
+
+inner = dot
+
+
+def outer(input, vec2):
+    """Outer product of two vectors: out[i, j] = input[i] * vec2[j]."""
+    input, vec2 = _tensors(input, vec2)
+    _check_dims("outer", (1, 1), input, vec2)
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)

@@ -1,18 +1,28 @@
-"""Ops that move elements without computing: reshape, permute/transpose, flatten, squeeze,
-unsqueeze, broadcast_to, indexing, concat/stack, pad.
+"""Ops that move elements without computing: reshape/view, permute/transpose, flatten, squeeze,
+unsqueeze, expand/broadcast_to, repeat, indexing (getitem, gather, index_select, setitem),
+cat/stack, split/chunk/unbind, flip, tril/triu, pad, clone/contiguous.
 
-Results may be views of their input's array (as numpy's), so never write into `.data` of a
-tensor that is part of a graph.
+Results may be views of their input's array (as numpy's); a view shares its input's version
+counter, so an in-place change through either is seen by backward's check.
+
+Dims follow PyTorch (`dim`, negative counts from the end); numpy's `axis` is an alias.
 """
 import numbers
 
 import numpy as np
 
-from ..tensor import Function, Tensor
-from ._util import normalize_axes, unbroadcast, xp_of
+from ..tensor import Function, Tensor, _as_array
+from ._util import dim_arg, normalize_axes, unbroadcast, xp_of
 
-__all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "broadcast_to",
-           "getitem", "concat", "cat", "stack", "pad"]
+__all__ = ["reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "flatten",
+           "unflatten", "squeeze", "unsqueeze", "broadcast_to", "expand", "repeat", "tile",
+           "getitem", "gather", "index_select", "masked_select", "concat", "concatenate", "cat",
+           "stack", "split", "chunk", "unbind", "narrow", "flip", "tril", "triu", "pad", "clone",
+           "contiguous"]
+
+
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(_as_array(x))
 
 
 def _dims(args):
@@ -20,6 +30,13 @@ def _dims(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         return tuple(args[0])
     return tuple(args)
+
+
+def _axis(dim, ndim, op):
+    """dim as a non-negative axis of a tensor with `ndim` axes (PyTorch's IndexError)."""
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dimension {dim} is out of range for a tensor of {ndim} dimensions")
+    return dim % max(ndim, 1)
 
 
 class Reshape(Function):
@@ -31,9 +48,13 @@ class Reshape(Function):
         return grad.reshape(self.shape)
 
 
-def reshape(x, *shape):
-    """`x` with a new shape of the same size; one entry may be -1 (inferred)."""
-    return Reshape.apply(x, shape=_dims(shape))
+def reshape(input, *shape):
+    """`input` with a new shape of the same size; one entry may be -1 (inferred). As PyTorch's
+    view when the data allows it (a view), else a copy."""
+    return Reshape.apply(input, shape=_dims(shape))
+
+
+view = reshape
 
 
 class Permute(Function):
@@ -42,54 +63,79 @@ class Permute(Function):
         return x.transpose(dims)
 
     def backward(self, grad):
-        return grad.transpose(tuple(np.argsort(self.dims)))
+        return grad.transpose(tuple(int(i) for i in np.argsort(self.dims)))
 
 
-def permute(x, *dims):
+def permute(input, *dims):
     """Axes reordered: output axis i is input axis dims[i]."""
     dims = _dims(dims)
-    ndim = len(x.shape)
+    ndim = len(input.shape)
     if sorted(d % ndim if ndim else d for d in dims) != list(range(ndim)) or len(dims) != ndim:
-        raise ValueError(f"permute: {dims} is not a permutation of the {ndim} axes of shape {x.shape}")
-    return Permute.apply(x, dims=tuple(d % ndim for d in dims))
+        raise ValueError(f"permute: {dims} is not a permutation of the {ndim} axes of shape "
+                         f"{tuple(input.shape)}")
+    return Permute.apply(input, dims=tuple(d % ndim for d in dims))
 
 
-def transpose(x, dim0=None, dim1=None):
+def transpose(input, dim0=None, dim1=None):
     """Axes dim0 and dim1 swapped (as torch.transpose); without them all axes reversed."""
     if dim0 is None and dim1 is None:
-        return permute(x, *reversed(range(x.ndim)))
+        return permute(input, *reversed(range(input.ndim)))
     if dim0 is None or dim1 is None:
         raise TypeError("transpose takes both dim0 and dim1, or neither")
-    dims = list(range(x.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return permute(x, *dims)
+    dims = list(range(input.ndim))
+    a, b = _axis(dim0, input.ndim, "transpose"), _axis(dim1, input.ndim, "transpose")
+    dims[a], dims[b] = dims[b], dims[a]
+    return permute(input, *dims)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    """The transpose of a matrix; a 0-d or 1-d tensor as it is (as torch.t)."""
+    if input.ndim > 2:
+        raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(input.shape)}; "
+                         f"use transpose(dim0, dim1) or permute")
+    return input if input.ndim < 2 else transpose(input, 0, 1)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
     """Axes start_dim..end_dim (inclusive) merged into one."""
-    if x.ndim == 0:
-        return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if input.ndim == 0:
+        return reshape(input, 1)
+    start, end = _axis(start_dim, input.ndim, "flatten"), _axis(end_dim, input.ndim, "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
-    for n in x.shape[start:end + 1]:
+    for n in input.shape[start:end + 1]:
         merged *= n
-    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+    return reshape(input, input.shape[:start] + (merged,) + input.shape[end + 1:])
 
 
-def squeeze(x, axis=None):
-    """Size-1 axes removed: all of them, or those of `axis` that have size 1 (as PyTorch)."""
-    axes = normalize_axes(axis, x.ndim)
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+def unflatten(input, dim, sizes):
+    """Axis `dim` split into `sizes` (one of them may be -1)."""
+    dim = _axis(dim, input.ndim, "unflatten")
+    return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
 
 
-def unsqueeze(x, axis):
-    """A size-1 axis inserted at position `axis` (negative counts from the end, as PyTorch)."""
-    if not -x.ndim - 1 <= axis <= x.ndim:
-        raise ValueError(f"unsqueeze: axis {axis} is out of range for shape {x.shape}")
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+def squeeze(input, dim=None, *, axis=None):
+    """Size-1 axes removed: all of them, or those of `dim` (an int or a tuple) that have size 1
+    (as PyTorch: a `dim` of another size is left as it is)."""
+    input = _tensor(input)
+    axes = normalize_axes(dim_arg(dim, axis, "squeeze"), input.ndim)
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(input, dim=None, *, axis=None):
+    """A size-1 axis inserted at position `dim` (negative counts from the end, as PyTorch)."""
+    input = _tensor(input)
+    dim = dim_arg(dim, axis, "unsqueeze")
+    if dim is None:
+        raise TypeError("unsqueeze() needs dim")
+    if not -input.ndim - 1 <= dim <= input.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for shape {tuple(input.shape)}")
+    dim = dim % (input.ndim + 1)
+    return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
 
 
 class BroadcastTo(Function):
@@ -101,11 +147,58 @@ class BroadcastTo(Function):
         return unbroadcast(grad, self.shape)
 
 
-def broadcast_to(x, shape):
-    """`x` repeated along new or size-1 axes to `shape` (numpy's broadcasting rules)."""
-    return BroadcastTo.apply(x, shape=_dims((shape,)))
+def broadcast_to(input, *shape):
+    """`input` repeated along new or size-1 axes to `shape` (numpy's broadcasting rules).
+    The result is a read-only view: clone() it before writing into it."""
+    return BroadcastTo.apply(input, shape=_dims(shape))
 
 
+def expand(input, *sizes):
+    """`input` broadcast to `sizes`; -1 keeps that axis's size; new axes go in front."""
+    sizes = _dims(sizes)
+    extra = len(sizes) - input.ndim
+    if extra < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes for a tensor of {input.ndim} dimensions")
+    shape = []
+    for i, n in enumerate(sizes):
+        if n == -1:
+            if i < extra:
+                raise ValueError(f"expand: -1 is not allowed for the new leading dimension {i}")
+            n = input.shape[i - extra]
+        shape.append(n)
+    return broadcast_to(input, tuple(shape))
+
+
+class Repeat(Function):
+    """Tiled copies (np.tile). Backward: the gradient seen as (copies, size) pairs per axis,
+    summed over the copies."""
+    def forward(self, x, reps):
+        self.shape = (1,) * (len(reps) - x.ndim) + x.shape
+        self.input_shape, self.reps = x.shape, reps
+        return xp_of(x).tile(x, reps)
+
+    def backward(self, grad):
+        pairs = tuple(v for r, n in zip(self.reps, self.shape) for v in (r, n))
+        return grad.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2))).reshape(self.input_shape)
+
+
+def repeat(input, *sizes):
+    """`input` repeated sizes[i] times along each axis (PyTorch's repeat, numpy's tile); more
+    sizes than axes add leading axes."""
+    sizes = _dims(sizes)
+    if len(sizes) < input.ndim:
+        raise ValueError(f"repeat: {len(sizes)} sizes for a tensor of {input.ndim} dimensions; "
+                         f"give at least one per dimension")
+    return Repeat.apply(input, reps=tuple(int(n) for n in sizes))
+
+
+def tile(input, dims):
+    """PyTorch's tile: as repeat, with missing leading sizes taken as 1."""
+    dims = tuple(dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
+# -- indexing -----------------------------------------------------------------------------------
 def _index_arrays(index, xp, device):
     """The index as a tuple for the raw array: Tensors and lists become arrays on `device`."""
     parts = index if isinstance(index, tuple) else (index,)
@@ -127,33 +220,166 @@ def _is_basic(part):
         (isinstance(part, numbers.Integral) and not isinstance(part, bool))
 
 
+def _scatter_add(xp, dx, index, grad):
+    """dx[index] += grad, adding where an element is picked several times."""
+    if all(_is_basic(p) or p.dtype == bool for p in index):
+        dx[index] += grad  # no element is picked twice
+        return dx
+    parts = []
+    for p in index:
+        parts.extend(p.nonzero() if not _is_basic(p) and p.dtype == bool else [p])
+    xp.add.at(dx, tuple(parts), grad)  # cupy.add.at since CuPy 12
+    return dx
+
+
 class GetItem(Function):
     def forward(self, x, index):
-        self.shape, self.dtype, self.index = x.shape, x.dtype, index
+        self.shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, grad):
         xp = xp_of(grad)
+        return _scatter_add(xp, xp.zeros(self.shape, dtype=grad.dtype), self.index, grad)
+
+
+def getitem(input, index):
+    """input[index]: ints, slices, None, Ellipsis, integer arrays/tensors/lists and boolean masks,
+    with numpy's semantics. The gradient of an element picked several times accumulates."""
+    input = _tensor(input)
+    return GetItem.apply(input, index=_index_arrays(index, input.xp, input.device))
+
+
+class SetItem(Function):
+    """x with x[index] = value, as a new array: the out-of-place form of an indexed assignment
+    (pyconv's in-place ops use it inside a graph). x gets the gradient outside the index,
+    value the gradient inside it (summed over its broadcast axes)."""
+    def forward(self, x, value, index):
+        self.index, self.value_shape = index, value.shape
+        out = x.copy()
+        out[index] = value
+        return out
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        dx = None
+        if self.needs_grad[0]:
+            dx = grad.copy()
+            dx[self.index] = 0
+        dvalue = unbroadcast(xp.asarray(grad[self.index]), self.value_shape) if self.needs_grad[1] else None
+        return dx, dvalue
+
+
+def setitem(input, index, value):
+    """A copy of input with input[index] = value (differentiable in both)."""
+    value = value if isinstance(value, Tensor) else Tensor(input.xp.asarray(value, dtype=input.dtype))
+    return SetItem.apply(input, value.to(dtype=input.dtype), index=_index_arrays(index, input.xp, input.device))
+
+
+class Gather(Function):
+    """out[i][j] = x[index[i][j]][j] along `dim` (for dim 0), as torch.gather. Backward adds
+    each gradient back at the element it came from (an index may repeat)."""
+    def forward(self, x, index, dim):
+        xp = xp_of(x)
+        self.shape, self.index, self.dim = x.shape, index, dim
+        # index may be smaller than x on the other axes: gather from that leading block only
+        block = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape))
+        return xp.take_along_axis(x[block], index, axis=dim)
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        where = list(xp.ix_(*[xp.arange(n) for n in self.index.shape]))
+        where[self.dim] = self.index
         dx = xp.zeros(self.shape, dtype=grad.dtype)
-        if all(_is_basic(p) or p.dtype == bool for p in self.index):
-            dx[self.index] = grad  # no element is picked twice
-            return dx
-        # integer arrays may repeat elements: accumulate, as np.add.at
-        index = []
-        for p in self.index:
-            index.extend(p.nonzero() if not _is_basic(p) and p.dtype == bool else [p])
-        xp.add.at(dx, tuple(index), grad)   # cupy.add.at since CuPy 12
+        xp.add.at(dx, tuple(where), grad)
         return dx
 
 
-def getitem(x, index):
-    """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors/lists and boolean masks,
-    with numpy's semantics. The gradient of an element picked several times accumulates."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    return GetItem.apply(x, index=_index_arrays(index, x.xp, x.device))
+def gather(input, dim, index):
+    """Values of input picked along `dim` by the int64 tensor `index` (same number of dims)."""
+    input, index = _tensor(input), _tensor(index)
+    if index.ndim != input.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dimensions, input {input.ndim}")
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got {index.dtype}")
+    return Gather.apply(input, index=index.data, dim=_axis(dim, input.ndim, "gather"))
 
 
+def index_select(input, dim, index):
+    """The entries `index` (a 1-d integer tensor) of axis `dim`."""
+    dim = _axis(dim, input.ndim, "index_select")
+    return getitem(input, (slice(None),) * dim + (index,))
+
+
+def masked_select(input, mask):
+    """The elements where the bool `mask` (broadcast with input) is true, as a 1-d tensor."""
+    mask = _tensor(mask)
+    shape = np.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+    return getitem(expand(input, shape), mask.data if mask.shape == shape else
+                   mask.xp.broadcast_to(mask.data, shape))
+
+
+def narrow(input, dim, start, length):
+    dim = _axis(dim, input.ndim, "narrow")
+    return getitem(input, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces along `dim`: of `split_size` each (the last may be smaller), or of the listed sizes."""
+    dim = _axis(dim, tensor.ndim, "split")
+    n = tensor.shape[dim]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        step = int(split_size_or_sections)
+        sizes = [min(step, n - start) for start in range(0, n, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(narrow(tensor, dim, start, size))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(input, chunks, dim=0):
+    """At most `chunks` pieces of equal size (the last may be smaller) along `dim`."""
+    n = input.shape[_axis(dim, input.ndim, "chunk")]
+    return split(input, max(-(-n // chunks), 1), dim)
+
+
+def unbind(input, dim=0):
+    """The slices along `dim`, as a tuple (the axis removed)."""
+    dim = _axis(dim, input.ndim, "unbind")
+    return tuple(getitem(input, (slice(None),) * dim + (i,)) for i in range(input.shape[dim]))
+
+
+def flip(input, *dims):
+    """input reversed along `dims`."""
+    axes = normalize_axes(_dims(dims), input.ndim)
+    return getitem(input, tuple(slice(None, None, -1) if i in axes else slice(None)
+                                for i in range(input.ndim)))
+
+
+class Triangle(Function):
+    """The lower (tril) or upper (triu) triangle of the last two axes, zeros elsewhere; the
+    gradient passes through the same triangle."""
+    def forward(self, x, op, k):
+        self.op, self.k = op, k
+        return getattr(xp_of(x), op)(x, k)
+
+    def backward(self, grad):
+        return getattr(xp_of(grad), self.op)(grad, self.k)
+
+
+def tril(input, diagonal=0):
+    return Triangle.apply(input, op="tril", k=diagonal)
+
+
+def triu(input, diagonal=0):
+    return Triangle.apply(input, op="triu", k=diagonal)
+
+
+# -- joining ------------------------------------------------------------------------------------
 class Concat(Function):
     def forward(self, *arrays, axis):
         self.axis = axis
@@ -170,15 +396,15 @@ class Concat(Function):
         return tuple(grads)
 
 
-def concat(tensors, axis=0):
+def cat(tensors, dim=0, *, axis=None):
     """Tensors joined along an existing axis (all other sizes equal)."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concat needs at least one tensor")
-    return Concat.apply(*tensors, axis=axis)
+        raise ValueError("cat needs at least one tensor")
+    return Concat.apply(*tensors, axis=dim_arg(dim if axis is None else None, axis, "cat"))
 
 
-cat = concat
+concat = concatenate = cat
 
 
 class Stack(Function):
@@ -191,12 +417,12 @@ class Stack(Function):
         return tuple(grad[(slice(None),) * axis + (i,)] for i in range(grad.shape[axis]))
 
 
-def stack(tensors, axis=0):
+def stack(tensors, dim=0, *, axis=None):
     """Tensors of one shape joined along a new axis."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*tensors, axis=dim_arg(dim if axis is None else None, axis, "stack"))
 
 
 class Pad(Function):
@@ -217,3 +443,22 @@ def pad(x, pad_width, value=0):
     if (widths < 0).any():
         raise ValueError(f"pad widths must be non-negative, got {pad_width!r}")
     return Pad.apply(x, widths=tuple(tuple(int(w) for w in pair) for pair in widths), value=value)
+
+
+# -- copies -------------------------------------------------------------------------------------
+class Clone(Function):
+    def forward(self, x):
+        return xp_of(x).array(x, copy=True, order="C")
+
+    def backward(self, grad):
+        return grad
+
+
+def clone(input):
+    """A copy with its own (C-contiguous) array; the gradient passes through."""
+    return Clone.apply(input)
+
+
+def contiguous(input):
+    """input itself when its array is C-contiguous, else a contiguous copy (as PyTorch)."""
+    return input if input.data.flags.c_contiguous else clone(input)
