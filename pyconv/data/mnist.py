@@ -1,15 +1,17 @@
 """MNIST and Fashion-MNIST from the four original gzip IDX files.
 
 Where the files are looked for, in order:
-  1. `root`, when given: `root/<folder>` then `root` itself (<folder> is "mnist" or "fashion-mnist");
+  1. `root`, when given: `root/<folder>`, then torchvision's `root/<Folder>/raw`, then `root`
+     itself (<folder> is "mnist" or "fashion-mnist", <Folder> "MNIST" or "FashionMNIST");
   2. the environment variable PYCONV_DATA, the same way (so it may name the directory holding the
      four files, or a parent holding `mnist/` and `fashion-mnist/`);
   3. the per-user cache `~/.cache/pyconv/<folder>` (where `download=True` puts them).
-Every file's MD5 is checked against the published value before it is read.
+Each file may be gzip-compressed (`train-images-idx3-ubyte.gz`, whose MD5 is checked against
+the published value before it is read) or not (`train-images-idx3-ubyte`, as torchvision
+leaves it after extracting; there is no published MD5 to check it against).
 """
 import hashlib
 import os
-import urllib.request
 
 import numpy as np
 
@@ -19,7 +21,12 @@ from .idx import read_idx
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
-_urlopen = urllib.request.urlopen  # replaced in tests; nothing else opens URLs
+
+
+def _urlopen(url, timeout):
+    """The one place that opens URLs (replaced in tests)."""
+    import urllib.request  # slow to import (ssl, http): only when downloading
+    return urllib.request.urlopen(url, timeout=timeout)
 
 
 def _md5(path):
@@ -34,6 +41,14 @@ def cache_dir(folder):
     return os.path.join(os.path.expanduser("~"), ".cache", "pyconv", folder)
 
 
+def _existing(directory, name):
+    """The path of file `name` (a .gz name) in `directory`, compressed or not; None if absent."""
+    for path in (os.path.join(directory, name), os.path.join(directory, name[:-len(".gz")])):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 class MNIST(Dataset):
     """The MNIST digits: `data` uint8 (N, 28, 28), `targets` int64 (N,).
 
@@ -41,6 +56,7 @@ class MNIST(Dataset):
     same way (transforms work on batches), which DataLoader uses.
     """
     folder = "mnist"
+    torchvision_folder = "MNIST"
     md5 = {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
@@ -58,44 +74,56 @@ class MNIST(Dataset):
         self.transform = transform
         self.target_transform = target_transform
         self.root = self._find(root, download)
+        self.data, self.targets = self._read(self.root, train, verify)
+
+    def _read(self, directory, train, verify):
+        """(images uint8 (N, 28, 28), labels int64 (N,)) of the split, checked."""
         prefix = "train" if train else "t10k"
-        images = os.path.join(self.root, f"{prefix}-images-idx3-ubyte.gz")
-        labels = os.path.join(self.root, f"{prefix}-labels-idx1-ubyte.gz")
+        images = _existing(directory, f"{prefix}-images-idx3-ubyte.gz")
+        labels = _existing(directory, f"{prefix}-labels-idx1-ubyte.gz")
         if verify:
             for path in (images, labels):
-                self._check_md5(path)
-        self.data = read_idx(images)
-        self.targets = read_idx(labels).astype(np.int64)
-        if self.data.ndim != 3 or len(self.data) != len(self.targets):
-            raise ValueError(f"{self.root}: images {self.data.shape} and labels {self.targets.shape} do not match")
+                if path.endswith(".gz"):
+                    self._check_md5(path)
+        data, targets = read_idx(images), read_idx(labels).astype(np.int64)
+        if data.ndim != 3 or len(data) != len(targets):
+            raise ValueError(f"{directory}: images {data.shape} and labels {targets.shape} do not match")
+        return data, targets
 
     # -- locating and downloading ---------------------------------------------------------
     @classmethod
+    def _layouts(cls, base):
+        """The folders under `base` that may hold the files: pyconv's, torchvision's, base."""
+        base = os.path.expanduser(str(base))
+        return [os.path.join(base, cls.folder), os.path.join(base, cls.torchvision_folder, "raw"), base]
+
+    @classmethod
     def _candidates(cls, root):
-        dirs = []
-        for base in (root, os.environ.get("PYCONV_DATA")):
-            if base:
-                base = os.path.expanduser(str(base))
-                dirs += [os.path.join(base, cls.folder), base]
-            if root is not None:
-                break  # an explicit root is the only place looked at (besides the cache)
-        dirs.append(cache_dir(cls.folder))
-        return dirs
+        # an explicit root is the only place looked at (besides the cache)
+        base = root if root is not None else os.environ.get("PYCONV_DATA")
+        return (cls._layouts(base) if base else []) + [cache_dir(cls.folder)]
+
+    @classmethod
+    def _download_dir(cls, root):
+        return os.path.join(os.path.expanduser(str(root)), cls.folder) if root else cache_dir(cls.folder)
 
     @classmethod
     def _find(cls, root, download):
         candidates = cls._candidates(root)
         for d in candidates:
-            if all(os.path.isfile(os.path.join(d, f)) for f in FILES):
+            if all(_existing(d, f) for f in FILES):
                 return d
+        searched = f"{', '.join(FILES)} (or the same without .gz) were not found in any of {', '.join(candidates)}"
         if download:
-            target = os.path.join(os.path.expanduser(str(root)), cls.folder) if root else cache_dir(cls.folder)
-            cls.download(target)
+            target = cls._download_dir(root)
+            try:
+                cls.download(target)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n{cls.__name__}: {searched}.") from exc
             return target
         raise FileNotFoundError(
-            f"{cls.__name__}: the files {', '.join(FILES)} were not found in any of "
-            f"{', '.join(candidates)}. Pass root=DIR (or --data-dir DIR), set PYCONV_DATA to the "
-            f"directory holding them, or use download=True (--download).")
+            f"{cls.__name__}: {searched}. Pass root=DIR (or --data-dir DIR), set PYCONV_DATA to "
+            f"the directory holding them, or use download=True (--download).")
 
     def _check_md5(self, path):
         name = os.path.basename(path)
@@ -156,6 +184,7 @@ class MNIST(Dataset):
 class FashionMNIST(MNIST):
     """Zalando's Fashion-MNIST: same layout and file names as MNIST, clothing classes."""
     folder = "fashion-mnist"
+    torchvision_folder = "FashionMNIST"
     md5 = {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",

@@ -1,11 +1,16 @@
 """Transforms on numpy image arrays, for one image or a whole batch at once.
 
 Shapes: one image is (H, W) or (C, H, W); a batch is (N, C, H, W) (or (N, H, W) of raw uint8
-images before `ToFloat`). Random transforms draw one value per image with their own seeded
-Generator (`seed=`), so a run is reproducible; `get_state()`/`set_state()` save and restore
-it. Put `ToFloat()` first: it turns uint8 (..., H, W) into float32 in [0, 1] with a channel axis.
+images before `ToFloat`). Random transforms draw one value per image, from their own Generator
+when given a `seed=` (`get_state()`/`set_state()` save and restore it), else from pyconv's
+global generator (`pyconv.manual_seed`), so a run is reproducible either way. Put `ToFloat()`
+first: it turns uint8 (..., H, W) into float32 in [0, 1] with a channel axis.
+
+pyconv.vision.transforms has torchvision's per-image transforms; they share the geometry below.
 """
 import numpy as np
+
+from ..random import Generator, default_generator
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
@@ -22,12 +27,19 @@ def _as_batch(x):
     raise ValueError(f"expected an image (H, W), (C, H, W) or a batch (N, C, H, W), got shape {x.shape}")
 
 
+def _own_generator(seed):
+    return None if seed is None else Generator().manual_seed(seed)
+
+
 class Transform:
-    """Base class; random transforms keep `self.rng`."""
+    """Base class; random transforms keep `self.rng` (None: the global generator)."""
     rng = None
 
     def __call__(self, x):
         raise NotImplementedError
+
+    def _rng(self):
+        return default_generator() if self.rng is None else self.rng
 
     def get_state(self):
         return None if self.rng is None else self.rng.bit_generator.state
@@ -107,7 +119,7 @@ class RandomCrop(Transform):
         self.size = None if size is None else (size, size) if np.isscalar(size) else tuple(size)
         self.padding = int(padding)
         self.fill = fill
-        self.rng = np.random.default_rng(seed)
+        self.rng = _own_generator(seed)
 
     def __call__(self, x):
         xb, back = _as_batch(np.asarray(x))
@@ -118,11 +130,9 @@ class RandomCrop(Transform):
             xb = np.pad(xb, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=self.fill)
         if th > xb.shape[2] or tw > xb.shape[3]:
             raise ValueError(f"RandomCrop: crop {self.size} larger than the padded image {xb.shape[2:]}")
-        dy = self.rng.integers(0, xb.shape[2] - th + 1, size=n)
-        dx = self.rng.integers(0, xb.shape[3] - tw + 1, size=n)
-        windows = np.lib.stride_tricks.sliding_window_view(xb, (th, tw), axis=(2, 3))
-        # advanced indices split by a slice: result is (N, C, th, tw)
-        return back(np.ascontiguousarray(windows[np.arange(n), :, dy, dx]))
+        dy = self._rng().integers(0, xb.shape[2] - th + 1, size=n)
+        dx = self._rng().integers(0, xb.shape[3] - tw + 1, size=n)
+        return back(crop(xb, dy, dx, th, tw))
 
 
 class RandomShift(RandomCrop):
@@ -137,11 +147,11 @@ class RandomHorizontalFlip(Transform):
 
     def __init__(self, p=0.5, seed=None):
         self.p = p
-        self.rng = np.random.default_rng(seed)
+        self.rng = _own_generator(seed)
 
     def __call__(self, x):
         xb, back = _as_batch(np.asarray(x))
-        flip = self.rng.random(xb.shape[0]) < self.p
+        flip = self._rng().random(xb.shape[0]) < self.p
         out = xb.copy()
         out[flip] = xb[flip][..., ::-1]
         return back(out)
@@ -154,31 +164,12 @@ class RandomRotation(Transform):
     def __init__(self, degrees=10.0, fill=0.0, seed=None):
         self.degrees = float(degrees)
         self.fill = fill
-        self.rng = np.random.default_rng(seed)
+        self.rng = _own_generator(seed)
 
     def __call__(self, x):
         xb, back = _as_batch(np.asarray(x))
-        n, c, h, w = xb.shape
-        theta = np.deg2rad(self.rng.uniform(-self.degrees, self.degrees, size=n))
-        cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-        cy, cx = (h - 1) / 2, (w - 1) / 2
-        yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-        # inverse map: the source of output pixel (y, x) is the point rotated back by theta
-        sy = cos * yy - sin * xx + cy
-        sx = sin * yy + cos * xx + cx
-        y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
-        fy, fx = (sy - y0).astype(xb.dtype), (sx - x0).astype(xb.dtype)
-        flat = xb.reshape(n, c, h * w)
-        out = np.zeros_like(xb)
-        for oy, ox, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                               (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-            yi, xi = y0 + oy, x0 + ox
-            inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-            index = np.where(inside, yi * w + xi, 0).reshape(n, 1, h * w)
-            values = np.take_along_axis(flat, np.broadcast_to(index, (n, c, h * w)), axis=2)
-            values = np.where(inside.reshape(n, 1, h * w), values, xb.dtype.type(self.fill))
-            out += (weight.reshape(n, 1, h * w) * values).reshape(n, c, h, w)
-        return back(out.astype(xb.dtype, copy=False))
+        angles = self._rng().uniform(-self.degrees, self.degrees, size=xb.shape[0])
+        return back(rotate(xb, angles, self.fill))
 
 
 class GaussianNoise(Transform):
@@ -186,8 +177,59 @@ class GaussianNoise(Transform):
 
     def __init__(self, std=0.1, seed=None):
         self.std = std
-        self.rng = np.random.default_rng(seed)
+        self.rng = _own_generator(seed)
 
     def __call__(self, x):
         x = np.asarray(x)
-        return (x + self.rng.normal(0.0, self.std, size=x.shape)).astype(x.dtype, copy=False)
+        return (x + self._rng().normal(0.0, self.std, size=x.shape)).astype(x.dtype, copy=False)
+
+
+# -- geometry on batches (N, C, H, W), shared with pyconv.vision.transforms ---------------------
+def crop(xb, top, left, height, width):
+    """Image i cut to rows top[i]:top[i]+height, columns left[i]:left[i]+width."""
+    windows = np.lib.stride_tricks.sliding_window_view(xb, (height, width), axis=(2, 3))
+    # advanced indices split by a slice: the result is (N, C, height, width)
+    return np.ascontiguousarray(windows[np.arange(len(xb)), :, top, left])
+
+
+def rotate(xb, degrees, fill=0.0, interpolation="bilinear"):
+    """Image i rotated counter-clockwise by degrees[i] about its centre (torchvision's sense),
+    `fill` outside; "bilinear" or "nearest" interpolation."""
+    n, c, h, w = xb.shape
+    theta = np.deg2rad(np.asarray(degrees, dtype=np.float64))
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+    # inverse map: the source of output pixel (y, x) is that pixel rotated back by theta
+    # (y points down, so counter-clockwise on screen is clockwise in these coordinates)
+    sy = sin * xx + cos * yy + cy
+    sx = cos * xx - sin * yy + cx
+    if interpolation == "nearest":
+        return _gather(xb, np.rint(sy).astype(np.int64), np.rint(sx).astype(np.int64), fill)
+    if interpolation != "bilinear":
+        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+    if xb.dtype.kind == "f":
+        return _bilinear(xb, sy, sx, fill)
+    # integer images (raw uint8): interpolate in float32, round back
+    out = np.rint(_bilinear(xb.astype(np.float32), sy, sx, fill))
+    info = np.iinfo(xb.dtype)
+    return np.clip(out, info.min, info.max).astype(xb.dtype)
+
+
+def _bilinear(xb, sy, sx, fill):
+    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+    fy, fx = (sy - y0).astype(xb.dtype), (sx - x0).astype(xb.dtype)
+    out = np.zeros_like(xb)
+    for oy, ox, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                           (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        out += weight[:, None] * _gather(xb, y0 + oy, x0 + ox, fill)
+    return out
+
+
+def _gather(xb, yi, xi, fill):
+    """out[i, :, y, x] = xb[i, :, yi[i, y, x], xi[i, y, x]], or `fill` where that is outside."""
+    n, c, h, w = xb.shape
+    inside = ((yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)).reshape(n, 1, h * w)
+    index = np.where(inside, (yi * w + xi).reshape(n, 1, h * w), 0)
+    values = np.take_along_axis(xb.reshape(n, c, h * w), np.broadcast_to(index, (n, c, h * w)), axis=2)
+    return np.where(inside, values, xb.dtype.type(fill)).reshape(n, c, h, w)
