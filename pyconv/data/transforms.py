@@ -192,14 +192,15 @@ def crop(xb, top, left, height, width):
     return np.ascontiguousarray(windows[np.arange(len(xb)), :, top, left])
 
 
-def rotate(xb, degrees, fill=0.0, interpolation="bilinear"):
-    """Image i rotated counter-clockwise by degrees[i] about its centre (torchvision's sense),
-    `fill` outside; "bilinear" or "nearest" interpolation."""
+def rotate(xb, degrees, fill=0.0, interpolation="bilinear", center=None):
+    """Image i rotated counter-clockwise by degrees[i] (torchvision's sense) about `center`
+    ((x, y) in pixel indices; default the image's centre), `fill` outside; "bilinear" or
+    "nearest" interpolation."""
     n, c, h, w = xb.shape
     theta = np.deg2rad(np.asarray(degrees, dtype=np.float64))
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+    cx, cy = ((w - 1) / 2, (h - 1) / 2) if center is None else center
+    yy, xx = (np.arange(h) - cy)[:, None], (np.arange(w) - cx)[None, :]  # broadcast to (N, H, W)
     # inverse map: the source of output pixel (y, x) is that pixel rotated back by theta
     # (y points down, so counter-clockwise on screen is clockwise in these coordinates)
     sy = sin * xx + cos * yy + cy
@@ -229,7 +230,7 @@ def _bilinear(xb, sy, sx, fill):
 def _gather(xb, yi, xi, fill):
     """out[i, :, y, x] = xb[i, :, yi[i, y, x], xi[i, y, x]], or `fill` where that is outside."""
     n, c, h, w = xb.shape
-    inside = ((yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)).reshape(n, 1, h * w)
-    index = np.where(inside, (yi * w + xi).reshape(n, 1, h * w), 0)
-    values = np.take_along_axis(xb.reshape(n, c, h * w), np.broadcast_to(index, (n, c, h * w)), axis=2)
-    return np.where(inside, values, xb.dtype.type(fill)).reshape(n, c, h, w)
+    inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+    index = np.where(inside, yi * w + xi, 0) + (np.arange(n) * (h * w))[:, None, None]
+    values = xb.transpose(1, 0, 2, 3).reshape(c, n * h * w)[:, index]  # (C, N, H, W)
+    return np.where(inside[:, None], values.transpose(1, 0, 2, 3), xb.dtype.type(fill))
