@@ -85,6 +85,8 @@ def _parse(name):
 
 def check_device(device):
     """"cpu" or "cuda" for a device string or Device; ValueError for anything else."""
+    if type(device) is str and device in DEVICES:  # the common case, on every tensor made
+        return device
     kind, index = _parse(device)
     if kind == "cuda" and index not in (None, 0):
         raise ValueError(f"device {str(device)!r}: pyconv uses one GPU, the current one: "
