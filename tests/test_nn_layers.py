@@ -128,7 +128,7 @@ def test_batchnorm1d_and_rank_checks():
 def test_loss_layers():
     logits, target = t(5, 3), pyconv.tensor(np.array([0, 2, 1, 1, 0]))
     same(nn.CrossEntropyLoss()(logits, target), F.cross_entropy(logits, target))
-    same(nn.NLLLoss()(F.log_softmax(logits), target), F.nll_loss(F.log_softmax(logits), target))
+    same(nn.NLLLoss()(F.log_softmax(logits, dim=1), target), F.nll_loss(F.log_softmax(logits, dim=1), target))
     a, b = t(3, 2), t(3, 2)
     same(nn.MSELoss(reduction="sum")(a, b), F.mse_loss(a, b, reduction="sum"))
 
