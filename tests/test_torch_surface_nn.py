@@ -388,6 +388,16 @@ def test_forward_pre_hook_and_list_like_containers():
     assert len(ml[1:]) == 2 and len(ml + ml) == 6
 
 
+def test_shared_modules_and_parameters_with_remove_duplicate():
+    shared = nn.Linear(2, 2)
+    seq = nn.Sequential(shared, nn.ReLU(), shared)
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias"]
+    assert [n for n, _ in seq.named_parameters(remove_duplicate=False)] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert len(list(seq.named_modules(remove_duplicate=False))) == 4
+    seq.register_module("extra", nn.Tanh())
+    assert isinstance(seq.extra, nn.Tanh)
+
+
 def test_flatten_and_unflatten():
     x = rand(2, 12, 3)
     y = nn.Unflatten(1, (3, -1))(x)

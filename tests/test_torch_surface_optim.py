@@ -48,6 +48,21 @@ def test_adadelta_matches_pytorch_algorithm(kwargs):
     assert state["step"] == 6 and set(state) == {"step", "square_avg", "acc_delta"}
 
 
+@pytest.mark.parametrize("make", [lambda ps, **k: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1, **k),
+                                  lambda ps, **k: optim.Adam(ps, lr=0.1, weight_decay=0.1, **k),
+                                  lambda ps, **k: optim.AdamW(ps, lr=0.1, **k),
+                                  lambda ps, **k: optim.RMSprop(ps, momentum=0.5, **k),
+                                  lambda ps, **k: optim.Adagrad(ps, **k)])
+def test_maximize_is_descent_on_the_negated_objective(make):
+    p, _ = run(lambda ps: make(ps, maximize=True))
+    q = Tensor(P0.copy(), requires_grad=True)
+    opt = make([q])
+    for _ in range(6):
+        q.grad = Tensor(-A * q.data)  # the gradient of -f
+        opt.step()
+    np.testing.assert_allclose(p.data, q.data, rtol=1e-12)
+
+
 def test_adadelta_state_dict_round_trips_through_a_checkpoint(tmp_path):
     p, opt = run(lambda ps: optim.Adadelta(ps, lr=0.5), steps=3)
     checkpoint.save_checkpoint(tmp_path / "c.npz", {"optimizer": opt.state_dict()})

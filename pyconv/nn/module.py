@@ -91,6 +91,8 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a Module")
         self._modules[name] = module
 
+    register_module = add_module
+
     def register_forward_hook(self, hook):
         """hook(module, inputs, output) runs after every forward; returns a handle with remove()."""
         key = object()
@@ -154,24 +156,27 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def _named(self, kind, prefix="", recurse=True):
+    def _named(self, kind, prefix="", recurse=True, remove_duplicate=True):
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
         for mod_prefix, m in modules:
             for name, t in getattr(m, kind).items():
-                if t is None or id(t) in seen:
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
                 seen.add(id(t))
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
 
-    def named_parameters(self, prefix="", recurse=True):
-        return self._named("_parameters", prefix, recurse)
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, parameter) pairs; a parameter shared by several modules is listed once
+        unless remove_duplicate=False."""
+        return self._named("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
         return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix="", recurse=True):
-        return self._named("_buffers", prefix, recurse)
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
         return (b for _, b in self.named_buffers(recurse=recurse))
@@ -230,8 +235,9 @@ class Module:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None):
+        """Move to the GPU; device: None, an index (0, the one GPU pyconv uses) or a name."""
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self):
         return self.to(dtype=np.float32)

@@ -1,6 +1,6 @@
 """Adadelta, as torch.optim.Adadelta.
 
-    g = grad + weight_decay * p           (g = -g first when maximize)
+    g = grad + weight_decay * p
     v = rho * v + (1 - rho) * g^2
     delta = sqrt(u + eps) / sqrt(v + eps) * g
     u = rho * u + (1 - rho) * delta^2
@@ -28,8 +28,6 @@ class Adadelta(Optimizer):
             state["square_avg"] = xp.zeros_like(p)
             state["acc_delta"] = xp.zeros_like(p)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p
         v, u = state["square_avg"], state["acc_delta"]

@@ -8,6 +8,9 @@ list of dicts (the parameters under "params", the hyper-parameters beside them, 
 code serves both devices and records no graph; their state holds raw arrays. An optimizer
 written as for PyTorch instead overrides `step(self, closure=None)` (decorated with
 `@pyconv.no_grad()`) and works on the Tensors; its state holds Tensors.
+
+Every built-in optimizer takes PyTorch's keyword `maximize`: the update then ascends the
+objective (the gradient is negated before the rule, as in PyTorch).
 """
 import copy
 from collections import defaultdict
@@ -75,6 +78,8 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group, p, grad, state in self._params_with_grad():
+                if group.get("maximize"):  # ascend: every rule starts from the negated gradient
+                    grad = -grad
                 self._update(group, p.data, grad, state)
         return loss
 
