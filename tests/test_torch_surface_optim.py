@@ -208,7 +208,8 @@ def test_one_cycle_by_hand():
             for s in range(total)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     # the last step() went to step 10, one past the final phase's end (allowed, as PyTorch)
-    assert opt.param_groups[0]["momentum"] == pytest.approx(cos(0.85, 0.95, (total - rise_end) / (total - 1 - rise_end)))
+    past_end = (total - rise_end) / (total - 1 - rise_end)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(cos(0.85, 0.95, past_end))
     with pytest.raises(ValueError, match="Tried to step 11 times"):
         rates(lambda o: OneCycleLR(o, max_lr=top, total_steps=total), steps=total + 1)
     _, adam = rates(lambda o: OneCycleLR(o, max_lr=0.1, epochs=2, steps_per_epoch=3), steps=2, optimizer=optim.Adam)
