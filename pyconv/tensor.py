@@ -604,7 +604,8 @@ class Tensor:
     def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
     def unbind(self, dim=0): return ops.unbind(self, dim)
     def narrow(self, dim, start, length): return ops.narrow(self, dim, start, length)
-    def flip(self, *dims): return ops.flip(self, *dims)
+    def flip(self, *args, dims=None):
+        return ops.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
     def gather(self, dim, index): return ops.gather(self, dim, index)
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_select(self, mask): return ops.masked_select(self, mask)

@@ -162,7 +162,7 @@ def div(input, other, *, rounding_mode=None):
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
     a, b = _promote(input, other)
     if _float_dtype(a) is None and _float_dtype(b) is None:
-        a = _floating(a)
+        a, b = _promote(_floating(a), b)
     return Div.apply(a, b)
 
 

@@ -313,13 +313,16 @@ def nonzero(input, *, as_tuple=False):
 
 
 class PNorm(Function):
-    """(sum |x|^p)^(1/p) over axes. Gradient: sign(x) |x|^(p-1) / norm^(p-1), taken as 0 where
-    the norm is 0 (PyTorch's subgradient) and, for p < 1, where x is 0."""
+    """(sum |x|^p)^(1/p) over axes; for p = 0 the count of nonzeros. Gradient: sign(x) |x|^(p-1)
+    / norm^(p-1), taken as 0 where the norm is 0 (PyTorch's subgradient) and, for p < 1, where
+    x is 0; for p = 0 zero (a count is piecewise constant)."""
 
     def forward(self, x, p, axis, keepdims):
         xp = xp_of(x)
         self.x, self.p, self.axes, self.keepdims = x, p, normalize_axes(axis, x.ndim), keepdims
-        if p == 2:
+        if p == 0:
+            self.out = (x != 0).sum(axis=self.axes, keepdims=True).astype(x.dtype)
+        elif p == 2:
             self.out = xp.sqrt((x * x).sum(axis=self.axes, keepdims=True))
         else:
             self.out = (xp.abs(x) ** p).sum(axis=self.axes, keepdims=True) ** (1 / p)
@@ -327,6 +330,8 @@ class PNorm(Function):
 
     def backward(self, grad):
         xp, x, p = xp_of(grad), self.x, self.p
+        if p == 0:
+            return xp.zeros(x.shape, dtype=grad.dtype)
         grad = expand_reduced(grad, x.shape, self.axes, self.keepdims)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = xp.where(self.out == 0, 0, grad / self.out ** (p - 1))
@@ -348,8 +353,6 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return amax(input.abs(), dim, keepdim)
     if p == float("-inf"):
         return amin(input.abs(), dim, keepdim)
-    if p == 0:
-        return sum(input != 0, dim, keepdim).to(dtype=input.dtype)
     if p == 1:
         return sum(input.abs(), dim, keepdim)
     if p < 0:

@@ -353,9 +353,9 @@ def unbind(input, dim=0):
     return tuple(getitem(input, (slice(None),) * dim + (i,)) for i in range(input.shape[dim]))
 
 
-def flip(input, *dims):
-    """input reversed along `dims`."""
-    axes = normalize_axes(_dims(dims), input.ndim)
+def flip(input, dims):
+    """input reversed along `dims` (an int or a sequence of them)."""
+    axes = normalize_axes(dims, input.ndim)
     return getitem(input, tuple(slice(None, None, -1) if i in axes else slice(None)
                                 for i in range(input.ndim)))
 
