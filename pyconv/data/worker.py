@@ -70,7 +70,13 @@ def choose_context(requested, objects):
         return multiprocessing.get_context("fork"), objects
     if payload is None:  # no fork here: let pickle say what is wrong
         pickle.dumps(objects, pickle.HIGHEST_PROTOCOL)
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn"), payload
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn"), payload
+    context = multiprocessing.get_context("forkserver")
+    # the server imports pyconv once; each worker forked from it then starts in milliseconds
+    # (this takes effect when the server starts, at the first use of forkserver)
+    context.set_forkserver_preload(["__main__", "pyconv.data"])
+    return context, payload
 
 
 def _main_runs_unguarded():
