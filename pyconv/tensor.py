@@ -582,6 +582,7 @@ class Tensor:
     def argsort(self, *args, **kwargs): return ops.argsort(self, *args, **kwargs)
     def nonzero(self, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
     def count_nonzero(self, *args, **kwargs): return ops.count_nonzero(self, *args, **kwargs)
+    def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
 
     # shapes
     def reshape(self, *shape): return ops.reshape(self, *shape)
@@ -607,6 +608,8 @@ class Tensor:
     def flip(self, *args, dims=None):
         return ops.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
     def gather(self, dim, index): return ops.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, value=None): return ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_select(self, mask): return ops.masked_select(self, mask)
     def tril(self, diagonal=0): return ops.tril(self, diagonal)
@@ -652,6 +655,8 @@ class Tensor:
     def sigmoid_(self): return ops.inplace.sigmoid_(self)
     def tanh_(self): return ops.inplace.tanh_(self)
     def masked_fill_(self, mask, value): return ops.inplace.masked_fill_(self, mask, value)
+    def scatter_(self, dim, index, src=None, value=None): return ops.inplace.scatter_(self, dim, index, src, value)
+    def scatter_add_(self, dim, index, src): return ops.inplace.scatter_add_(self, dim, index, src)
     def zero_(self): return ops.inplace.zero_(self)
     def fill_(self, value): return ops.inplace.fill_(self, value)
     def copy_(self, src, non_blocking=False): return ops.inplace.copy_(self, src)

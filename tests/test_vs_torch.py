@@ -172,7 +172,9 @@ SHAPES = [
     "m.concat([t.x, t.y])", "m.concatenate([t.x, t.y], 1)", "m.stack([t.x, t.y])",
     "m.stack([t.x, t.y], dim=1)", "m.stack((t.x, t.y), -1)", "m.tril(t.x)", "t.x.triu(1)",
     "m.triu(t.x, -1)", "t.x.gather(1, t.gi)", "m.gather(t.x, 0, t.gi0)", "t.x.index_select(0, t.sel)",
-    "m.index_select(t.x, 1, t.sel)", "t.x.masked_select(t.mask)", "m.masked_select(t.x, t.mask)",
+    "m.index_select(t.x, 1, t.sel)", "m.zeros(3, 4, dtype=m.float64).scatter(1, t.gi, t.x[:, :2])",
+    "t.x.scatter(0, t.gi0[:1], t.y[:1])", "m.scatter(t.x, 0, t.gi0, t.y[1:])", "t.x.scatter(1, t.gi, 0.5)",
+    "m.scatter_add(t.x, 1, t.gi, t.y[:, 1:3])", "m.scatter_add(t.x, 0, t.gi0, t.y[1:])", "t.x.masked_select(t.mask)", "m.masked_select(t.x, t.mask)",
     "t.x[0]", "t.x[1:, ::2]", "t.x[:, -1]", "t.x[..., 1]", "t.x[None]", "t.x[t.mask]", "t.x[t.lab]",
     "t.x[[0, 0, 2]]", "t.x[t.lab, t.lab2]", "t.x[:, [1, 3]]", "t.x[t.x > 0]", "t.z[1, :, 2:]",
     "t.z[:, 0]", "t.x[t.lab[0]]", "[r for r in t.x]", "list(t.z)",
@@ -197,7 +199,8 @@ METHODS = [
     "float(t.x[0, 0])", "int(t.lab[1])", "bool(t.lab[0] > 1)", "t.x.new_zeros(2, 3)",
     "t.x.new_ones((2,))", "t.x.new_full((2,), 3.0)", "t.x.new_tensor([1, 2])", "t.i.new_zeros(2)",
     "f'{t.x.sum():.3f}'", "t.x.detach().numpy().shape", "t.x.data.shape", "t.x.T.shape",
-    "t.x.is_cuda", "t.x.type().split('.')[-1]", "t.i.type().split('.')[-1]",
+    "t.lab.bincount()", "m.bincount(t.lab2, minlength=4)", "m.sigmoid(t.x)", "m.tanh(t.x)",
+    "m.relu(t.x)", "m.softmax(t.x, 1)", "m.log_softmax(t.x, dim=1)", "t.x.is_cuda", "t.x.type().split('.')[-1]", "t.i.type().split('.')[-1]",
     "t.mask.type().split('.')[-1]",
 ]
 
@@ -238,7 +241,8 @@ INPLACE = [
     "(t.x * 1).masked_fill_(t.mask, 0)", "(t.x * 1).clamp_(-0.5, 0.5)", "(t.x * 1).relu_()",
     "(t.x * 1).copy_(t.y)", "setitem(t.zeros34, t.mask, t.x[t.mask])", "iadd(t.zeros34, t.x)",
     "setitem(t.x * 1, (slice(None), 0), 0.0)", "setitem(t.x.clone(), t.lab, t.y[0])",
-    "iadd(m.zeros(4, dtype=m.float64), t.v) * t.v2",
+    "iadd(m.zeros(4, dtype=m.float64), t.v) * t.v2", "m.zeros(3, 4).scatter_(1, t.lab.view(3, 1), 1.0)",
+    "t.zeros34.scatter_add_(1, t.gi, t.y[:, :2])", "(t.x * 1).scatter_(1, t.gi, t.y[:, :2])",
 ]
 
 CASES = ELEMENTWISE + DTYPES + COMPARISONS + REDUCTIONS + SHAPES + MATMUL + METHODS + CREATION + INPLACE

@@ -160,6 +160,15 @@ def copy_(t, src):
                    casting="unsafe", write=write)
 
 
+def scatter_(t, dim, index, src=None, value=None):
+    src = value if src is None else src
+    return _update(t, lambda x, s: shape.scatter(x, dim, index, s), src)
+
+
+def scatter_add_(t, dim, index, src):
+    return _update(t, lambda x, s: shape.scatter_add(x, dim, index, s), src)
+
+
 def setitem(t, index, value):
     """t[index] = value: ints, slices, masks and integer arrays as in getitem."""
     def write(array):

@@ -22,7 +22,7 @@ from .basic import _floating, maximum, minimum
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "var", "std", "argmax", "argmin",
            "all", "any", "norm", "logsumexp", "cumsum", "sort", "argsort", "topk", "nonzero",
-           "count_nonzero", "return_types"]
+           "count_nonzero", "bincount", "return_types"]
 
 
 
@@ -301,6 +301,14 @@ def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def count_nonzero(input, dim=None):
     x = _tensor(input)
     return Tensor(x.xp.count_nonzero(x.data, axis=dim).astype(np.int64))
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, ... occurs in the 1-d integer tensor input (or the sum of
+    `weights` at its positions)."""
+    x = _tensor(input)
+    w = None if weights is None else _tensor(weights).data
+    return Tensor(x.xp.bincount(x.data, weights=w, minlength=minlength))
 
 
 def nonzero(input, *, as_tuple=False):

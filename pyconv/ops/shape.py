@@ -16,7 +16,7 @@ from ._util import dim_arg, normalize_axes, unbroadcast, xp_of
 
 __all__ = ["reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "flatten",
            "unflatten", "squeeze", "unsqueeze", "broadcast_to", "expand", "repeat", "tile",
-           "getitem", "gather", "index_select", "masked_select", "concat", "concatenate", "cat",
+           "getitem", "gather", "scatter", "scatter_add", "index_select", "masked_select", "concat", "concatenate", "cat",
            "stack", "split", "chunk", "unbind", "narrow", "flip", "tril", "triu", "pad", "clone",
            "contiguous"]
 
@@ -302,6 +302,64 @@ def gather(input, dim, index):
     if index.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {index.dtype}")
     return Gather.apply(input, index=index.data, dim=_axis(dim, input.ndim, "gather"))
+
+
+class Scatter(Function):
+    """x with src's values written (or, with add, added) along `dim` at `index`, as
+    torch.scatter / scatter_add. x gets the gradient where nothing was written over it; src the
+    gradient read back at the places it went to."""
+    def forward(self, x, src, index, dim, add):
+        xp = xp_of(x)
+        where = list(xp.ix_(*[xp.arange(n) for n in index.shape]))
+        where[dim] = index
+        self.where, self.add, self.src_shape = tuple(where), add, src.shape
+        # src may be larger than index: its leading block is used (as PyTorch)
+        values = src[tuple(slice(0, n) for n in index.shape)] if src.ndim else src
+        out = x.copy()
+        if add:
+            xp.add.at(out, self.where, values)
+        else:
+            out[self.where] = values
+        return out
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        dx = dsrc = None
+        if self.needs_grad[0]:
+            dx = grad.copy()
+            if not self.add:
+                dx[self.where] = 0
+        if self.needs_grad[1]:
+            picked = grad[self.where]
+            if len(self.src_shape) == 0:
+                dsrc = picked.sum().reshape(())
+            else:
+                dsrc = xp.zeros(self.src_shape, dtype=grad.dtype)
+                dsrc[tuple(slice(0, n) for n in picked.shape)] = picked
+        return dx, dsrc
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """A copy of input with src (a tensor, or the number `value`) written along `dim` at the
+    int64 tensor `index`: out[index[i][j]][j] = src[i][j] for dim 0."""
+    if reduce is not None:
+        raise NotImplementedError("scatter(reduce=...) is not supported; use scatter_add")
+    return _scatter(input, dim, index, value if src is None else src, add=False)
+
+
+def scatter_add(input, dim, index, src):
+    """As scatter, but src's values are added (where an index repeats, all of them)."""
+    return _scatter(input, dim, index, src, add=True)
+
+
+def _scatter(input, dim, index, src, add):
+    index = _tensor(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"scatter: index must be an integer tensor, got {index.dtype}")
+    if not isinstance(src, Tensor):
+        src = Tensor(input.xp.asarray(src, dtype=input.dtype))
+    return Scatter.apply(input, src.to(dtype=input.dtype), index=index.data,
+                         dim=_axis(dim, input.ndim, "scatter"), add=add)
 
 
 def index_select(input, dim, index):
