@@ -14,7 +14,7 @@ from ..ops.activation import elu, leaky_relu, log_softmax, maxout, relu, sigmoid
 from ..ops.conv import _check_float, conv2d
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                         hinge_loss, l1_loss, mse_loss, nll_loss)
-from ..ops.norm import batch_norm, dropout
+from ..ops.normalization import batch_norm, dropout
 from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d,
                         min_pool2d)
 from ..ops.shape import pad as _pad_numpy_order
