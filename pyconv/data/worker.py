@@ -60,23 +60,30 @@ def choose_context(requested, objects):
         context = multiprocessing.get_context(requested) if isinstance(requested, str) else requested
         forked = context.get_start_method() == "fork"
         return context, objects if forked else pickle.dumps(objects, pickle.HIGHEST_PROTOCOL)
-    try:
-        payload = pickle.dumps(objects, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 (any failure to pickle means: fork instead)
-        payload = None
+    payload = _pickled_or_none(objects)
     methods = multiprocessing.get_all_start_methods()
-    can_fork = "fork" in methods
-    if can_fork and (payload is None or b"__main__" in payload or _main_runs_unguarded()):
+    if "fork" in methods and (payload is None or b"__main__" in payload or _main_runs_unguarded()):
         return multiprocessing.get_context("fork"), objects
     if payload is None:  # no fork here: let pickle say what is wrong
         pickle.dumps(objects, pickle.HIGHEST_PROTOCOL)
+    return _fresh_interpreter_context(methods), payload
+
+
+def _pickled_or_none(objects):
+    try:
+        return pickle.dumps(objects, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 (any failure to pickle means: fork instead)
+        return None
+
+
+def _fresh_interpreter_context(methods):
     if "forkserver" not in methods:
-        return multiprocessing.get_context("spawn"), payload
+        return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # the server imports pyconv once; each worker forked from it then starts in milliseconds
     # (this takes effect when the server starts, at the first use of forkserver)
     context.set_forkserver_preload(["__main__", "pyconv.data"])
-    return context, payload
+    return context
 
 
 def _main_runs_unguarded():
@@ -118,7 +125,7 @@ class WorkerError:
 
     def __init__(self, worker_id, exc):
         self.worker_id = worker_id
-        self.type = type(exc) if _pickles(type(exc)) else RuntimeError
+        self.type = RuntimeError if _pickled_or_none(type(exc)) is None else type(exc)
         self.text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
     def reraise(self):
@@ -136,14 +143,6 @@ class WorkerError:
 class _PlainMessage(str):
     def __repr__(self):
         return str(self)
-
-
-def _pickles(obj):
-    try:
-        pickle.dumps(obj)
-        return True
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def fetch(dataset, index, collate_fn, batched):
