@@ -573,8 +573,7 @@ class Tensor:
     def argmin(self, *args, **kwargs): return ops.argmin(self, *args, **kwargs)
     def all(self, *args, **kwargs): return ops.all(self, *args, **kwargs)
     def any(self, *args, **kwargs): return ops.any(self, *args, **kwargs)
-    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
-        return ops.norm(self, p, dim, keepdim, dtype=dtype)
+    def norm(self, *args, **kwargs): return ops.norm(self, *args, **kwargs)
     def logsumexp(self, *args, **kwargs): return ops.logsumexp(self, *args, **kwargs)
     def cumsum(self, *args, **kwargs): return ops.cumsum(self, *args, **kwargs)
     def topk(self, *args, **kwargs): return ops.topk(self, *args, **kwargs)

@@ -347,12 +347,13 @@ class PNorm(Function):
         return (along * scale).astype(grad.dtype, copy=False)
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
     """The p-norm of the elements over `dim` (all of them by default, the matrix's Frobenius
     norm): p = 2 or "fro", 1, inf, -inf, 0 (the count of nonzeros) or any other p > 0."""
     input = _floating(input)
     if dtype is not None:
         input = input.to(dtype=dtype)
+    dim, keepdim = dim_arg(dim, axis, "norm"), keepdim_arg(keepdim, keepdims)
     if p == "fro":
         p = 2
     if isinstance(p, str):
@@ -385,7 +386,8 @@ class LogSumExp(Function):
         return grad * xp_of(grad).exp(self.x - self.out)
 
 
-def logsumexp(input, dim, keepdim=False, *, axis=None, keepdims=None):
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """log(sum(exp(input))) over `dim` (all axes when None), without overflow."""
     return LogSumExp.apply(_floating(input), axis=dim_arg(dim, axis, "logsumexp"),
                            keepdims=keepdim_arg(keepdim, keepdims))
 
