@@ -129,7 +129,8 @@ def _is_float(dtype):
 
 
 def _is_array(obj):
-    return isinstance(obj, np.ndarray) or _device.is_cupy_array(obj)
+    return isinstance(obj, np.ndarray) or (not isinstance(obj, (tuple, numbers.Number, str))
+                                           and _device.is_cupy_array(obj))
 
 
 def _may_share(a, b):
@@ -221,11 +222,14 @@ class Tensor:
     __hash__ = object.__hash__  # == is elementwise, yet tensors stay usable as dict keys
 
     def __init__(self, *args, requires_grad=False, dtype=None, device=None):
-        data, dtype = _constructor_data(args, dtype)
-        if device is None:
-            device = "cuda" if _device.is_cupy_array(data) or \
-                (isinstance(data, Tensor) and data.device == "cuda") else "cpu"
-        self._data = _as_array(data, dtype, device)
+        if len(args) == 1 and type(args[0]) is np.ndarray and dtype is None and device is None:
+            self._data = args[0]  # the common case (every op's result), made quick
+        else:
+            data, dtype = _constructor_data(args, dtype)
+            if device is None:
+                device = "cuda" if _device.is_cupy_array(data) or \
+                    (isinstance(data, Tensor) and data.device == "cuda") else "cpu"
+            self._data = _as_array(data, dtype, device)
         self.grad = None
         self._ctx = None  # the Function that made this tensor, if it tracks gradients
         self._version_cell = [0]  # shared with the tensors this one views (see Function.apply)
@@ -806,12 +810,7 @@ class Function:
     `saved_versions` the version of each tensor whose array an attribute of `self` shares.
     """
 
-    def __init__(self):
-        self.parents = ()
-        self.needs_grad = ()
-        self.input_fns = ()
-        self.input_meta = ()
-        self.saved_versions = ()
+    parents = needs_grad = input_fns = input_meta = saved_versions = ()  # until recorded
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -821,13 +820,13 @@ class Function:
         fn.needs_grad = tuple(grad_on and t.requires_grad for t in tensors)
         out = fn.forward(*[t.data for t in tensors], **params)
         result = Tensor(out)
-        if len(tensors) == 1 and _may_share(result.data, tensors[0].data):
+        if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
             result._version_cell = tensors[0]._version_cell  # a view: one counter for both
         if any(fn.needs_grad) and _is_float(result.dtype):
+            fn.saved_versions = _saved_versions(fn, tensors + [result])
             fn.parents = tuple(tensors)
             fn.input_fns = tuple(t._ctx for t in tensors)
             fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
-            fn.saved_versions = _saved_versions(fn, tensors + [result])
             result._ctx = fn
             result._requires_grad = True
         return result
@@ -864,15 +863,22 @@ def _saved_versions(fn, tensors):
     """(version cell, version, shape, dtype) of each tensor whose array `fn` keeps (an attribute
     that is, or views, that array): backward will check that none was changed in place."""
     saved = []
-    for value in vars(fn).values():
-        if isinstance(value, (tuple, list)):
-            saved.extend(v for v in value if _is_array(v))
-        elif _is_array(value):
-            saved.append(value)
+    for key, value in vars(fn).items():
+        if key == "needs_grad":
+            continue
+        for item in value if type(value) in (tuple, list) else (value,):
+            if _is_array(item):
+                saved.append(item)
     if not saved:
         return ()
-    return tuple((t._version_cell, t._version, tuple(t.data.shape), t.dtype) for t in tensors
-                 if any(_may_share(a, t.data) for a in saved))
+    by_id = {id(t.data): t for t in tensors}
+    found = {}
+    for array in saved:
+        same = by_id.get(id(array))  # most ops keep their inputs themselves: no bounds to compare
+        for t in [same] if same is not None else tensors:
+            if t is same or _may_share(array, t.data):
+                found[id(t.data)] = t
+    return tuple((t._version_cell, t._version, tuple(t.data.shape), t.dtype) for t in found.values())
 
 
 def _tensors_of(op, inputs):
