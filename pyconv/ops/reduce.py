@@ -402,12 +402,14 @@ class CumSum(Function):
         return xp.flip(xp.cumsum(xp.flip(grad, self.axis), axis=self.axis), self.axis)
 
 
-def cumsum(input, dim, *, dtype=None, axis=None):
+def cumsum(input, dim=None, *, dtype=None, axis=None):
     """Running sums along `dim`. Integer and bool tensors sum in int64 (as PyTorch)."""
     input = _tensor(input)
     if dtype is None and input.dtype.kind in "biu":
         dtype = np.int64
     dim = dim_arg(dim, axis, "cumsum")
+    if dim is None:
+        raise TypeError("cumsum() needs dim")
     return CumSum.apply(input, axis=dim % builtins.max(input.ndim, 1), dtype=dtype)
 
 
