@@ -292,16 +292,20 @@ class Tensor:
 
     @property
     def device(self):
-        return _device.device_of(self._data)
+        """Where the data lives: pyconv.device("cpu") or ("cuda"), which equal the strings."""
+        name = _device.device_of(self._data)
+        if name not in _DEVICE_OBJECTS:
+            _DEVICE_OBJECTS[name] = _device.Device(name)
+        return _DEVICE_OBJECTS[name]
 
     @property
     def is_cuda(self):
-        return self.device == "cuda"
+        return _device.device_of(self._data) == "cuda"
 
     @property
     def xp(self):
         """The array module of this tensor's data: numpy or cupy."""
-        return _device.array_module(self.device)
+        return _device.array_module(_device.device_of(self._data))
 
     @property
     def is_leaf(self):
@@ -708,6 +712,8 @@ class Tensor:
         return seed
 
 
+_DEVICE_OBJECTS = {}  # "cpu" or "cuda" -> its pyconv.device, made once
+
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
@@ -884,7 +890,7 @@ def _saved_versions(fn, tensors):
 def _tensors_of(op, inputs):
     """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
     given = [x for x in inputs if isinstance(x, Tensor)]
-    devices = {t.device for t in given}
+    devices = {str(t.device) for t in given}
     if len(devices) > 1:
         shapes = ", ".join(f"{t.shape} on {t.device}" for t in given)
         raise RuntimeError(f"{op}: all tensors must be on one device, got {shapes}; "

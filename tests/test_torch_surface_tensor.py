@@ -277,6 +277,7 @@ def test_attributes_and_conversions_to_python():
     assert x.tolist() == [[1.5, 2.0]] and x.sum().item() == 3.5 and f"{x.sum():.2f}" == "3.50"
     assert [row.tolist() for row in x] == [[1.5, 2.0]] and 2.0 in x and x.is_cuda is False
     assert x.numpy().shape == (1, 2) and x.cpu() is x and x.data.dtype == np.float32
+    assert x.device == "cpu" and x.device.type == "cpu" and x.to(x.device) is x
     x.data = pc.tensor([[0.0, 1.0]])  # assigning a tensor stores its array
     assert isinstance(x.data, np.ndarray) and x.tolist() == [[0.0, 1.0]]
     with pytest.raises(TypeError, match="0-d"):

@@ -39,9 +39,10 @@ class To(Function):
 def to(x, device=None, dtype=None):
     """`x` on `device` with `dtype` (either may be None: unchanged). Returns `x` itself when
     nothing changes; otherwise a copy whose gradient flows back to `x`."""
-    device = x.device if device is None else _device.check_device(device)
+    current = _device.device_of(x.data)
+    device = current if device is None else _device.check_device(device)
     dtype = x.dtype if dtype is None else np.dtype(dtype)
-    if device == x.device and dtype == x.dtype:
+    if device == current and dtype == x.dtype:
         return x
     if device == "cuda":
         _device.array_module("cuda")  # the clear error when CuPy is missing
