@@ -18,8 +18,9 @@ from .tensor import Tensor, _as_array
 
 __all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
            "eye", "arange", "linspace", "logspace", "rand", "randn", "randint", "randperm", "normal",
-           "rand_like", "randn_like", "randint_like", "from_numpy", "as_tensor", "manual_seed",
-           "default_generator"]
+           "rand_like", "randn_like", "randint_like", "bernoulli", "multinomial", "from_numpy",
+           "as_tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+           "ShortTensor", "ByteTensor", "BoolTensor", "manual_seed", "default_generator"]
 
 
 def _shape(shape, size=None):
@@ -129,6 +130,37 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
                  None, dtype, device, requires_grad)
 
 
+class _TypedTensorMeta(type):
+    """isinstance(t, FloatTensor) holds for the tensors of that dtype (PyTorch's legacy types)."""
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+
+class _TypedTensor(metaclass=_TypedTensorMeta):
+    """PyTorch's legacy constructors: FloatTensor([1, 2]), LongTensor(3, 4) (zeros), ... make
+    Tensors of one dtype; `t.type(FloatTensor)` converts to it."""
+    dtype = None
+
+    def __new__(cls, *args, device=None):
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            return args[0].to(dtype=cls.dtype)
+        return Tensor(*args, dtype=cls.dtype, device=device)
+
+
+def _typed(name, dtype):
+    return _TypedTensorMeta(name, (_TypedTensor,), {"dtype": np.dtype(dtype), "__doc__": _TypedTensor.__doc__})
+
+
+FloatTensor = _typed("FloatTensor", np.float32)
+DoubleTensor = _typed("DoubleTensor", np.float64)
+HalfTensor = _typed("HalfTensor", np.float16)
+LongTensor = _typed("LongTensor", np.int64)
+IntTensor = _typed("IntTensor", np.int32)
+ShortTensor = _typed("ShortTensor", np.int16)
+ByteTensor = _typed("ByteTensor", np.uint8)
+BoolTensor = _typed("BoolTensor", np.bool_)
+
+
 def from_numpy(ndarray):
     """A tensor over the numpy array itself: changes to either show in the other."""
     if not isinstance(ndarray, np.ndarray):
@@ -223,3 +255,20 @@ def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=
     dtype, device = _like(input, dtype, device)
     return randint(low, high, tuple(input.shape), generator=generator, dtype=dtype, device=device,
                    requires_grad=requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """1 with probability `input` (or `p`) per element, else 0; input's dtype and device."""
+    probs = input.numpy() if p is None else np.broadcast_to(p, tuple(input.shape))
+    values = _generator(generator).random(tuple(input.shape)) < probs
+    return _random_tensor(values, input.dtype, input.device, False)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """`num_samples` indices drawn per row of the (1-d or 2-d) weights `input` (int64)."""
+    weights = input.numpy().astype(np.float64)
+    rows = weights.reshape(-1, weights.shape[-1])
+    rng = _generator(generator)
+    drawn = np.stack([rng.choice(len(w), num_samples, replace=replacement, p=w / w.sum()) for w in rows])
+    return _random_tensor(drawn.reshape(weights.shape[:-1] + (num_samples,)), None, input.device, False,
+                          default=np.int64)

@@ -431,7 +431,7 @@ class Tensor:
     def type(self, dtype=None):
         """Without an argument, the type's name ("pyconv.FloatTensor"); with a dtype, `to(dtype)`."""
         if dtype is not None:
-            return self.to(dtype=dtype)
+            return self.to(dtype=getattr(dtype, "dtype", dtype))  # a dtype, or FloatTensor & co
         kind = _TYPE_NAMES.get(self.dtype.name, self.dtype.name.capitalize())
         return f"pyconv.{'cuda.' if self.is_cuda else ''}{kind}Tensor"
 
@@ -620,6 +620,9 @@ class Tensor:
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_select(self, mask): return ops.masked_select(self, mask)
     def tril(self, diagonal=0): return ops.tril(self, diagonal)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return ops.diagonal(self, offset, dim1, dim2)
+    def diag(self, diagonal=0): return ops.diag(self, diagonal)
+    def trace(self): return ops.trace(self)
     def triu(self, diagonal=0): return ops.triu(self, diagonal)
     def matmul(self, other): return ops.matmul(self, other)
     def mm(self, other): return ops.mm(self, other)
@@ -668,6 +671,9 @@ class Tensor:
     def fill_(self, value): return ops.inplace.fill_(self, value)
     def copy_(self, src, non_blocking=False): return ops.inplace.copy_(self, src)
     def normal_(self, mean=0.0, std=1.0, generator=None): return ops.inplace.normal_(self, mean, std, generator)
+    def bernoulli(self, p=None, generator=None): return creation.bernoulli(self, p, generator=generator)
+    def multinomial(self, num_samples, replacement=False, generator=None):
+        return creation.multinomial(self, num_samples, replacement, generator=generator)
     def uniform_(self, a=0.0, b=1.0, generator=None): return ops.inplace.uniform_(self, a, b, generator)
 
     # -- backward -------------------------------------------------------------------------

@@ -258,6 +258,33 @@ def test_new_reductions_have_gradients():
     same(z.grad, [0, 0, 0])  # PyTorch's subgradient at 0, not nan
 
 
+def test_diagonals_and_grids():
+    x, v = rand(3, 4), rand(3, seed=1)
+    same(x.diagonal(1), np.diagonal(x.numpy(), 1)) and same(pc.trace(x), np.trace(x.numpy()))
+    same(pc.diag(v, -1), np.diag(v.numpy(), -1)) and same(x.diag(), np.diag(x.numpy()))
+    gx, gy = pc.meshgrid(v, x[0], indexing="ij")
+    ex, ey = np.meshgrid(v.numpy(), x.numpy()[0], indexing="ij")
+    same(gx, ex) and same(gy, ey)
+    batch = rand(2, 3, 4, seed=2)
+    for fn in (lambda x, v: x.diagonal(-1) * v[:2], lambda x, v: x @ pc.diag(v, 1), lambda x, v: x.trace(),
+               lambda x, v: batch.diagonal(0, 1, 2) * x.diagonal(),
+               lambda x, v: pc.meshgrid(v, x[1], indexing="xy")[1] * pc.meshgrid(v, x[1])[0].t()):
+        assert gradcheck(fn, x, v)
+    assert gradcheck(lambda b: b.diagonal(1, 2, 0), batch)
+
+
+def test_legacy_typed_constructors_and_sampling():
+    assert pc.FloatTensor([1, 2]).dtype == pc.float32 and pc.LongTensor(2, 3).shape == (2, 3)
+    assert isinstance(pc.zeros(2), pc.FloatTensor) and not isinstance(pc.zeros(2), pc.LongTensor)
+    assert pc.zeros(2).type(pc.LongTensor).dtype == pc.int64 and pc.ByteTensor([1]).dtype == pc.uint8
+    pc.manual_seed(0)
+    draws = pc.bernoulli(pc.full((10000,), 0.3))
+    assert draws.dtype == pc.float32 and abs(draws.mean().item() - 0.3) < 0.02
+    picks = pc.multinomial(pc.tensor([[0.5, 0.0, 0.5], [0.2, 0.0, 0.8]]), 2)
+    assert picks.dtype == pc.int64 and [sorted(row) for row in picks.tolist()] == [[0, 2], [0, 2]]
+    assert pc.multinomial(pc.tensor([0.0, 1.0]), 3, replacement=True).tolist() == [1, 1, 1]
+
+
 def test_matrix_products():
     a, b, v = rand(3, 4), rand(4, 2, seed=1), rand(4, seed=2)
     same(a.mm(b), a.numpy() @ b.numpy()) and same(pc.mv(a, v), a.numpy() @ v.numpy())

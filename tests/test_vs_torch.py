@@ -244,8 +244,36 @@ INPLACE = [
     "iadd(m.zeros(4, dtype=m.float64), t.v) * t.v2", "m.zeros(3, 4).scatter_(1, t.lab.view(3, 1), 1.0)",
     "t.zeros34.scatter_add_(1, t.gi, t.y[:, :2])", "(t.x * 1).scatter_(1, t.gi, t.y[:, :2])",
 ]
+LINALG_AND_LEGACY = [
+    't.x.diagonal()',
+    't.x.diagonal(1)',
+    'm.diagonal(t.x, -1)',
+    'm.diagonal(t.z, 0, 1, 2)',
+    't.z.diagonal(offset=1, dim1=0, dim2=2)',
+    'm.diag(t.v)',
+    'm.diag(t.v, 1)',
+    't.v.diag(-2)',
+    'm.diag(t.x)',
+    't.x.diag(1)',
+    'm.trace(t.x)',
+    't.x[:3, :3].trace()',
+    "m.meshgrid(t.v, t.v2[:3], indexing='ij')",
+    "m.meshgrid(t.v, t.v2[:3], indexing='xy')",
+    "m.meshgrid(t.v, t.v2[:2], t.v[:3], indexing='ij')",
+    't.x.type(m.FloatTensor)',
+    'm.LongTensor([1, 2])',
+    'm.FloatTensor([[1, 2]])',
+    'isinstance(t.x, m.DoubleTensor)',
+    'isinstance(t.x.float(), m.FloatTensor)',
+    'isinstance(t.lab, m.LongTensor)',
+    'm.FloatTensor(2, 3).shape',
+    "m.bernoulli(m.full((3,), 0.5)).shape", "m.rand(2, 2).bernoulli().dtype",
+    "m.multinomial(m.tensor([0.2, 0.8]), 3, replacement=True).shape",
+    "m.tensor([[0.5, 0.5, 0.0]]).multinomial(2).dtype",
+]
 
-CASES = ELEMENTWISE + DTYPES + COMPARISONS + REDUCTIONS + SHAPES + MATMUL + METHODS + CREATION + INPLACE
+
+CASES = ELEMENTWISE + DTYPES + COMPARISONS + REDUCTIONS + SHAPES + MATMUL + METHODS + CREATION + INPLACE + LINALG_AND_LEGACY
 
 
 def run(m, expr):

@@ -17,7 +17,7 @@ from ._util import dim_arg, normalize_axes, unbroadcast, xp_of
 __all__ = ["reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "flatten",
            "unflatten", "squeeze", "unsqueeze", "broadcast_to", "expand", "repeat", "tile",
            "getitem", "gather", "scatter", "scatter_add", "index_select", "masked_select", "concat", "concatenate", "cat",
-           "stack", "split", "chunk", "unbind", "narrow", "flip", "tril", "triu", "pad", "clone",
+           "stack", "split", "chunk", "unbind", "narrow", "flip", "tril", "triu", "diagonal", "diag", "trace", "meshgrid", "pad", "clone",
            "contiguous"]
 
 
@@ -435,6 +435,81 @@ def tril(input, diagonal=0):
 
 def triu(input, diagonal=0):
     return Triangle.apply(input, op="triu", k=diagonal)
+
+
+def _diagonal_index(xp, n_rows, n_cols, offset):
+    """(rows, cols) of the diagonal `offset` of an n_rows x n_cols matrix."""
+    n = max(0, min(n_rows + min(offset, 0), n_cols - max(offset, 0)))
+    start = xp.arange(n)
+    return start - min(offset, 0), start + max(offset, 0)
+
+
+class Diagonal(Function):
+    """The diagonal `offset` of axes dim1 and dim2, as the last axis (numpy's diagonal); the
+    gradient goes back onto that diagonal."""
+    def forward(self, x, offset, dim1, dim2):
+        self.shape, self.args = x.shape, (offset, dim1, dim2)
+        return xp_of(x).diagonal(x, offset, dim1, dim2).copy()
+
+    def backward(self, grad):
+        xp = xp_of(grad)
+        offset, dim1, dim2 = self.args
+        dx = xp.zeros(self.shape, dtype=grad.dtype)
+        matrices = xp.moveaxis(dx, (dim1, dim2), (-2, -1))  # a view: writes land in dx
+        matrices[(Ellipsis,) + _diagonal_index(xp, *matrices.shape[-2:], offset)] = grad
+        return dx
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    return Diagonal.apply(input, offset=offset, dim1=_axis(dim1, input.ndim, "diagonal"),
+                          dim2=_axis(dim2, input.ndim, "diagonal"))
+
+
+class DiagEmbed(Function):
+    """A square matrix with the vector x on its diagonal `offset`, zeros elsewhere."""
+    def forward(self, x, offset):
+        xp = xp_of(x)
+        n = x.shape[0] + abs(offset)
+        self.where = _diagonal_index(xp, n, n, offset)
+        out = xp.zeros((n, n), dtype=x.dtype)
+        out[self.where] = x
+        return out
+
+    def backward(self, grad):
+        return grad[self.where]
+
+
+def diag(input, diagonal=0):
+    """For a vector, the matrix with it on the diagonal; for a matrix, its diagonal."""
+    if input.ndim == 1:
+        return DiagEmbed.apply(input, offset=diagonal)
+    if input.ndim != 2:
+        raise ValueError(f"diag expects a 1-d or 2-d tensor, got shape {tuple(input.shape)}")
+    return globals()["diagonal"](input, diagonal)
+
+
+def trace(input):
+    """The sum of a matrix's diagonal."""
+    return diagonal(input).sum()
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids of 1-d tensors: the i-th result varies along axis i ("ij"), or with the
+    first two axes swapped ("xy", numpy's default)."""
+    tensors = _dims(tensors)
+    shape = [t.shape[0] for t in tensors]
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+        shape[0], shape[1] = shape[1], shape[0]
+    elif indexing != "ij":
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    grids = []
+    for t, axis in zip(tensors, axes):
+        view = [1] * len(tensors)
+        view[axis] = t.shape[0]
+        grids.append(expand(reshape(t, tuple(view)), tuple(shape)))
+    return tuple(grids)
 
 
 # -- joining ------------------------------------------------------------------------------------
