@@ -148,7 +148,8 @@ class _TypedTensor(metaclass=_TypedTensorMeta):
 
 
 def _typed(name, dtype):
-    return _TypedTensorMeta(name, (_TypedTensor,), {"dtype": np.dtype(dtype), "__doc__": _TypedTensor.__doc__})
+    namespace = {"dtype": np.dtype(dtype), "__doc__": _TypedTensor.__doc__}
+    return _TypedTensorMeta(name, (_TypedTensor,), namespace)
 
 
 FloatTensor = _typed("FloatTensor", np.float32)

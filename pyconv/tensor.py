@@ -615,7 +615,8 @@ class Tensor:
     def flip(self, *args, dims=None):
         return ops.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
     def gather(self, dim, index): return ops.gather(self, dim, index)
-    def scatter(self, dim, index, src=None, value=None): return ops.scatter(self, dim, index, src, value=value)
+    def scatter(self, dim, index, src=None, value=None):
+        return ops.scatter(self, dim, index, src, value=value)
     def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
     def masked_select(self, mask): return ops.masked_select(self, mask)
@@ -652,7 +653,8 @@ class Tensor:
     def add_(self, other, alpha=1): return ops.inplace.add_(self, other, alpha=alpha)
     def sub_(self, other, alpha=1): return ops.inplace.sub_(self, other, alpha=alpha)
     def mul_(self, other): return ops.inplace.mul_(self, other)
-    def div_(self, other, rounding_mode=None): return ops.inplace.div_(self, other, rounding_mode=rounding_mode)
+    def div_(self, other, rounding_mode=None):
+        return ops.inplace.div_(self, other, rounding_mode=rounding_mode)
     def pow_(self, exponent): return ops.inplace.pow_(self, exponent)
     def neg_(self): return ops.inplace.neg_(self)
     def abs_(self): return ops.inplace.abs_(self)
@@ -665,12 +667,14 @@ class Tensor:
     def sigmoid_(self): return ops.inplace.sigmoid_(self)
     def tanh_(self): return ops.inplace.tanh_(self)
     def masked_fill_(self, mask, value): return ops.inplace.masked_fill_(self, mask, value)
-    def scatter_(self, dim, index, src=None, value=None): return ops.inplace.scatter_(self, dim, index, src, value)
+    def scatter_(self, dim, index, src=None, value=None):
+        return ops.inplace.scatter_(self, dim, index, src, value)
     def scatter_add_(self, dim, index, src): return ops.inplace.scatter_add_(self, dim, index, src)
     def zero_(self): return ops.inplace.zero_(self)
     def fill_(self, value): return ops.inplace.fill_(self, value)
     def copy_(self, src, non_blocking=False): return ops.inplace.copy_(self, src)
-    def normal_(self, mean=0.0, std=1.0, generator=None): return ops.inplace.normal_(self, mean, std, generator)
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        return ops.inplace.normal_(self, mean, std, generator)
     def bernoulli(self, p=None, generator=None): return creation.bernoulli(self, p, generator=generator)
     def multinomial(self, num_samples, replacement=False, generator=None):
         return creation.multinomial(self, num_samples, replacement, generator=generator)

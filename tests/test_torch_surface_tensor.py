@@ -48,7 +48,8 @@ def test_conversions():
     assert x.float() is x and x.to(pc.float32) is x and x.to("cpu") is x
     assert x.to(pc.float64).dtype == pc.float64 and x.to(dtype=pc.int64).dtype == pc.int64
     assert x.to("cpu", pc.float64).dtype == pc.float64
-    assert x.to(pc.tensor([1])).dtype == pc.int64 and x.type_as(pc.tensor([1.0], dtype=pc.double)).dtype == pc.double
+    assert x.to(pc.tensor([1])).dtype == pc.int64
+    assert x.type_as(pc.tensor([1.0], dtype=pc.double)).dtype == pc.double
     assert x.to(pc.float32, copy=True) is not x
     assert x.type() == "pyconv.FloatTensor" and pc.tensor([1]).type() == "pyconv.LongTensor"
     assert x.type(pc.float64).dtype == pc.float64
@@ -137,7 +138,8 @@ def test_max_with_dim_is_values_and_indices():
     assert x.max(dim=0).indices.tolist() == [1, 0, 1] and pc.max(x, 1)[0].tolist() == [5.0, 6.0]
     assert x.max(1, keepdim=True).values.shape == (2, 1) and x.max(1, True)[1].shape == (2, 1)
     low = x.min(dim=1)
-    assert type(low).__name__ == "min" and low.values.tolist() == [1.0, 2.0] and low.indices.tolist() == [0, 1]
+    assert type(low).__name__ == "min" and low.values.tolist() == [1.0, 2.0]
+    assert low.indices.tolist() == [0, 1]
     assert x.max().item() == 6.0 and pc.min(x).item() == 1.0
     values.sum().backward()
     same(x.grad, [[0, 1, 0], [0, 0, 1]])
@@ -226,7 +228,8 @@ def test_elementwise_methods_and_functions():
     same(x.expm1(), np.expm1(a)) and same(p.rsqrt(), 1 / np.sqrt(b)) and same(p.reciprocal(), 1 / b)
     same(x.sin(), np.sin(a)) and same(x.cos(), np.cos(a)) and same(x.square(), a * a)
     same(x.clamp(min=-0.2, max=0.3), np.clip(a, -0.2, 0.3)) and same(x % 0.7, np.remainder(a, 0.7))
-    same(x.masked_fill(x > 0, 0.0), np.where(a > 0, 0, a)) and same(x.where(x > 0, 1.0), np.where(a > 0, a, 1))
+    same(x.masked_fill(x > 0, 0.0), np.where(a > 0, 0, a))
+    same(x.where(x > 0, 1.0), np.where(a > 0, a, 1))
     same(x.floor(), np.floor(a)) and same(x.round(), np.round(a)) and same(x // 0.5, np.floor_divide(a, 0.5))
     assert x.eq(x).all().item() and not x.ne(x).any().item() and x.gt(-10).all().item()
     assert x.allclose(x + 1e-12) and pc.allclose(x, x) and not x.equal(x + 1) and pc.equal(x, x.clone())
@@ -387,13 +390,14 @@ def test_sgd_by_hand_updates_the_same_leaf():
 def test_in_place_ops_write_into_the_same_array():
     w = pc.tensor([[1.0, -2.0], [3.0, 4.0]])
     array = w.data
-    for op, expected in [(lambda: w.add_(1), [[2, -1], [4, 5]]), (lambda: w.mul_(2), [[4, -2], [8, 10]]),
-                         (lambda: w.div_(pc.tensor([2.0, 1.0])), [[2, -2], [4, 10]]),
-                         (lambda: w.sub_(1, alpha=2), [[0, -4], [2, 8]]), (lambda: w.clamp_(-1, 3), [[0, -1], [2, 3]]),
-                         (lambda: w.masked_fill_(w < 0, 9), [[0, 9], [2, 3]]), (lambda: w.neg_(), [[0, -9], [-2, -3]]),
-                         (lambda: w.abs_(), [[0, 9], [2, 3]]), (lambda: w.pow_(2), [[0, 81], [4, 9]]),
-                         (lambda: w.copy_(pc.tensor([1.0, 2.0])), [[1, 2], [1, 2]]), (lambda: w.fill_(5), [[5, 5], [5, 5]]),
-                         (lambda: w.zero_(), [[0, 0], [0, 0]])]:
+    steps = [(lambda: w.add_(1), [[2, -1], [4, 5]]), (lambda: w.mul_(2), [[4, -2], [8, 10]]),
+             (lambda: w.div_(pc.tensor([2.0, 1.0])), [[2, -2], [4, 10]]),
+             (lambda: w.sub_(1, alpha=2), [[0, -4], [2, 8]]), (lambda: w.clamp_(-1, 3), [[0, -1], [2, 3]]),
+             (lambda: w.masked_fill_(w < 0, 9), [[0, 9], [2, 3]]), (lambda: w.neg_(), [[0, -9], [-2, -3]]),
+             (lambda: w.abs_(), [[0, 9], [2, 3]]), (lambda: w.pow_(2), [[0, 81], [4, 9]]),
+             (lambda: w.copy_(pc.tensor([1.0, 2.0])), [[1, 2], [1, 2]]),
+             (lambda: w.fill_(5), [[5, 5], [5, 5]]), (lambda: w.zero_(), [[0, 0], [0, 0]])]
+    for op, expected in steps:
         assert op() is w
         same(w, expected)
     assert w.data is array and w._version == 12
@@ -444,7 +448,7 @@ def test_in_place_on_a_leaf_that_requires_grad_is_refused():
     w = pc.ones(2, requires_grad=True)
     for op in (lambda: w.add_(1), lambda: w.zero_(), lambda: w.__isub__(1), lambda: w.__setitem__(0, 2.0),
                lambda: w.normal_()):
-        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
             op()
     assert w.tolist() == [1.0, 1.0] and w._version == 0
 
@@ -503,10 +507,12 @@ def test_in_place_inside_a_graph_differentiates_like_pytorch():
     assert out.requires_grad and not out.is_leaf
     same(x.grad, 14 * x.numpy() + [5, 0, 0])
     for fn in (lambda x: _iadd(x * 1, x.exp()), lambda x: (x * 1).clamp_(-0.5, 0.5) * x,
-               lambda x: _setitem(x * 1, (0, slice(1, 3)), x[1, :2] * 3), lambda x: (x * 1).masked_fill_(x > 0, 1.0),
+               lambda x: _setitem(x * 1, (0, slice(1, 3)), x[1, :2] * 3),
+               lambda x: (x * 1).masked_fill_(x > 0, 1.0),
                lambda x: pc.zeros(2, 3, dtype=pc.float64).copy_(x.t()[:2]) * x[:2],
                lambda x: (x * 2).scatter_(1, pc.tensor([[2], [0], [1]]), x[:, :1]),
-               lambda x: pc.zeros(3, 2, dtype=pc.float64).scatter_add(0, pc.tensor([[1, 1], [0, 1]]), x[:2, :2])):
+               lambda x: pc.zeros(3, 2, dtype=pc.float64).scatter_add(0, pc.tensor([[1, 1], [0, 1]]),
+                                                                       x[:2, :2])):
         assert gradcheck(fn, rand(3, 3))
 
 
@@ -537,7 +543,8 @@ def test_creation_functions():
     same(pc.linspace(0, 1, 5), [0, 0.25, 0.5, 0.75, 1], dtype=pc.float32)
     same(pc.logspace(0, 2, 3), [1, 10, 100], dtype=pc.float32)
     same(pc.logspace(0, 3, 4, base=2), [1, 2, 4, 8])
-    assert pc.zeros(2, 3).shape == pc.zeros((2, 3)).shape == pc.zeros([2, 3]).shape == pc.zeros(size=(2, 3)).shape
+    assert pc.zeros(2, 3).shape == pc.zeros((2, 3)).shape == pc.zeros([2, 3]).shape
+    assert pc.zeros(size=(2, 3)).shape == (2, 3)
     assert pc.ones(2, dtype=pc.long).dtype == pc.int64 and pc.zeros(2, dtype=None).dtype == pc.float32
     assert pc.empty(3, 2).shape == (3, 2) and pc.empty_like(pc.zeros(2, dtype=pc.int32)).dtype == pc.int32
     assert pc.full((2,), 7).dtype == pc.int64 and pc.full((2,), 7.0).dtype == pc.float32

@@ -174,7 +174,8 @@ SHAPES = [
     "m.triu(t.x, -1)", "t.x.gather(1, t.gi)", "m.gather(t.x, 0, t.gi0)", "t.x.index_select(0, t.sel)",
     "m.index_select(t.x, 1, t.sel)", "m.zeros(3, 4, dtype=m.float64).scatter(1, t.gi, t.x[:, :2])",
     "t.x.scatter(0, t.gi0[:1], t.y[:1])", "m.scatter(t.x, 0, t.gi0, t.y[1:])", "t.x.scatter(1, t.gi, 0.5)",
-    "m.scatter_add(t.x, 1, t.gi, t.y[:, 1:3])", "m.scatter_add(t.x, 0, t.gi0, t.y[1:])", "t.x.masked_select(t.mask)", "m.masked_select(t.x, t.mask)",
+    "m.scatter_add(t.x, 1, t.gi, t.y[:, 1:3])", "m.scatter_add(t.x, 0, t.gi0, t.y[1:])",
+    "t.x.masked_select(t.mask)", "m.masked_select(t.x, t.mask)",
     "t.x[0]", "t.x[1:, ::2]", "t.x[:, -1]", "t.x[..., 1]", "t.x[None]", "t.x[t.mask]", "t.x[t.lab]",
     "t.x[[0, 0, 2]]", "t.x[t.lab, t.lab2]", "t.x[:, [1, 3]]", "t.x[t.x > 0]", "t.z[1, :, 2:]",
     "t.z[:, 0]", "t.x[t.lab[0]]", "[r for r in t.x]", "list(t.z)",
@@ -200,7 +201,8 @@ METHODS = [
     "t.x.new_ones((2,))", "t.x.new_full((2,), 3.0)", "t.x.new_tensor([1, 2])", "t.i.new_zeros(2)",
     "f'{t.x.sum():.3f}'", "t.x.detach().numpy().shape", "t.x.data.shape", "t.x.T.shape",
     "t.lab.bincount()", "m.bincount(t.lab2, minlength=4)", "m.sigmoid(t.x)", "m.tanh(t.x)",
-    "m.relu(t.x)", "m.softmax(t.x, 1)", "m.log_softmax(t.x, dim=1)", "t.x.is_cuda", "t.x.type().split('.')[-1]", "t.i.type().split('.')[-1]",
+    "m.relu(t.x)", "m.softmax(t.x, 1)", "m.log_softmax(t.x, dim=1)", "t.x.is_cuda",
+    "t.x.type().split('.')[-1]", "t.i.type().split('.')[-1]",
     "t.mask.type().split('.')[-1]",
 ]
 
@@ -273,7 +275,8 @@ LINALG_AND_LEGACY = [
 ]
 
 
-CASES = ELEMENTWISE + DTYPES + COMPARISONS + REDUCTIONS + SHAPES + MATMUL + METHODS + CREATION + INPLACE + LINALG_AND_LEGACY
+CASES = (ELEMENTWISE + DTYPES + COMPARISONS + REDUCTIONS + SHAPES + MATMUL + METHODS + CREATION + INPLACE
+         + LINALG_AND_LEGACY)
 
 
 def run(m, expr):
@@ -308,7 +311,8 @@ def assert_same(ours, theirs, where, rtol):
     elif isinstance(theirs, tuple) and theirs[0] == "tensor":
         assert isinstance(ours, tuple) and ours[0] == "tensor", f"{where}: {ours!r} is not a tensor"
         assert ours[1] == theirs[1], f"{where}: dtype {ours[1]}, PyTorch's {theirs[1]}"
-        assert ours[2].shape == theirs[2].shape, f"{where}: shape {ours[2].shape}, PyTorch's {theirs[2].shape}"
+        assert ours[2].shape == theirs[2].shape, \
+            f"{where}: shape {ours[2].shape}, PyTorch's {theirs[2].shape}"
         if theirs[2].dtype.kind == "f":
             tol = max(rtol, float(np.finfo(theirs[2].dtype).eps) * 8)  # float32: a few ulps
             np.testing.assert_allclose(ours[2], theirs[2], rtol=tol, atol=tol, err_msg=where)

@@ -16,9 +16,9 @@ from ._util import dim_arg, normalize_axes, unbroadcast, xp_of
 
 __all__ = ["reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "flatten",
            "unflatten", "squeeze", "unsqueeze", "broadcast_to", "expand", "repeat", "tile",
-           "getitem", "gather", "scatter", "scatter_add", "index_select", "masked_select", "concat", "concatenate", "cat",
-           "stack", "split", "chunk", "unbind", "narrow", "flip", "tril", "triu", "diagonal", "diag", "trace", "meshgrid", "pad", "clone",
-           "contiguous"]
+           "getitem", "gather", "scatter", "scatter_add", "index_select", "masked_select",
+           "concat", "concatenate", "cat", "stack", "split", "chunk", "unbind", "narrow", "flip",
+           "tril", "triu", "diagonal", "diag", "trace", "meshgrid", "pad", "clone", "contiguous"]
 
 
 def _tensor(x):
@@ -272,7 +272,8 @@ class SetItem(Function):
 def setitem(input, index, value):
     """A copy of input with input[index] = value (differentiable in both)."""
     value = value if isinstance(value, Tensor) else Tensor(input.xp.asarray(value, dtype=input.dtype))
-    return SetItem.apply(input, value.to(dtype=input.dtype), index=_index_arrays(index, input.xp, input.device))
+    index = _index_arrays(index, input.xp, input.device)
+    return SetItem.apply(input, value.to(dtype=input.dtype), index=index)
 
 
 class Gather(Function):
@@ -485,7 +486,7 @@ def diag(input, diagonal=0):
         return DiagEmbed.apply(input, offset=diagonal)
     if input.ndim != 2:
         raise ValueError(f"diag expects a 1-d or 2-d tensor, got shape {tuple(input.shape)}")
-    return globals()["diagonal"](input, diagonal)
+    return Diagonal.apply(input, offset=diagonal, dim1=0, dim2=1)
 
 
 def trace(input):
