@@ -462,11 +462,17 @@ def test_changed_saved_input_is_refused_by_backward():
                                            r"shape \(2,\)\], saved by MulBackward, is at version 1; "
                                            r"expected version 0 instead"):
         loss.backward()
-    loss = (w * pc.tensor([3.0, 4.0])).sum()
+    loss = (w * w).sum()
     with pc.no_grad():
         w.add_(1)  # an optimizer step between forward and backward
     with pytest.raises(RuntimeError, match="is at version 1; expected version 0"):
         loss.backward()
+    w.grad = None
+    loss = (w * pc.tensor([3.0, 4.0])).sum()  # Mul kept only the constant, for w's gradient
+    with pc.no_grad():
+        w.add_(1)
+    loss.backward()
+    same(w.grad, [3, 4])
 
 
 def test_ops_that_saved_nothing_allow_later_changes():

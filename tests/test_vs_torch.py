@@ -404,6 +404,21 @@ def test_modified_saved_tensor_is_refused_by_both():
             loss.backward()
 
 
+@pytest.mark.parametrize("expr", ["t.x * t.w", "t.x / t.w", "t.x + t.w", "t.x.exp()", "t.x @ t.w.t()",
+                                  "t.x * 2", "t.x.sum() * t.w"])
+def test_changing_an_input_backward_does_not_need_is_allowed_by_both(expr):
+    """Only the arrays an op keeps for backward are checked: here t.x's values are not needed
+    (t.w requires no grad, exp keeps its output), so changing t.x in place is allowed."""
+    grads = {}
+    for m in (torch, pyconv):
+        out, t = run(m, expr)
+        with m.no_grad():
+            t.x.mul_(2)
+        out.sum().backward()
+        grads[m] = t.x.grad.numpy()
+    np.testing.assert_allclose(grads[pyconv], grads[torch], rtol=1e-9)
+
+
 def test_sgd_loop_matches_pytorch():
     """A hand-written training loop, as in PyTorch's tutorials, gives the same losses."""
     rng = np.random.default_rng(3)

@@ -124,12 +124,16 @@ subtract = sub
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        # each gradient needs the other operand: keep only those needed, so that an in-place
+        # change of the rest does not stop backward (PyTorch saves the same)
+        self.shapes = (a.shape, b.shape)
+        self.a = a if self.needs_grad[1] else None
+        self.b = b if self.needs_grad[0] else None
         return a * b
 
     def backward(self, grad):
-        da = unbroadcast(grad * self.b, self.a.shape) if self.needs_grad[0] else None
-        db = unbroadcast(grad * self.a, self.b.shape) if self.needs_grad[1] else None
+        da = unbroadcast(grad * self.b, self.shapes[0]) if self.needs_grad[0] else None
+        db = unbroadcast(grad * self.a, self.shapes[1]) if self.needs_grad[1] else None
         return da, db
 
 
@@ -142,13 +146,14 @@ multiply = mul
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.shapes, self.b = (a.shape, b.shape), b
+        self.a = a if self.needs_grad[1] else None  # only b's gradient needs a
         return a / b
 
     def backward(self, grad):
         a, b = self.a, self.b
-        da = unbroadcast(grad / b, a.shape) if self.needs_grad[0] else None
-        db = unbroadcast(-grad * a / (b * b), b.shape) if self.needs_grad[1] else None
+        da = unbroadcast(grad / b, self.shapes[0]) if self.needs_grad[0] else None
+        db = unbroadcast(-grad * a / (b * b), self.shapes[1]) if self.needs_grad[1] else None
         return da, db
 
 
