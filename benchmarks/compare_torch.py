@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from pyconv.backends import geometry
 from pyconv.bench import CONV_SHAPES
 
 # the c backend sets GOMP_SPINCOUNT for its own runtime; PyTorch gets the environment as it was
@@ -40,12 +41,13 @@ def cases():
         x = rng.standard_normal((N, C, H, W), dtype=np.float32)
         w = rng.standard_normal((K, C, k, k), dtype=np.float32) * 0.1
         b = rng.standard_normal(K, dtype=np.float32)
-        P, Q = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+        P, Q = geometry.conv_output_size(H, W, k, k, (s, s), (p,) * 4, (1, 1))
         dy = rng.standard_normal((N, K, P, Q), dtype=np.float32)
         out.append((f"conv {N},{C},{H},{W}->{K} k{k} s{s} p{p}", 3 * 2 * N * K * C * k * k * P * Q,
                     ("conv", x, w, b, dy, s, p)))
     x = rng.standard_normal(POOL, dtype=np.float32)
-    dy = rng.standard_normal(POOL[:2] + (POOL[2] // 2, POOL[3] // 2), dtype=np.float32)
+    dy = rng.standard_normal(POOL[:2] + geometry.pool_output_size(*POOL[2:], (2, 2), (2, 2), (0, 0)),
+                             dtype=np.float32)
     out.append(("max pool 2x2/2 " + ",".join(map(str, POOL)), 0, ("pool", x, dy)))
     for M, K, N in MATMUL:
         a = rng.standard_normal((1, M, K), dtype=np.float32)

@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from pyconv.backends import geometry
+
 # conv2d: (N, C, H, W, K, kernel, stride, padding): square kernels, symmetric padding
 CONV_CASES = [
     (128, 64, 32, 32, 64, 3, 1, 1),
@@ -41,8 +43,7 @@ def conv_label(case):
 def conv_flops(case):
     """FLOPs of one of forward, gradient of input, gradient of weight: 2*N*K*P*Q*C*R*S."""
     N, C, H, W, K, R, st, pad = case
-    P = (H + 2 * pad - R) // st + 1
-    Q = (W + 2 * pad - R) // st + 1
+    P, Q = geometry.conv_output_size(H, W, R, R, (st, st), (pad,) * 4, (1, 1))
     return 2 * N * K * P * Q * C * R * R
 
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from . import backends
-from .backends import numpy_ref
+from .backends import geometry, numpy_ref
 
 # (name, N, C, H, W, K, kernel, stride, padding)
 CONV_SHAPES = [
@@ -54,10 +54,9 @@ class Case:
 
 
 def conv_case(name, N, C, H, W, K, k, s, p):
-    P = (H + 2 * p - k) // s + 1
-    Q = (W + 2 * p - k) // s + 1
-    flops = 2.0 * N * K * P * Q * C * k * k
     stride, padding, dilation = (s, s), (p, p, p, p), (1, 1)
+    P, Q = geometry.conv_output_size(H, W, k, k, stride, padding, dilation)
+    flops = 2.0 * N * K * P * Q * C * k * k
 
     def make(be, xp, dtype, rng):
         x = xp.asarray(rng.standard_normal((N, C, H, W)).astype(dtype))
@@ -78,9 +77,9 @@ def conv_case(name, N, C, H, W, K, k, s, p):
 
 
 def pool_case(kind, N, C, H, W, k, s):
-    P, Q = (H - k) // s + 1, (W - k) // s + 1
-    flops = float(N * C * P * Q * k * k)
     kernel, stride, padding = (k, k), (s, s), (0, 0)
+    P, Q = geometry.pool_output_size(H, W, kernel, stride, padding)
+    flops = float(N * C * P * Q * k * k)
 
     def make(be, xp, dtype, rng):
         x = xp.asarray(rng.standard_normal((N, C, H, W)).astype(dtype))
@@ -361,7 +360,7 @@ def _torch_pool_fns(be, case, dtype, rng):
     N, C, H, W = (int(d) for d in dims)
     k = int(case.label.split()[1][1:])
     s = int(case.label.split()[2][1:])
-    P, Q = (H - k) // s + 1, (W - k) // s + 1
+    P, Q = geometry.pool_output_size(H, W, (k, k), (s, s), (0, 0))
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     dy = rng.standard_normal((N, C, P, Q)).astype(dtype)
     return be.make_pool_case(kind, x, dy, k, s)

@@ -4,6 +4,7 @@ import pytest
 
 import pyconv.nn.functional as F
 from pyconv import backends
+from pyconv.backends import geometry
 from pyconv.gradcheck import gradcheck
 from pyconv.tensor import tensor
 
@@ -24,11 +25,10 @@ def rand(*shape, seed=0, requires_grad=True, dtype=np.float64):
 
 def conv_loop(x, w, b, stride, padding, dilation):
     """y[n,k,p,q] = b[k] + sum_{c,r,s} x[n,c,p*sh-pt+r*dh, q*sw-pl+s*dw] w[k,c,r,s], by loops."""
-    (sh, sw), (pt, pb, pl, pr), (dh, dw) = stride, padding, dilation
+    (sh, sw), (pt, _, pl, _), (dh, dw) = stride, padding, dilation
     N, C, H, W = x.shape
     K, _, R, S = w.shape
-    P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
-    Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+    P, Q = geometry.conv_output_size(H, W, R, S, stride, padding, dilation)
     y = np.zeros((N, K, P, Q))
     for p in range(P):
         for q in range(Q):

@@ -4,6 +4,7 @@ import pytest
 
 import pyconv.nn.functional as F
 from pyconv import backends
+from pyconv.backends import geometry
 from pyconv.gradcheck import gradcheck
 from pyconv.tensor import tensor
 
@@ -30,7 +31,7 @@ def pool_loop(x, kernel, stride, padding, reduce, fill):
     N, C, H, W = x.shape
     xp = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
     xp[:, :, ph:ph + H, pw:pw + W] = x
-    P, Q = (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
+    P, Q = geometry.pool_output_size(H, W, kernel, stride, padding)
     y = np.empty((N, C, P, Q))
     for p in range(P):
         for q in range(Q):

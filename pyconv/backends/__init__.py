@@ -1,7 +1,8 @@
 """The backend registry: which module runs the heavy primitives, and how to choose it.
 
-Every backend module exposes the primitives named in PRIMITIVES with the semantics written in
-CONTRACT.md beside this file; `numpy_ref` is their executable specification.
+Every backend module exposes the primitives of the `contract.Backend` Protocol (their names,
+in order, are PRIMITIVES), with the conventions of CONTRACT.md beside this file; `numpy_ref` is
+their executable specification, and `geometry` computes and checks the output sizes for all.
 
 CPU tensors use the *active CPU backend*: `PYCONV_BACKEND` if set, else "c" when the extension
 is built, else "numpy" (with a one-time warning that says why). CUDA tensors always use "cuda".
@@ -12,13 +13,7 @@ import os
 import threading
 import warnings
 
-PRIMITIVES = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
-    "max_pool2d_forward", "max_pool2d_backward",
-    "min_pool2d_forward", "min_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
-    "matmul", "matmul_backward_a", "matmul_backward_b",
-)
+from .contract import PRIMITIVES, Backend  # noqa: F401  (the registry's public names)
 
 _MODULES = {
     "numpy": "pyconv.backends.numpy_ref",

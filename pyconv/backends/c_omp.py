@@ -1,7 +1,8 @@
 """The C backend: pyconv's own C/OpenMP kernels (csrc/*.c), called through cffi.
 
-Every primitive follows CONTRACT.md beside this file. The wrappers here validate everything the
-C code relies on (dtype, rank, shapes, contiguity, sizes) before the call, allocate the outputs,
+Every primitive follows contract.py beside this file. The wrappers here validate everything the
+C code relies on (dtype, rank, shapes, contiguity, sizes; the geometry through geometry.py, as
+the op layer does, since tests and benchmarks call them directly) before the call, allocate the outputs,
 pass numpy buffers to C without copying (`ffi.from_buffer`) and turn C error codes into
 exceptions. Each primitive with a plain loop-nest twin in C takes `naive=True` to run that one
 instead (tests compare the two).
@@ -15,6 +16,8 @@ import threading
 import warnings
 
 import numpy as np
+
+from . import geometry
 
 NAME = "c"
 DEVICE = "cpu"
@@ -42,9 +45,6 @@ except ImportError as exc:  # not built: the backend reports itself disabled
 
 _CTYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("double[]", "_f64")}
 _INT64_MAX = np.iinfo(np.int64).max
-# Sizes and padded extents the kernels may index: csrc/checked.h's PC_SIZE_MAX, so that a sum or
-# difference of two of them still fits int64. The wrappers reject more with a clear message first.
-_SIZE_MAX = 2 ** 62
 # The C kernels share per-thread workspaces: one call at a time (cffi releases the GIL).
 _lock = threading.Lock()
 
@@ -140,18 +140,22 @@ def _rank(name, a, ndim):
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
 
 
-def _ints(name, values, count, minimum):
+def _ints(name, values, count):
+    """`values` as a tuple of `count` ints; geometry.check_conv/check_pool check their ranges."""
     try:
         values = tuple(int(v) for v in values)
     except TypeError:
         raise TypeError(f"{name} must be a tuple of {count} ints, got {values!r}") from None
-    if len(values) != count or any(v < minimum for v in values):
-        raise ValueError(f"{name} must be {count} ints >= {minimum}, got {values!r}")
+    if len(values) != count:
+        raise ValueError(f"{name} must be {count} ints, got {values!r}")
     return values
 
 
-def _shape(name, shape, count):
-    return _ints(name, shape, count, 0)
+def _shape(name, shape):
+    shape = _ints(name, shape, 4)
+    if min(shape) < 0:
+        raise ValueError(f"{name} must be 4 ints >= 0, got {shape!r}")
+    return shape
 
 
 def _check_size(*shapes):
@@ -162,13 +166,6 @@ def _check_size(*shapes):
             total *= int(d)
         if total * 8 > _INT64_MAX:
             raise MemoryError(f"an array of shape {tuple(shape)} is too large")
-
-
-def _check_extent(op, *extents):
-    """Padded sizes and the rows/columns the windows span must stay below _SIZE_MAX."""
-    if max(extents) >= _SIZE_MAX:
-        raise ValueError(f"{op}: the padded input or the span of its windows ({max(extents)}) exceeds "
-                         f"2**62, the largest extent the kernels can index")
 
 
 def _ptr(a):
@@ -192,19 +189,13 @@ def _call(fn, *args):
 # -- conv2d -----------------------------------------------------------------------------------
 
 def _conv_shape(x_shape, w_shape, stride, padding, dilation):
-    N, C, H, W = _shape("x shape", x_shape, 4)
-    K, Cw, R, S = _shape("w shape", w_shape, 4)
-    sh, sw = _ints("stride", stride, 2, 1)
-    pt, pb, pl, pr = _ints("padding", padding, 4, 0)
-    dh, dw = _ints("dilation", dilation, 2, 1)
-    if Cw != C:
-        raise ValueError(f"w has {Cw} input channels but x has {C}")
-    P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
-    Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
-    if R < 1 or S < 1 or P < 1 or Q < 1:
-        raise ValueError(f"kernel {R}x{S} (dilation {dh},{dw}) does not fit the padded {H}x{W} input")
+    x_shape, w_shape = _shape("x shape", x_shape), _shape("w shape", w_shape)
+    stride, dilation = _ints("stride", stride, 2), _ints("dilation", dilation, 2)
+    padding = _ints("padding", padding, 4)
+    P, Q = geometry.check_conv(x_shape, w_shape, stride, padding, dilation)
+    (N, C, H, W), (K, _, R, S) = x_shape, w_shape
     _check_size((N, C, H, W), (K, C, R, S), (N, K, P, Q), (C * R * S, P * Q))
-    _check_extent("conv2d", H + pt + pb, W + pl + pr, P * sh + (R - 1) * dh, Q * sw + (S - 1) * dw)
+    (sh, sw), (pt, _, pl, _), (dh, dw) = stride, padding, dilation
     return ffi.new("pc_conv_shape *", dict(N=N, C=C, H=H, W=W, K=K, R=R, S=S, P=P, Q=Q, sh=sh, sw=sw,
                                            pt=pt, pl=pl, dh=dh, dw=dw))
 
@@ -265,19 +256,14 @@ def conv2d_backward_bias(dy):
 
 # -- pooling ----------------------------------------------------------------------------------
 
-def _pool_shape(x_shape, kernel, stride, padding):
-    N, C, H, W = _shape("x shape", x_shape, 4)
-    R, S = _ints("kernel", kernel, 2, 1)
-    sh, sw = _ints("stride", stride, 2, 1)
-    ph, pw = _ints("padding", padding, 2, 0)
-    if ph > R // 2 or pw > S // 2:
-        raise ValueError(f"padding {(ph, pw)} must be at most half the kernel {(R, S)}")
-    P = (H + 2 * ph - R) // sh + 1
-    Q = (W + 2 * pw - S) // sw + 1
-    if P < 1 or Q < 1:
-        raise ValueError(f"pooling window {R}x{S} does not fit the padded {H}x{W} input")
+def _pool_shape(op, x_shape, kernel, stride, padding):
+    x_shape = _shape("x shape", x_shape)
+    kernel, stride = _ints("kernel", kernel, 2), _ints("stride", stride, 2)
+    padding = _ints("padding", padding, 2)
+    P, Q = geometry.check_pool(x_shape, kernel, stride, padding, op)
+    N, C, H, W = x_shape
     _check_size((N, C, H, W), (N, C, P, Q))
-    _check_extent("pooling", H + 2 * ph, W + 2 * pw, P * sh + R, Q * sw + S, R * S)
+    (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
     return ffi.new("pc_pool_shape *", dict(N=N, C=C, H=H, W=W, R=R, S=S, P=P, Q=Q, sh=sh, sw=sw,
                                            ph=ph, pw=pw))
 
@@ -285,7 +271,7 @@ def _pool_shape(x_shape, kernel, stride, padding):
 def _arg_pool_forward(name, x, kernel, stride, padding, naive):
     (x,) = _arrays(("x",), x)
     _rank("x", x, 4)
-    s = _pool_shape(x.shape, kernel, stride, padding)
+    s = _pool_shape(name.removesuffix("_forward"), x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
     idx = np.empty((s.N, s.C, s.P, s.Q), dtype=np.int64)
     if y.size:
@@ -299,7 +285,7 @@ def _index_pool_backward(dy, idx, x_shape):
     if not isinstance(idx, np.ndarray) or idx.dtype != np.int64:
         raise TypeError("idx must be an int64 numpy array")
     idx = np.ascontiguousarray(idx)
-    N, C, H, W = _shape("x_shape", x_shape, 4)
+    N, C, H, W = _shape("x_shape", x_shape)
     if dy.shape[:2] != (N, C) or idx.shape != dy.shape:
         raise ValueError(f"dy {dy.shape} and idx {idx.shape} do not match x_shape {tuple(x_shape)}")
     _check_size((N, C, H, W))
@@ -330,7 +316,7 @@ def min_pool2d_backward(dy, idx, x_shape):
 def avg_pool2d_forward(x, kernel, stride, padding, *, naive=False):
     (x,) = _arrays(("x",), x)
     _rank("x", x, 4)
-    s = _pool_shape(x.shape, kernel, stride, padding)
+    s = _pool_shape("avg_pool2d", x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
     if y.size:
         _call(_fn("avg_pool2d_forward", x.dtype, naive), s, _ptr(x), _ptr(y))
@@ -340,7 +326,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, *, naive=False):
 def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
     (dy,) = _arrays(("dy",), dy)
     _rank("dy", dy, 4)
-    s = _pool_shape(x_shape, kernel, stride, padding)
+    s = _pool_shape("avg_pool2d", x_shape, kernel, stride, padding)
     if dy.shape != (s.N, s.C, s.P, s.Q):
         raise ValueError(f"dy must have shape {(s.N, s.C, s.P, s.Q)}, got {dy.shape}")
     dx = np.empty((s.N, s.C, s.H, s.W), dtype=dy.dtype)

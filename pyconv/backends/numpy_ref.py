@@ -1,7 +1,9 @@
 """The numpy reference backend: the executable specification of every primitive.
 
-Read CONTRACT.md beside this file for the conventions. Size letters: x (N,C,H,W), w (K,C,R,S),
-y (N,K,P,Q). Each primitive is written to be read first and still run reasonably fast:
+Each primitive's signature and semantics are in contract.py, the conventions in CONTRACT.md, the
+output sizes in geometry.py. Size letters: x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q). The arrays
+arrive checked by the op layer. Each primitive is written to be read first and still run
+reasonably fast:
 
 * conv2d forward is im2col: `as_strided` gives a (N,C,R,S,P,Q) view of the padded input, copied
   once into per-image (C*R*S, P*Q) column matrices, then one batched GEMM with the weights.
@@ -11,6 +13,8 @@ y (N,K,P,Q). Each primitive is written to be read first and still run reasonably
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from .geometry import conv_output_size, pool_output_size
 
 NAME = "numpy"
 DEVICE = "cpu"
@@ -56,16 +60,6 @@ def _scatter_windows(dcols, Hp, Wp, stride, dilation):
             h0, w0 = r * dh, s * dw
             dxpad[:, :, h0:h0 + (P - 1) * sh + 1:sh, w0:w0 + (Q - 1) * sw + 1:sw] += dcols[:, :, r, s]
     return dxpad
-
-
-def conv_output_size(H, W, R, S, stride, padding, dilation):
-    (sh, sw), (pt, pb, pl, pr), (dh, dw) = stride, padding, dilation
-    return (H + pt + pb - dh * (R - 1) - 1) // sh + 1, (W + pl + pr - dw * (S - 1) - 1) // sw + 1
-
-
-def pool_output_size(H, W, kernel, stride, padding):
-    (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
-    return (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
 
 
 # -- conv2d -----------------------------------------------------------------------------------

@@ -3,30 +3,18 @@
 Sizes: x (N,C,H,W) input, w (K,C,R,S) filters, b (K,) bias, y (N,K,P,Q) output.
 The op layer validates and resolves the arguments; the heavy lifting is done by the backend
 primitives `conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight` and
-`conv2d_backward_bias` (see `pyconv/backends/CONTRACT.md`).
+`conv2d_backward_bias` (see `pyconv/backends/contract.py`); output sizes, padding and their
+checks are `pyconv/backends/geometry.py`'s.
 """
 import numbers
 
 from .. import backends
+from ..backends import geometry
 from ..device import array_module, device_of
 from ..tensor import Function, Tensor
 
-
-def _pair(value, name):
-    """(a, b) from an int or a pair of ints."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 \
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
-        return (int(value[0]), int(value[1]))
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-
-
-def _positive_pair(value, name, op):
-    pair = _pair(value, name)
-    if min(pair) <= 0:
-        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
-    return pair
+# The argument normalisers live in backends/geometry.py; nn/conv.py still imports these names.
+_positive_pair, resolve_padding = geometry.positive_pair, geometry.conv_padding
 
 
 def _check_float(op, **arrays):
@@ -43,40 +31,6 @@ def _check_float(op, **arrays):
     return dtypes.pop()
 
 
-def same_padding(size, kernel, stride, dilation):
-    """(before, after) padding of one axis for padding="same" (the Keras/TensorFlow rule).
-
-    Output size is ceil(size / stride); the total padding
-    max((out - 1)*stride + (kernel - 1)*dilation + 1 - size, 0) is split evenly with the odd
-    pixel after (bottom/right). For stride 1 this is PyTorch's "same".
-    """
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def resolve_padding(padding, x_shape, w_shape, stride, dilation):
-    """The contract's (top, bottom, left, right) from an int, a pair, a 4-tuple, "same" or "valid"."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding == "same":
-            top, bottom = same_padding(x_shape[2], w_shape[2], stride[0], dilation[0])
-            left, right = same_padding(x_shape[3], w_shape[3], stride[1], dilation[1])
-            return (top, bottom, left, right)
-        raise ValueError(f"conv2d: unknown padding {padding!r}; expected an int, a pair, "
-                         f"(top, bottom, left, right), 'same' or 'valid'")
-    if isinstance(padding, (tuple, list)) and len(padding) == 4 \
-            and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in padding):
-        pads = tuple(int(p) for p in padding)
-    else:
-        ph, pw = _pair(padding, "padding")
-        pads = (ph, ph, pw, pw)
-    if min(pads) < 0:
-        raise ValueError(f"conv2d: padding must be non-negative, got {padding!r}")
-    return pads
-
-
 def _check_rank(x, w):
     if x.ndim != 4:
         raise ValueError(f"conv2d expects a 4-D input x (N,C,H,W), got x of shape {tuple(x.shape)}")
@@ -84,35 +38,25 @@ def _check_rank(x, w):
         raise ValueError(f"conv2d expects a 4-D weight w (K,C,R,S), got w of shape {tuple(w.shape)}")
 
 
-def _check_conv_shapes(x, w, b, padding, dilation):
-    N, C, H, W = x.shape
-    K, Cw, R, S = w.shape
-    if C != Cw:
-        raise ValueError(f"conv2d: input has {C} channels but the weight expects {Cw} "
-                         f"(x shape {tuple(x.shape)}, w shape {tuple(w.shape)})")
+def _check_conv_shapes(x, w, b, stride, padding, dilation):
+    """The geometry as every backend checks it (channels, kernel fits, extents), then the bias."""
+    geometry.check_conv(tuple(x.shape), tuple(w.shape), stride, padding, dilation)
+    K = w.shape[0]
     if b is not None and tuple(b.shape) != (K,):
         raise ValueError(f"conv2d: bias must have shape ({K},) for w of shape {tuple(w.shape)}, "
                          f"got b of shape {tuple(b.shape)}")
-    pt, pb, pl, pr = padding
-    dh, dw = dilation
-    reach = ((R - 1) * dh + 1, (S - 1) * dw + 1)
-    padded = (H + pt + pb, W + pl + pr)
-    if reach[0] > padded[0] or reach[1] > padded[1]:
-        raise ValueError(f"conv2d: the (dilated) kernel {reach[0]}x{reach[1]} is larger than the padded "
-                         f"input {padded[0]}x{padded[1]} (x shape {tuple(x.shape)}, w shape "
-                         f"{tuple(w.shape)}, padding {padding}, dilation {dilation})")
 
 
 class Conv2d(Function):
     """y[n,k,p,q] = b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,c,r,s]."""
 
     def forward(self, x, w, b=None, *, stride=1, padding=0, dilation=1):
-        stride = _positive_pair(stride, "stride", "conv2d")
-        dilation = _positive_pair(dilation, "dilation", "conv2d")
+        stride = geometry.positive_pair(stride, "stride", "conv2d")
+        dilation = geometry.positive_pair(dilation, "dilation", "conv2d")
         _check_rank(x, w)
         _check_float("conv2d", x=x, w=w, b=b)
-        padding = resolve_padding(padding, x.shape, w.shape, stride, dilation)
-        _check_conv_shapes(x, w, b, padding, dilation)
+        padding = geometry.conv_padding(padding, x.shape, w.shape, stride, dilation)
+        _check_conv_shapes(x, w, b, stride, padding, dilation)
         xp = array_module(device_of(x))
         self.backend = backends.for_device(device_of(x))  # backward runs on the same backend
         self.x, self.w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)

@@ -1,7 +1,8 @@
 """2-D max, min, average and adaptive pooling, with PyTorch's arguments.
 
 Sizes: x (N,C,H,W) input, window (R,S), y (N,C,P,Q) output with
-P = (H + 2*ph - R)//sh + 1, Q = (W + 2*pw - S)//sw + 1 (ceil_mode: rounded up, as PyTorch).
+P = (H + 2*ph - R)//sh + 1, Q = (W + 2*pw - S)//sw + 1 (ceil_mode: rounded up, as PyTorch);
+pyconv/backends/geometry.py computes and checks them.
 Max/min pooling save the index of the chosen element in forward and route the gradient to
 it in backward; average pooling counts padded zeros (PyTorch's count_include_pad=True) unless
 told otherwise. The fixed-window pools run on the active backend; ceil_mode pads the input on
@@ -13,9 +14,10 @@ import numbers
 import numpy as np
 
 from .. import backends
+from ..backends import geometry
 from ..device import array_module, device_of
 from ..tensor import Function, Tensor
-from .conv import _check_float, _pair, _positive_pair
+from .conv import _check_float
 
 
 def _pool_params(op, x, kernel_size, stride, padding):
@@ -23,17 +25,10 @@ def _pool_params(op, x, kernel_size, stride, padding):
     if x.ndim != 4:
         raise ValueError(f"{op} expects a 4-D input x (N,C,H,W), got x of shape {tuple(x.shape)}")
     _check_float(op, x=x)
-    kernel = _positive_pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else _positive_pair(stride, "stride", op)
-    pad = _pair(padding, "padding")
-    if min(pad) < 0:
-        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
-    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
-    H, W = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
-    if kernel[0] > H or kernel[1] > W:
-        raise ValueError(f"{op}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input "
-                         f"{H}x{W} (x shape {tuple(x.shape)}, padding {pad})")
+    kernel = geometry.positive_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else geometry.positive_pair(stride, "stride", op)
+    pad = geometry.pool_padding(padding, op)
+    geometry.check_pool(tuple(x.shape), kernel, stride, pad, op)
     return kernel, stride, pad
 
 
@@ -58,20 +53,9 @@ class MaxPool2d(Function):
         return self.backend.max_pool2d_backward(_contiguous(dy), self.idx, self.x_shape)
 
 
-def _pooled_size(size, kernel, stride, pad, ceil_mode):
-    """PyTorch's output size of one axis; with ceil_mode the last window must start inside the
-    input or its leading padding."""
-    span = size + 2 * pad - kernel
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    return out - 1 if (out - 1) * stride >= size + pad else out
-
-
 def _ceil_extra(x, kernel, stride, pad, ceil_mode):
     """Rows and columns that ceil_mode adds after the bottom/right padding: (eh, ew)."""
-    return tuple(max(0, (_pooled_size(n, k, s, p, ceil_mode) - 1) * s + k - (n + 2 * p))
-                 for n, k, s, p in zip(x.shape[2:], kernel, stride, pad))
+    return geometry.ceil_mode_extra(*x.shape[2:], kernel, stride, pad) if ceil_mode else (0, 0)
 
 
 def _as_tensor(x):
@@ -86,7 +70,7 @@ def _padded_for_ceil(x, pad, extra, fill):
 
 
 def _check_dilation(op, dilation):
-    if _pair(dilation, "dilation") != (1, 1):
+    if geometry.pair(dilation, "dilation") != (1, 1):
         raise NotImplementedError(f"{op}: dilation {dilation!r} is not supported (only 1)")
 
 
