@@ -1,5 +1,19 @@
 """Tensor: an n-d array that records the ops made on it, and backward() through them.
 
+Where each piece lives (one concept per module):
+
+    pyconv/tensor.py          Tensor: its data, attributes, conversions, operators and
+                              backward(); `pyconv.tensor(...)`; Size
+    pyconv/tensor_methods.py  TensorMethods, which Tensor inherits: the methods that only
+                              forward to pyconv.ops (t.sum(), t.reshape(), t.add_(), ...)
+    pyconv/autograd.py        Function, the saved-version checks and the backward sweep
+    pyconv/grad_mode.py       is_grad_enabled, no_grad, enable_grad, inference_mode,
+                              set_grad_enabled
+    pyconv/ops/               one Function subclass per op, forward and backward side by side
+
+Function and the grad-mode names are imported here as well, so `from pyconv.tensor import
+Function, Tensor, no_grad` works as before.
+
 A Tensor wraps a numpy array (device "cpu") or a CuPy array (device "cuda") in `.data`.
 Every differentiable op is a `Function` subclass (see `pyconv/ops/`): `forward` computes on raw
 arrays and saves what `backward` needs; `backward` maps the output's gradient to one gradient
@@ -31,97 +45,16 @@ Differences from PyTorch: `.data` is the raw numpy/CuPy array, not a Tensor (ass
 Tensor to it stores its array); `numpy()` works on tensors that require grad; higher-order
 gradients (`create_graph=True`) are not supported.
 """
-import functools
 import math
 import numbers
 import sys
-import threading
 
 import numpy as np
 
 from . import device as _device
-
-_state = threading.local()
-
-
-def is_grad_enabled():
-    return getattr(_state, "grad_enabled", True)
-
-
-def _set_grad_enabled(mode):
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode to `self.enabled` within it."""
-    enabled = True
-
-    def __new__(cls, func=None, *args, **kwargs):
-        if callable(func):  # used as @no_grad, without parentheses
-            return cls()(func)
-        return super().__new__(cls)
-
-    def __init__(self, *args, **kwargs):
-        self._previous = []
-
-    def __enter__(self):
-        self._previous.append(is_grad_enabled())
-        _set_grad_enabled(self.enabled)
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad_enabled(self._previous.pop())
-        return False
-
-    def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with type(self)():  # a fresh instance per call: recursion and threads stay apart
-                return func(*args, **kwargs)
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Within this block (or decorated function) ops record no graph: inference, and
-    optimizer updates such as `w -= lr * w.grad`."""
-    enabled = False
-
-
-class enable_grad(_GradMode):
-    """Within this block ops record the graph again (inside a no_grad block)."""
-    enabled = True
-
-
-class inference_mode(_GradMode):
-    """As no_grad (pyconv has no separate inference mode); `inference_mode(False)` records."""
-    def __init__(self, mode=True):
-        super().__init__()
-        self.enabled = not mode
-
-    def __call__(self, func):
-        mode = not self.enabled
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with inference_mode(mode):
-                return func(*args, **kwargs)
-        return wrapper
-
-
-class set_grad_enabled:
-    """`set_grad_enabled(False)` turns recording off now; used with `with`, it restores the
-    previous mode at the end of the block."""
-
-    def __init__(self, mode):
-        self._previous = is_grad_enabled()
-        _set_grad_enabled(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad_enabled(self._previous)
-        return False
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: F401  (re-exported)
+                        no_grad, set_grad_enabled)
+from .tensor_methods import TensorMethods
 
 
 def _is_float(dtype):
@@ -168,16 +101,6 @@ def _as_array(data, dtype=None, device="cpu", copy=False):
     return moved
 
 
-def _scalar_dtype(value, like):
-    """Dtype a Python number takes next to an array of dtype `like` (PyTorch's rule)."""
-    like = np.dtype(like)
-    if isinstance(value, bool) or like.kind == "f":
-        return like
-    if isinstance(value, numbers.Integral):
-        return like if like.kind in "iu" else np.dtype(np.int64)
-    return np.dtype(np.float32)  # a float next to an integer/bool tensor
-
-
 class Size(tuple):
     """A shape (PyTorch's torch.Size): a tuple of ints with `numel()`; prints as a tuple."""
 
@@ -210,7 +133,7 @@ def _constructor_data(args, dtype):
     return np.zeros(shape, np.float32 if dtype is None else dtype), None
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """n-d array with reverse-mode autograd. Build with `pyconv.tensor(...)`.
 
     `Tensor(array)` wraps an array without copying; `Tensor([1, 2])` (Python data) copies it
@@ -512,173 +435,11 @@ class Tensor:
     def __itruediv__(self, other): return ops.inplace.div_(self, other)
     def __ipow__(self, other): return ops.inplace.pow_(self, other)
 
-    # -- methods mirroring the functions in pyconv.ops ------------------------------------
-    def add(self, other, alpha=1): return ops.add(self, other, alpha=alpha)
-    def sub(self, other, alpha=1): return ops.sub(self, other, alpha=alpha)
-    def mul(self, other): return ops.mul(self, other)
-    def div(self, other, rounding_mode=None): return ops.div(self, other, rounding_mode=rounding_mode)
-    def true_divide(self, other): return ops.div(self, other)
-    def floor_divide(self, other): return ops.floor_divide(self, other)
-    def remainder(self, other): return ops.remainder(self, other)
-    def pow(self, exponent): return ops.pow(self, exponent)
-    def neg(self): return ops.neg(self)
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def log2(self): return ops.log2(self)
-    def log10(self): return ops.log10(self)
-    def log1p(self): return ops.log1p(self)
-    def expm1(self): return ops.expm1(self)
-    def sqrt(self): return ops.sqrt(self)
-    def rsqrt(self): return ops.rsqrt(self)
-    def square(self): return ops.square(self)
-    def reciprocal(self): return ops.reciprocal(self)
-    def abs(self): return ops.abs(self)
-    def sign(self): return ops.sign(self)
-    def sin(self): return ops.sin(self)
-    def cos(self): return ops.cos(self)
-    def floor(self): return ops.floor(self)
-    def ceil(self): return ops.ceil(self)
-    def round(self, decimals=0): return ops.round(self, decimals=decimals)
-    def trunc(self): return ops.trunc(self)
-    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
-    clip = clamp
-    def maximum(self, other): return ops.maximum(self, other)
-    def minimum(self, other): return ops.minimum(self, other)
-    def where(self, condition, other): return ops.where(condition, self, other)
-    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
-    def eq(self, other): return ops.eq(self, other)
-    def ne(self, other): return ops.ne(self, other)
-    def lt(self, other): return ops.lt(self, other)
-    def le(self, other): return ops.le(self, other)
-    def gt(self, other): return ops.gt(self, other)
-    def ge(self, other): return ops.ge(self, other)
-    def logical_and(self, other): return ops.logical_and(self, other)
-    def logical_or(self, other): return ops.logical_or(self, other)
-    def logical_xor(self, other): return ops.logical_xor(self, other)
-    def logical_not(self): return ops.logical_not(self)
-    def isnan(self): return ops.isnan(self)
-    def isinf(self): return ops.isinf(self)
-    def isfinite(self): return ops.isfinite(self)
-    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return ops.allclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return ops.isclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    def equal(self, other): return ops.equal(self, other)
-    def clone(self): return ops.clone(self)
-    def contiguous(self): return ops.contiguous(self)
-
-    # reductions: dim= and keepdim= (axis= and keepdims= also work), as the functions
-    def sum(self, *args, **kwargs): return ops.sum(self, *args, **kwargs)
-    def mean(self, *args, **kwargs): return ops.mean(self, *args, **kwargs)
-    def prod(self, *args, **kwargs): return ops.prod(self, *args, **kwargs)
-    def var(self, *args, **kwargs): return ops.var(self, *args, **kwargs)
-    def std(self, *args, **kwargs): return ops.std(self, *args, **kwargs)
-    def max(self, *args, **kwargs): return ops.max(self, *args, **kwargs)
-    def min(self, *args, **kwargs): return ops.min(self, *args, **kwargs)
-    def amax(self, *args, **kwargs): return ops.amax(self, *args, **kwargs)
-    def amin(self, *args, **kwargs): return ops.amin(self, *args, **kwargs)
-    def argmax(self, *args, **kwargs): return ops.argmax(self, *args, **kwargs)
-    def argmin(self, *args, **kwargs): return ops.argmin(self, *args, **kwargs)
-    def all(self, *args, **kwargs): return ops.all(self, *args, **kwargs)
-    def any(self, *args, **kwargs): return ops.any(self, *args, **kwargs)
-    def norm(self, *args, **kwargs): return ops.norm(self, *args, **kwargs)
-    def logsumexp(self, *args, **kwargs): return ops.logsumexp(self, *args, **kwargs)
-    def cumsum(self, *args, **kwargs): return ops.cumsum(self, *args, **kwargs)
-    def topk(self, *args, **kwargs): return ops.topk(self, *args, **kwargs)
-    def sort(self, *args, **kwargs): return ops.sort(self, *args, **kwargs)
-    def argsort(self, *args, **kwargs): return ops.argsort(self, *args, **kwargs)
-    def nonzero(self, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
-    def count_nonzero(self, *args, **kwargs): return ops.count_nonzero(self, *args, **kwargs)
-    def bincount(self, weights=None, minlength=0): return ops.bincount(self, weights, minlength)
-
-    # shapes
-    def reshape(self, *shape): return ops.reshape(self, *shape)
-    def view(self, *shape): return ops.reshape(self, *shape)
-    def view_as(self, other): return ops.reshape(self, other.shape)
-    def reshape_as(self, other): return ops.reshape(self, other.shape)
-    def permute(self, *dims): return ops.permute(self, *dims)
-    def transpose(self, dim0=None, dim1=None): return ops.transpose(self, dim0, dim1)
-    swapaxes = swapdims = transpose
-    def t(self): return ops.t(self)
-    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def unflatten(self, dim, sizes): return ops.unflatten(self, dim, sizes)
-    def squeeze(self, *args, **kwargs): return ops.squeeze(self, *args, **kwargs)
-    def unsqueeze(self, *args, **kwargs): return ops.unsqueeze(self, *args, **kwargs)
-    def broadcast_to(self, *shape): return ops.broadcast_to(self, *shape)
-    def expand(self, *sizes): return ops.expand(self, *sizes)
-    def expand_as(self, other): return ops.expand(self, other.shape)
-    def repeat(self, *sizes): return ops.repeat(self, *sizes)
-    def split(self, split_size_or_sections, dim=0): return ops.split(self, split_size_or_sections, dim)
-    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
-    def unbind(self, dim=0): return ops.unbind(self, dim)
-    def narrow(self, dim, start, length): return ops.narrow(self, dim, start, length)
-    def flip(self, *args, dims=None):
-        return ops.flip(self, dims if dims is not None else args[0] if len(args) == 1 else args)
-    def gather(self, dim, index): return ops.gather(self, dim, index)
-    def scatter(self, dim, index, src=None, value=None):
-        return ops.scatter(self, dim, index, src, value=value)
-    def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
-    def index_select(self, dim, index): return ops.index_select(self, dim, index)
-    def masked_select(self, mask): return ops.masked_select(self, mask)
-    def tril(self, diagonal=0): return ops.tril(self, diagonal)
-    def diagonal(self, offset=0, dim1=0, dim2=1): return ops.diagonal(self, offset, dim1, dim2)
-    def diag(self, diagonal=0): return ops.diag(self, diagonal)
-    def trace(self): return ops.trace(self)
-    def triu(self, diagonal=0): return ops.triu(self, diagonal)
-    def matmul(self, other): return ops.matmul(self, other)
-    def mm(self, other): return ops.mm(self, other)
-    def bmm(self, other): return ops.bmm(self, other)
-    def mv(self, other): return ops.mv(self, other)
-    def dot(self, other): return ops.dot(self, other)
-    def outer(self, other): return ops.outer(self, other)
-
-    @property
-    def T(self):
-        """All axes reversed (the transpose of a matrix)."""
-        return ops.permute(self, *reversed(range(self.ndim)))
-
-    @property
-    def mT(self):
-        """The last two axes swapped (a batch of matrices transposed)."""
-        return ops.transpose(self, -2, -1)
-
-    # activations live in pyconv/ops/activation.py (pyconv.nn.functional), imported on first use
-    def relu(self): return _activation().relu(self)
-    def sigmoid(self): return _activation().sigmoid(self)
-    def tanh(self): return _activation().tanh(self)
-    def softmax(self, dim=-1, dtype=None): return _activation().softmax(self, dim, dtype=dtype)
-    def log_softmax(self, dim=-1, dtype=None): return _activation().log_softmax(self, dim, dtype=dtype)
-
-    # in place: the same Python object and, outside a graph, the same array (see inplace.py)
-    def add_(self, other, alpha=1): return ops.inplace.add_(self, other, alpha=alpha)
-    def sub_(self, other, alpha=1): return ops.inplace.sub_(self, other, alpha=alpha)
-    def mul_(self, other): return ops.inplace.mul_(self, other)
-    def div_(self, other, rounding_mode=None):
-        return ops.inplace.div_(self, other, rounding_mode=rounding_mode)
-    def pow_(self, exponent): return ops.inplace.pow_(self, exponent)
-    def neg_(self): return ops.inplace.neg_(self)
-    def abs_(self): return ops.inplace.abs_(self)
-    def exp_(self): return ops.inplace.exp_(self)
-    def log_(self): return ops.inplace.log_(self)
-    def sqrt_(self): return ops.inplace.sqrt_(self)
-    def clamp_(self, min=None, max=None): return ops.inplace.clamp_(self, min, max)
-    clip_ = clamp_
-    def relu_(self): return ops.inplace.relu_(self)
-    def sigmoid_(self): return ops.inplace.sigmoid_(self)
-    def tanh_(self): return ops.inplace.tanh_(self)
-    def masked_fill_(self, mask, value): return ops.inplace.masked_fill_(self, mask, value)
-    def scatter_(self, dim, index, src=None, value=None):
-        return ops.inplace.scatter_(self, dim, index, src, value)
-    def scatter_add_(self, dim, index, src): return ops.inplace.scatter_add_(self, dim, index, src)
-    def zero_(self): return ops.inplace.zero_(self)
-    def fill_(self, value): return ops.inplace.fill_(self, value)
-    def copy_(self, src, non_blocking=False): return ops.inplace.copy_(self, src)
-    def normal_(self, mean=0.0, std=1.0, generator=None):
-        return ops.inplace.normal_(self, mean, std, generator)
+    # draws with this tensor's values as probabilities (bernoulli) or weights (multinomial);
+    # here, not in tensor_methods.py, as they call pyconv.creation (imported at the end)
     def bernoulli(self, p=None, generator=None): return creation.bernoulli(self, p, generator=generator)
     def multinomial(self, num_samples, replacement=False, generator=None):
         return creation.multinomial(self, num_samples, replacement, generator=generator)
-    def uniform_(self, a=0.0, b=1.0, generator=None): return ops.inplace.uniform_(self, a, b, generator)
 
     # -- backward -------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
@@ -744,186 +505,6 @@ def _dtype_or_none(arg):
         return None
 
 
-def _activation():
-    from .ops import activation
-    return activation
-
-
-def _accumulate(leaf, grad):
-    """Add `grad` into leaf.grad; a fresh copy, since the array may be shared with other
-    gradients or a saved input."""
-    leaf.grad = Tensor(grad.copy()) if leaf.grad is None else Tensor(leaf.grad.data + grad)
-
-
-def _graph_order(root):
-    """Functions that lead to `root`, each after all the Functions that made its inputs
-    (iterative depth-first post-order, so deep graphs need no recursion)."""
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        fn, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(fn)
-            continue
-        if id(fn) in visited:
-            continue
-        visited.add(id(fn))
-        stack.append((fn, True))
-        for ctx in fn.input_fns:
-            if ctx is not None and id(ctx) not in visited:
-                stack.append((ctx, False))
-    return order
-
-
-def _run_backward(root, seed):
-    """One reverse sweep from `root` (the Function of the tensor backward() was called on)."""
-    grads = {id(root): seed}
-    leaves = {}  # id -> [leaf, summed gradient]
-    for fn in reversed(_graph_order(root)):
-        g = grads.pop(id(fn), None)
-        if g is None:
-            continue
-        retained = getattr(fn, "retained", None)
-        if retained is not None and retained._ctx is fn:
-            _accumulate(retained, g)
-        fn.check_versions()
-        input_grads = fn.backward(g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, ctx, need, (shape, dtype), pg in zip(fn.parents, fn.input_fns, fn.needs_grad,
-                                                          fn.input_meta, input_grads):
-            if pg is None or not need:
-                continue
-            if tuple(pg.shape) != shape:
-                raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
-                                   f"{tuple(pg.shape)} for an input of shape {shape}")
-            if pg.dtype != dtype:  # inputs of mixed float dtypes
-                pg = pg.astype(dtype)
-            if ctx is None:
-                entry = leaves.setdefault(id(parent), [parent, None])
-                entry[1] = pg if entry[1] is None else entry[1] + pg
-            else:
-                key = id(ctx)
-                grads[key] = pg if key not in grads else grads[key] + pg
-    for leaf, g in leaves.values():
-        if leaf.requires_grad:
-            _accumulate(leaf, g)
-
-
-class Function:
-    """Base of every differentiable op.
-
-    Subclasses define `forward(self, *arrays, **params) -> array` and
-    `backward(self, grad) -> gradient array per input (a tuple when several; None for an input
-    that needs none)`, each gradient of its input's shape. Save what backward needs on `self`.
-    `self.needs_grad` (set before forward) says which inputs require grad.
-
-    Non-Tensor inputs are converted: Python and numpy numbers take the dtype of the tensor
-    inputs (see `_scalar_dtype`), other data becomes a tensor on the inputs' device.
-
-    When the op is recorded, `parents` holds the input Tensors, `input_fns` the Function that
-    had made each of them (None for leaves), `input_meta` their shapes and dtypes, and
-    `saved_versions` the version of each tensor whose array an attribute of `self` shares.
-    """
-
-    parents = needs_grad = input_fns = input_meta = saved_versions = ()  # until recorded
-
-    @classmethod
-    def apply(cls, *inputs, **params):
-        tensors = _tensors_of(cls.__name__, inputs)
-        fn = cls()
-        grad_on = is_grad_enabled()
-        fn.needs_grad = tuple(grad_on and t.requires_grad for t in tensors)
-        out = fn.forward(*[t.data for t in tensors], **params)
-        result = Tensor(out)
-        if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
-            result._version_cell = tensors[0]._version_cell  # a view: one counter for both
-        if any(fn.needs_grad) and _is_float(result.dtype):
-            fn.saved_versions = _saved_versions(fn, tensors + [result])
-            fn.parents = tuple(tensors)
-            fn.input_fns = tuple(t._ctx for t in tensors)
-            fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
-            result._ctx = fn
-            result._requires_grad = True
-        return result
-
-    def forward(self, *arrays, **params):
-        raise NotImplementedError
-
-    def backward(self, grad):
-        raise NotImplementedError
-
-    def name(self):
-        return f"{type(self).__name__}Backward"
-
-    def __repr__(self):
-        return f"<{self.name()}>"
-
-    @property
-    def next_functions(self):
-        """(Function that made each input, 0) pairs; None for leaves (PyTorch's layout)."""
-        return tuple((ctx, 0) for ctx in self.input_fns)
-
-    def check_versions(self):
-        """PyTorch's error when an array saved for backward was changed in place since."""
-        for cell, version, shape, dtype in self.saved_versions:
-            if cell[0] != version:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: [{dtype} tensor of shape {shape}], saved by {self.name()}, "
-                    f"is at version {cell[0]}; expected version {version} instead. Make the in-place "
-                    f"change after backward(), or use an out-of-place op (x = x * 2, not x *= 2)")
-
-
-def _saved_versions(fn, tensors):
-    """(version cell, version, shape, dtype) of each tensor whose array `fn` keeps (an attribute
-    that is, or views, that array): backward will check that none was changed in place."""
-    saved = []
-    for key, value in vars(fn).items():
-        if key == "needs_grad":
-            continue
-        for item in value if type(value) in (tuple, list) else (value,):
-            if _is_array(item):
-                saved.append(item)
-    if not saved:
-        return ()
-    by_id = {id(t.data): t for t in tensors}
-    found = {}
-    for array in saved:
-        same = by_id.get(id(array))  # most ops keep their inputs themselves: no bounds to compare
-        for t in [same] if same is not None else tensors:
-            if t is same or _may_share(array, t.data):
-                found[id(t.data)] = t
-    return tuple((t._version_cell, t._version, tuple(t.data.shape), t.dtype) for t in found.values())
-
-
-def _tensors_of(op, inputs):
-    """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
-    given = [x for x in inputs if isinstance(x, Tensor)]
-    devices = {str(t.device) for t in given}
-    if len(devices) > 1:
-        shapes = ", ".join(f"{t.shape} on {t.device}" for t in given)
-        raise RuntimeError(f"{op}: all tensors must be on one device, got {shapes}; "
-                           f"move them with .to(device)")
-    device = devices.pop() if devices else "cpu"
-    like = next((t.dtype for t in given if _is_float(t.dtype)), given[0].dtype if given else None)
-    tensors = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            tensors.append(x)
-        elif isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, complex) and like is not None:
-            dtype = _scalar_dtype(x if not isinstance(x, np.generic) else x.item(), like)
-            tensors.append(Tensor(_device.array_module(device).asarray(x, dtype=dtype)))
-        elif _device.is_cupy_array(x) or isinstance(x, np.ndarray):
-            if _device.device_of(x) != device:
-                raise RuntimeError(f"{op}: an array on {_device.device_of(x)} next to tensors on {device}; "
-                                   f"move it with pyconv.tensor(array, device={device!r})")
-            tensors.append(Tensor(x))
-        else:
-            tensors.append(Tensor(_as_array(x, None, device)))
-    return tensors
-
-
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """Make a Tensor from a copy of `data`.
 
@@ -937,4 +518,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     return Tensor(_as_array(data, dtype, device, copy=True), requires_grad=requires_grad)
 
 
-from . import creation, ops  # noqa: E402  (the op modules import Function and Tensor from this module)
+# These modules import Tensor from this one, so they come last: autograd (Function and the backward
+# sweep), then the creation functions and the ops that the methods above call.
+from .autograd import Function, _accumulate, _run_backward  # noqa: E402,F401
+from . import creation, ops  # noqa: E402

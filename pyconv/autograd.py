@@ -1,0 +1,203 @@
+"""The autograd engine: `Function` (the base of every op) and the backward sweep.
+
+`Function.apply` runs an op's `forward` on raw arrays and, when grad mode is on and an input
+requires grad, records the op in the result's `grad_fn` with what backward will need: the
+inputs, the Function that made each, and the versions of the arrays the op saved.
+`Tensor.backward()` (pyconv/tensor.py) hands its seed gradient to `_run_backward`, which orders
+the recorded Functions once and walks them in reverse, summing gradients into the leaves' `.grad`.
+
+It is a module of its own so that the op-recording rules and the sweep read in one place; it
+imports Tensor, and pyconv/tensor.py imports it back at its end.
+"""
+import numbers
+
+import numpy as np
+
+from . import device as _device
+from .grad_mode import is_grad_enabled
+from .tensor import Tensor, _as_array, _is_array, _is_float, _may_share
+
+
+class Function:
+    """Base of every differentiable op.
+
+    Subclasses define `forward(self, *arrays, **params) -> array` and
+    `backward(self, grad) -> gradient array per input (a tuple when several; None for an input
+    that needs none)`, each gradient of its input's shape. Save what backward needs on `self`.
+    `self.needs_grad` (set before forward) says which inputs require grad.
+
+    Non-Tensor inputs are converted: Python and numpy numbers take the dtype of the tensor
+    inputs (see `_scalar_dtype`), other data becomes a tensor on the inputs' device.
+
+    When the op is recorded, `parents` holds the input Tensors, `input_fns` the Function that
+    had made each of them (None for leaves), `input_meta` their shapes and dtypes, and
+    `saved_versions` the version of each tensor whose array an attribute of `self` shares.
+    """
+
+    parents = needs_grad = input_fns = input_meta = saved_versions = ()  # until recorded
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        tensors = _tensors_of(cls.__name__, inputs)
+        fn = cls()
+        grad_on = is_grad_enabled()
+        fn.needs_grad = tuple(grad_on and t.requires_grad for t in tensors)
+        out = fn.forward(*[t.data for t in tensors], **params)
+        result = Tensor(out)
+        if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
+            result._version_cell = tensors[0]._version_cell  # a view: one counter for both
+        if any(fn.needs_grad) and _is_float(result.dtype):
+            fn.saved_versions = _saved_versions(fn, tensors + [result])
+            fn.parents = tuple(tensors)
+            fn.input_fns = tuple(t._ctx for t in tensors)
+            fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
+            result._ctx = fn
+            result._requires_grad = True
+        return result
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def name(self):
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        """(Function that made each input, 0) pairs; None for leaves (PyTorch's layout)."""
+        return tuple((ctx, 0) for ctx in self.input_fns)
+
+    def check_versions(self):
+        """PyTorch's error when an array saved for backward was changed in place since."""
+        for cell, version, shape, dtype in self.saved_versions:
+            if cell[0] != version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{dtype} tensor of shape {shape}], saved by {self.name()}, "
+                    f"is at version {cell[0]}; expected version {version} instead. Make the in-place "
+                    f"change after backward(), or use an out-of-place op (x = x * 2, not x *= 2)")
+
+
+def _saved_versions(fn, tensors):
+    """(version cell, version, shape, dtype) of each tensor whose array `fn` keeps (an attribute
+    that is, or views, that array): backward will check that none was changed in place."""
+    saved = []
+    for key, value in vars(fn).items():
+        if key == "needs_grad":
+            continue
+        for item in value if type(value) in (tuple, list) else (value,):
+            if _is_array(item):
+                saved.append(item)
+    if not saved:
+        return ()
+    by_id = {id(t.data): t for t in tensors}
+    found = {}
+    for array in saved:
+        same = by_id.get(id(array))  # most ops keep their inputs themselves: no bounds to compare
+        for t in [same] if same is not None else tensors:
+            if t is same or _may_share(array, t.data):
+                found[id(t.data)] = t
+    return tuple((t._version_cell, t._version, tuple(t.data.shape), t.dtype) for t in found.values())
+
+
+def _tensors_of(op, inputs):
+    """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
+    given = [x for x in inputs if isinstance(x, Tensor)]
+    devices = {str(t.device) for t in given}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{t.shape} on {t.device}" for t in given)
+        raise RuntimeError(f"{op}: all tensors must be on one device, got {shapes}; "
+                           f"move them with .to(device)")
+    device = devices.pop() if devices else "cpu"
+    like = next((t.dtype for t in given if _is_float(t.dtype)), given[0].dtype if given else None)
+    tensors = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            tensors.append(x)
+        elif isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, complex) and like is not None:
+            dtype = _scalar_dtype(x if not isinstance(x, np.generic) else x.item(), like)
+            tensors.append(Tensor(_device.array_module(device).asarray(x, dtype=dtype)))
+        elif _device.is_cupy_array(x) or isinstance(x, np.ndarray):
+            if _device.device_of(x) != device:
+                raise RuntimeError(f"{op}: an array on {_device.device_of(x)} next to tensors on {device}; "
+                                   f"move it with pyconv.tensor(array, device={device!r})")
+            tensors.append(Tensor(x))
+        else:
+            tensors.append(Tensor(_as_array(x, None, device)))
+    return tensors
+
+
+def _scalar_dtype(value, like):
+    """Dtype a Python number takes next to an array of dtype `like` (PyTorch's rule)."""
+    like = np.dtype(like)
+    if isinstance(value, bool) or like.kind == "f":
+        return like
+    if isinstance(value, numbers.Integral):
+        return like if like.kind in "iu" else np.dtype(np.int64)
+    return np.dtype(np.float32)  # a float next to an integer/bool tensor
+
+
+def _accumulate(leaf, grad):
+    """Add `grad` into leaf.grad; a fresh copy, since the array may be shared with other
+    gradients or a saved input."""
+    leaf.grad = Tensor(grad.copy()) if leaf.grad is None else Tensor(leaf.grad.data + grad)
+
+
+def _graph_order(root):
+    """Functions that lead to `root`, each after all the Functions that made its inputs
+    (iterative depth-first post-order, so deep graphs need no recursion)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        fn, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for ctx in fn.input_fns:
+            if ctx is not None and id(ctx) not in visited:
+                stack.append((ctx, False))
+    return order
+
+
+def _run_backward(root, seed):
+    """One reverse sweep from `root` (the Function of the tensor backward() was called on)."""
+    grads = {id(root): seed}
+    leaves = {}  # id -> [leaf, summed gradient]
+    for fn in reversed(_graph_order(root)):
+        g = grads.pop(id(fn), None)
+        if g is None:
+            continue
+        retained = getattr(fn, "retained", None)
+        if retained is not None and retained._ctx is fn:
+            _accumulate(retained, g)
+        fn.check_versions()
+        input_grads = fn.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, ctx, need, (shape, dtype), pg in zip(fn.parents, fn.input_fns, fn.needs_grad,
+                                                          fn.input_meta, input_grads):
+            if pg is None or not need:
+                continue
+            if tuple(pg.shape) != shape:
+                raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
+                                   f"{tuple(pg.shape)} for an input of shape {shape}")
+            if pg.dtype != dtype:  # inputs of mixed float dtypes
+                pg = pg.astype(dtype)
+            if ctx is None:
+                entry = leaves.setdefault(id(parent), [parent, None])
+                entry[1] = pg if entry[1] is None else entry[1] + pg
+            else:
+                key = id(ctx)
+                grads[key] = pg if key not in grads else grads[key] + pg
+    for leaf, g in leaves.values():
+        if leaf.requires_grad:
+            _accumulate(leaf, g)
