@@ -94,11 +94,33 @@ def test_tf32_rounds_operands(emulated):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=lambda c: "x{}k{}s{}p{}".format(*c))
 def test_pool2d(emulated, case, v, dtype):
     with cu.use_variants(pool2d_backward_argmax=v):
         cases.check_pool(cu, same, same, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [2, 3])
+def test_pool2d_backward_deterministic_variants_add_in_row_major_order(emulated, v, dtype):
+    """Overlapping 3x3/1 windows on a plane whose centre is the maximum: one pixel gets nine
+    gradients, whose float sum depends on their order (1e8 + 1 - 1e8 ...). Variants 2 and 3 add
+    them in row-major order of the outputs, bit for bit as a sequential loop does."""
+    x = np.zeros((2, 1, 5, 5), dtype)
+    x[:, :, 2, 2] = 1
+    _, idx = cu.max_pool2d_forward(x, (3, 3), (1, 1), (0, 0))
+    assert (idx == 12).all()
+    dy = np.array([1e8, 1, -1e8, 3, 1e-3, -7, 1e7, 0.5, -1e7], dtype).reshape(1, 1, 3, 3)
+    dy = np.concatenate([dy, dy[:, :, ::-1, ::-1]])
+    want = np.zeros((2, 1, 5, 5), dtype)
+    for n in range(2):
+        acc = dtype(0)
+        for g in dy[n].ravel():
+            acc = dtype(acc + g)
+        want[n, 0, 2, 2] = acc
+    with cu.use_variants(pool2d_backward_argmax=v):
+        np.testing.assert_array_equal(cu.max_pool2d_backward(dy, idx, x.shape), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -139,6 +139,98 @@ def test_arrays_on_the_current_gpu_reach_the_kernel(gpus, call):
         run(**{name: _on_gpu(a, 1) for name, a in arrays.items()})
 
 
+# -- kernel lookup: once per (file, name, dtype) -----------------------------------------------
+
+class _CountingModule:
+    """A stand-in for cupy.RawModule: counts modules built and get_function calls; its kernels
+    record their launches and do nothing."""
+    built, lookups, launches = [], [], []
+
+    def __init__(self, code, options):
+        assert "extern \"C\" __global__" in code
+        self.options = options
+        _CountingModule.built.append(options)
+
+    def get_function(self, name):
+        _CountingModule.lookups.append((name, self.options))
+        return lambda grid, block, args: _CountingModule.launches.append(name)
+
+
+_REAL_FUNCTION = cu._function
+
+
+@pytest.fixture
+def counting(gpus):
+    """cuda_cupy's own _function, on the CuPy stand-in with _CountingModule as RawModule."""
+    gpus.setattr(_FakeCupy, "RawModule", _CountingModule, raising=False)
+    gpus.setattr(cu, "_function", _REAL_FUNCTION)
+    gpus.setattr(cu, "_modules", {})
+    gpus.setattr(cu, "_kernels", {})
+    for log in (_CountingModule.built, _CountingModule.lookups, _CountingModule.launches):
+        log.clear()
+    return _CountingModule
+
+
+def test_kernels_are_looked_up_once_per_file_name_and_dtype(counting):
+    x, w = _on_gpu(_f32(*X), 0), _on_gpu(_f32(*W), 0)
+    a, b = _on_gpu(_f32(2, 3, 4), 0), _on_gpu(_f32(2, 4, 5), 0)
+    for _ in range(3):
+        cu.conv2d_forward(x, w, None, *CONV)
+        cu.matmul(a, b)
+        cu.matmul(_on_gpu(np.ones((2, 3, 4)), 0), _on_gpu(np.ones((2, 4, 5)), 0))
+    assert len(counting.launches) == 9
+    assert len(counting.lookups) == len(set(counting.lookups)) == 3   # none looked up twice:
+    assert {name for name, _ in counting.lookups} == {"conv2d_forward_1", "matmul_2"}   # 2 dtypes
+    assert len(counting.built) == 3        # conv2d.cu f32, matmul.cu f32, matmul.cu f64
+    assert sum("-DPYCONV_DOUBLE" in o for o in counting.built) == 1
+
+
+# -- GPU generations: the oldest supported, and TF32 ------------------------------------------
+
+def _gpu_of_capability(monkeypatch, cc):
+    fake = _FakeCupy(current=0)
+    fake.cuda.Device = lambda: types.SimpleNamespace(id=0, compute_capability=cc)
+    fake.cuda.runtime.getDeviceCount = lambda: 1
+    monkeypatch.setattr(cu, "xp", fake)
+
+
+def test_gpus_older_than_turing_are_refused_with_the_reason(gpus):
+    _gpu_of_capability(gpus, "70")
+    assert cu.compute_capability() == (7, 0)
+    ok, reason = cu.available()
+    assert not ok and "compute capability 7.0" in reason and "7.5 (Turing" in reason
+    for cc in ("75", "80", "90", "100", "120"):
+        _gpu_of_capability(gpus, cc)
+        assert cu.available() == (True, ""), cc
+
+
+def test_tf32_is_unavailable_below_ampere(gpus):
+    _gpu_of_capability(gpus, "75")
+    ok, reason = cu.tf32_available()
+    assert not ok and "8.0 (Ampere)" in reason and "7.5" in reason
+    try:
+        cu.set_tf32(True)
+        for primitive in cu.GEMM_PRIMITIVES:            # set_tf32 has no effect on Turing
+            assert cu.variant(primitive) == cu.VARIANTS[primitive]
+    finally:
+        cu.set_tf32(False)
+    with pytest.raises(ValueError, match=r"matmul variant 5 is unavailable: TF32 .* 8\.0"):
+        with cu.use_variants(matmul=5):
+            pass
+    with cu.use_variants(matmul=3):                     # cp.async variants stay choosable
+        assert cu.variant("matmul") == 3
+    _gpu_of_capability(gpus, "80")
+    assert cu.tf32_available() == (True, "")
+    with cu.use_variants(matmul=5):
+        assert cu.variant("matmul") == 5
+
+
+def test_without_a_gpu_the_capability_is_unknown_and_tf32_stays_choosable(monkeypatch):
+    monkeypatch.setattr(cu, "xp", np)                   # the CPU emulation's view
+    assert cu.compute_capability() is None
+    assert cu.tf32_available() == (True, "")
+
+
 # -- pooling backward: idx against dy and x_shape ---------------------------------------------
 
 @pytest.mark.parametrize("kind", ["max", "min"])
@@ -190,7 +282,7 @@ def _argmax_of_larger_x(kind):
 
 
 @needs_emulation
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["max", "min"])
 def test_pool_backward_refuses_indices_outside_the_plane(emulated, kind, v):
     dy, idx = _argmax_of_larger_x(kind)
@@ -230,7 +322,7 @@ def test_pool_backward_kernels_write_only_inside_their_plane(v, dtype):
 @needs_emulation
 def test_pool_backward_right_idx_still_matches_the_reference(emulated):
     x = np.random.default_rng(1).standard_normal((2, 3, 7, 8))
-    for v in (1, 2):
+    for v in (1, 2, 3):
         with cu.use_variants(pool2d_backward_argmax=v):
             _, idx = cu.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
             dy = np.random.default_rng(2).standard_normal(idx.shape)
@@ -242,7 +334,7 @@ def test_pool_backward_right_idx_still_matches_the_reference(emulated):
 
 @pytest.mark.cuda
 @needs_gpu
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 def test_gpu_pool_backward_refuses_a_wrong_idx_and_stays_usable(v):
     cp = cu.xp
     dy, idx = _argmax_of_larger_x("max")

@@ -331,15 +331,23 @@ __device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const
 //   B (8x8, col):   b0 (k tg, n g)  b1 (k tg+4, n g)
 //   C (16x8):       c0 (g, 2tg)  c1 (g, 2tg+1)  c2 (g+8, 2tg)  c3 (g+8, 2tg+1)
 // Rows of 136 reals in shared memory: the 32 lanes of a fragment read (k = tg, m = g) at banks
-// (8*tg + g) % 32, all different. In double builds core 5 is core 3 (doubles are never TF32).
+// (8*tg + g) % 32, all different. In double builds core 5 is core 3 (doubles are never TF32),
+// and so it is in device code below sm_80 (Turing has no TF32 mma and no cvt.rna.tf32: ptxas
+// refuses both), so that every module still compiles there; the wrapper never picks variant 5
+// on such a GPU (cuda_cupy.tf32_available). The host build (the CPU emulation of the tests)
+// keeps core 5, emulated lane by lane.
 #define TF32_LD (GEMM_BM + 8)
 
-#if !defined(PYCONV_DOUBLE)
+#if !defined(PYCONV_DOUBLE) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+#define PYCONV_TF32 1
+#endif
+
+#if defined(PYCONV_TF32)
 // x rounded to TF32 (nearest, ties away from zero), as the bits mma.sync takes.
 __device__ __forceinline__ unsigned to_tf32(float x)
 {
     unsigned r;
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
 #else
     __builtin_memcpy(&r, &x, 4);
@@ -352,7 +360,7 @@ __device__ __forceinline__ unsigned to_tf32(float x)
 __device__ __forceinline__ void mma_tf32(float& c0, float& c1, float& c2, float& c3,
                                          const unsigned a[4], const unsigned b[2])
 {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
@@ -460,7 +468,7 @@ template <> struct GemmCore<3> {
     static __device__ __forceinline__ int row(int i) { return tile_row(i); }
     static __device__ __forceinline__ int col(int j) { return tile_col(j); }
 };
-#if defined(PYCONV_DOUBLE)
+#if !defined(PYCONV_TF32)
 template <> struct GemmCore<5> : GemmCore<3> {};
 #else
 template <> struct GemmCore<5> {

@@ -40,7 +40,8 @@
 //                             over n,p,q, fixed-order tree reduction. grid K*C*R*S, block 256.
 //   conv2d_forward_5, conv2d_backward_input_5, conv2d_backward_weight_5
 //                             as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
-//                             relative error; opt-in (cuda_cupy.set_tf32), float32 only.
+//                             relative error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+
+//                             (core 3 below sm_80 and in double builds).
 //   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
 //                             reduction in shared memory (fixed order: deterministic).
 //                             grid K, block 256.
@@ -153,7 +154,7 @@ conv2d_forward_3(real* __restrict__ y, const real* __restrict__ x, const real* _
     conv2d_forward_body<3>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_5(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
@@ -318,7 +319,7 @@ conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
     conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_5(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
@@ -445,7 +446,7 @@ conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
     conv2d_backward_weight_body<3>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 only, core 3 in double builds).
+// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_5(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)

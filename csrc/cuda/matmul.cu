@@ -24,7 +24,7 @@
 //                      GEMM_STAGES deep (4 float, 2 double). Same grid.
 //   matmul_5, matmul_backward_a_5, matmul_backward_b_5
 //                      as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
-//                      relative error; opt-in (cuda_cupy.set_tf32), float32 only. Same grid.
+//                      relative error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (core 3 below). Same grid.
 // The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
 
 #include "common.cuh"
@@ -128,7 +128,7 @@ matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int K
     gemm_tiled<3, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }
 
-// 5: as matmul_2 on GEMM core 5 (TF32 tensor cores; opt-in, float32 only).
+// 5: as matmul_2 on GEMM core 5 (TF32 tensor cores; opt-in, float32 on sm_80+; core 3 below).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_5(real* c, const real* a, const real* b, int M, int N, int Kd)
 {

@@ -14,18 +14,35 @@
 //                        input pixel (the first NaN in row-major window order, else the first
 //                        maximum / minimum). Padding never wins: it reads as -inf (+inf).
 //                        grid ceil(NC*P*Q/256), block 256.
+//   Bitwise determinism of the argmax backward (the same dy and idx give the same bits on every
+//   run): variants 2 and 3 always; variant 1 only while no pixel is the argmax of more than two
+//   windows (two additions onto zero commute exactly; three may round differently by order),
+//   which holds without overlap (stride >= window) but not for 3x3/2 pooling, where a pixel
+//   can win up to four windows. The wrapper cannot tell (it gets no window geometry), so the
+//   default is variant 3.
 //   pool2d_backward_argmax_1
 //                        one thread per dy element adds it to dx[plane, idx] with atomicAdd
-//                        (dx zeroed first). Conflict-free, so deterministic, when windows do not
-//                        overlap (stride >= window, the usual case); with overlapping windows
-//                        the order of the few additions into one pixel may vary.
+//                        (dx zeroed first). Fastest: one pass, 12-16 bytes per dy element.
 //                        grid ceil(NC*P*Q/256), block 256.
 //   pool2d_backward_argmax_2
 //                        deterministic: one thread per plane walks its outputs in row-major order
 //                        and adds into its own plane of dx (no other thread writes there).
 //                        Slow when NC is small. grid ceil(NC/128), block 128.
-//                        Both skip an idx value outside [0, H*W) and count it in *bad (which
-//                        the caller zeroes): a wrong idx never writes outside its plane of dx.
+//   pool2d_argmax_count + pool2d_backward_argmax_3
+//                        deterministic and parallel. Pass 1, a thread per dy element: count[pix]
+//                        += 1 and first[pix] = min(first[pix], i) with integer atomics (exact,
+//                        so order-free). Pass 2, a thread per dy element: only the first output
+//                        i of each pixel works; it sums dy[i] and the count-1 later outputs of
+//                        its plane with the same idx, in row-major order, and stores the sum
+//                        (one writer per pixel). The scan ends at the last such output, a few
+//                        rows of Q outputs further for real pooling windows (worst case, an idx
+//                        pointing everywhere at one pixel, the whole plane as variant 2).
+//                        Bytes: + 8 per x element for count and first (set by the caller to 0
+//                        and INT_MAX), + 12-16 per dy element read twice. grid ceil(NC*P*Q/256),
+//                        block 256, both passes.
+//                        All variants skip an idx value outside [0, H*W) and count it in *bad
+//                        (zeroed by the caller; pass 1 counts for variant 3): a wrong idx never
+//                        writes outside its plane of dx.
 //   avg_pool2d_forward_1 one thread per output: window sum / (R*S), padded zeros counted.
 //                        grid ceil(NC*P*Q/256), block 256.
 //   avg_pool2d_backward_1
@@ -129,6 +146,47 @@ extern "C" __global__ void pool2d_backward_argmax_2(real* __restrict__ dx, const
         dx[plane * HW + (int)j] += dy[i];
     }
     if (skipped) atomicAdd(bad, skipped);
+}
+
+// 3, pass 1: per pixel of dx (NC,H,W), how many outputs chose it (count) and the first of them
+// (first, a flat index into dy); integer atomics, so the result does not depend on their order.
+extern "C" __global__ void pool2d_argmax_count(int* __restrict__ count, int* __restrict__ first,
+                                               const long long* __restrict__ idx,
+                                               int* __restrict__ bad, int NC, int HW, int PQ)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= NC * PQ) return;
+    const long long j = idx[i];
+    if (j < 0 || j >= HW) {
+        atomicAdd(bad, 1);
+        return;
+    }
+    const int pix = (i / PQ) * HW + (int)j;
+    atomicAdd(count + pix, 1);
+    atomicMin(first + pix, i);
+}
+
+// 3, pass 2: the first output of each chosen pixel sums that pixel's gradient in row-major order
+// of the outputs and stores it; the other outputs do nothing. dx zeroed by the caller.
+extern "C" __global__ void pool2d_backward_argmax_3(real* __restrict__ dx, const real* __restrict__ dy,
+                                                    const long long* __restrict__ idx,
+                                                    const int* __restrict__ count,
+                                                    const int* __restrict__ first,
+                                                    int NC, int HW, int PQ)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= NC * PQ) return;
+    const long long j = idx[i];
+    if (j < 0 || j >= HW) return;
+    const int pix = (i / PQ) * HW + (int)j;
+    if (first[pix] != i) return;
+    real acc = dy[i];
+    for (int k = i + 1, left = count[pix] - 1; left > 0; ++k)   // stays in the plane: the
+        if (idx[k] == j) {                                      // count-1 others come after i
+            acc += dy[k];
+            --left;
+        }
+    dx[pix] = acc;
 }
 
 // 1: one thread per output, padded zeros counted in the mean.

@@ -8,7 +8,19 @@ launch configurations, are described at the top of each .cu file.
 Sources are compiled at first use, once per process per (file, dtype), with NVRTC through
 `cupy.RawModule`; float32 builds them as they are, float64 with `-DPYCONV_DOUBLE`. The shared
 header `common.cuh` is pasted into each source before compiling, so CuPy's on-disk cache (keyed
-by the source text) never serves a build of an older header.
+by the source text) never serves a build of an older header. That cache is what makes the
+first use cheap the second time: NVRTC takes seconds per (file, dtype) (`nvcc -cubin` of
+conv2d.cu takes 4-8 s on one core), CuPy stores the cubin under ~/.cupy/kernel_cache (or
+$CUPY_CACHE_DIR), keyed by source, options, NVRTC version and GPU architecture, and a later
+process loads it in milliseconds. Point CUPY_CACHE_DIR at a persistent folder in containers.
+Within a process each kernel's `RawKernel` is looked up once per (file, name, dtype) and kept
+(`_kernels`): `RawModule.get_function` builds a new RawKernel on every call, which re-keys the
+module cache by the whole source text.
+
+Supported GPUs: compute capability 7.5 (Turing) and newer; `available()` refuses older ones.
+7.5 is the oldest architecture CUDA 13 compiles for and the oldest the tests compile the
+kernels for (tests/test_cuda_compile.py, sm_75/sm_80/sm_90). cp.async (variant 3) becomes plain
+copies below 8.0, and the TF32 variant 5 needs 8.0 (`tf32_available()`).
 
 Every kernel exists in numbered variants (`conv2d_forward_1` naive, `conv2d_forward_2` tiled
 implicit GEMM, ...). VARIANTS below is the one place where the default of each primitive is
@@ -41,13 +53,18 @@ VARIANTS = {
     "conv2d_backward_bias": 1,      # 1 one block per channel, tree reduction
     "max_pool2d_forward": 1,        # 1 one thread per output
     "min_pool2d_forward": 1,        # 1 one thread per output
-    "pool2d_backward_argmax": 1,    # 1 atomic scatter | 2 deterministic, one thread per plane
+    "pool2d_backward_argmax": 3,    # 1 atomic scatter | 2 one thread per plane | 3 count, then first-owner sums
     "avg_pool2d_forward": 1,        # 1 one thread per output
     "avg_pool2d_backward": 1,       # 1 gather, one thread per input pixel
     "matmul": 2,                    # 1 naive | 2 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
     "matmul_backward_a": 2,         # as matmul
     "matmul_backward_b": 2,         # as matmul
 }
+
+# Bitwise determinism (same inputs, same bits on every run): every kernel but
+# pool2d_backward_argmax_1, whose atomicAdd order varies when a pixel is the argmax of three or
+# more overlapping windows (3x3/2 pooling); 2 and 3 are deterministic, 3 the fast one. The
+# split weight gradient and the bias reduction add in a fixed order (sum_splits, a fixed tree).
 
 # Problems that would leave most of a 128x128 GEMM tile empty (the LeNet layers) go to a simpler
 # kernel instead of the VARIANTS default; an explicit use_variants(...) choice always wins.
@@ -69,8 +86,13 @@ TF32_VARIANT = 5
 _tf32 = [False]
 
 
+MIN_CAPABILITY = (7, 5)    # the oldest GPU generation pyconv's kernels are built and tested for
+TF32_CAPABILITY = (8, 0)   # mma.sync ... tf32 and cvt.rna.tf32 (Ampere)
+
+
 def set_tf32(enabled):
-    """Let float32 convolutions and matrix products run on TF32 tensor cores (off by default)."""
+    """Let float32 convolutions and matrix products run on TF32 tensor cores (off by default).
+    On a GPU without TF32 (compute capability below 8.0) it has no effect: see tf32_available."""
     _tf32[0] = bool(enabled)
 
 
@@ -83,12 +105,12 @@ KERNELS = {
     "conv2d.cu": {"conv2d_forward": (1, 2, 3, 5), "conv2d_backward_input": (1, 2, 3, 5),
                   "conv2d_backward_weight": (1, 2, 3, 4, 5), "conv2d_backward_bias": (1,)},
     "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
-                  "pool2d_backward_argmax": (1, 2), "avg_pool2d_forward": (1,),
+                  "pool2d_backward_argmax": (1, 2, 3), "avg_pool2d_forward": (1,),
                   "avg_pool2d_backward": (1,)},
     "matmul.cu": {"matmul": (1, 2, 3, 5), "matmul_backward_a": (1, 2, 3, 5),
                   "matmul_backward_b": (1, 2, 3, 5)},
 }
-HELPER_KERNELS = {"conv2d.cu": ("sum_splits",)}
+HELPER_KERNELS = {"conv2d.cu": ("sum_splits",), "pool2d.cu": ("pool2d_argmax_count",)}
 SOURCES = tuple(KERNELS)
 HEADER = "common.cuh"
 
@@ -136,6 +158,27 @@ def compile_options(dtype):
     return options + (("-DPYCONV_DOUBLE",) if np.dtype(dtype) == np.float64 else ())
 
 
+def compute_capability():
+    """(major, minor) of the current GPU; None without one (no CuPy, or the CPU emulation of the
+    tests, whose `xp` is numpy)."""
+    try:
+        cc = str(xp.cuda.Device().compute_capability)   # CuPy gives e.g. "75", "90", "100"
+    except Exception:
+        return None
+    return (int(cc[:-1]), int(cc[-1])) if cc.isdigit() and len(cc) >= 2 else None
+
+
+def tf32_available():
+    """(ok, reason): whether variant 5 can run on TF32 tensor cores on the current GPU. Below
+    compute capability 8.0 the modules build variant 5 as variant 3 (common.cuh), and the
+    variant choice never picks it. Unknown (no GPU, the emulation) counts as available."""
+    cc = compute_capability()
+    if cc is not None and cc < TF32_CAPABILITY:
+        return False, (f"TF32 tensor cores need compute capability 8.0 (Ampere) or newer; "
+                       f"this GPU is {cc[0]}.{cc[1]}")
+    return True, ""
+
+
 def available():
     if xp is None:
         return False, "cupy is not installed (pip install -e '.[cuda]', or the cupy-cudaXXx wheel matching your CUDA)"
@@ -145,24 +188,40 @@ def available():
         return False, f"no CUDA device: {exc}"
     if count < 1:
         return False, "no CUDA device: cudaGetDeviceCount() returned 0"
+    cc = compute_capability()
+    if cc is not None and cc < MIN_CAPABILITY:
+        return False, (f"the current GPU has compute capability {cc[0]}.{cc[1]}; pyconv's CUDA "
+                       f"kernels need {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} (Turing, e.g. T4 "
+                       "or RTX 20xx) or newer")
     if source_dir() is None:
         return False, "the CUDA sources (csrc/cuda/*.cu) were not found; set PYCONV_CUDA_SRC"
     return True, ""
 
 
 _modules = {}
+_kernels = {}
 _modules_lock = threading.Lock()
 
 
 def _function(file, name, dtype):
-    """The compiled kernel `name` of `file` for `dtype`; compiles the file on first use."""
-    key = (file, np.dtype(dtype).name)
+    """The kernel `name` of `file` for `dtype`, a `RawKernel`; compiles the file on first use.
+    Kept per (file, name, dtype): a launch then costs one dict lookup instead of
+    RawModule.get_function's new RawKernel (whose module lookup hashes the ~30 KB source).
+    One RawKernel serves every GPU: CuPy loads (and if need be compiles) its module per device."""
+    key = (file, name, np.dtype(dtype).name)
+    kernel = _kernels.get(key)
+    if kernel is not None:
+        return kernel
     with _modules_lock:
-        module = _modules.get(key)
+        module_key = key[0], key[2]
+        module = _modules.get(module_key)
         if module is None:
             module = xp.RawModule(code=read_source(file), options=compile_options(dtype))
-            _modules[key] = module
-    return module.get_function(name)
+            _modules[module_key] = module
+        kernel = _kernels.get(key)
+        if kernel is None:
+            kernel = _kernels[key] = module.get_function(name)
+    return kernel
 
 
 def _launch(file, name, dtype, grid, block, *args):
@@ -176,13 +235,13 @@ def _launch(file, name, dtype, grid, block, *args):
 def variant(primitive, small=False):
     """The variant number used now for a kernel family: the use_variants(...) choice if any,
     else SMALL_PROBLEM's for a `small` problem, else TF32_VARIANT for a GEMM-based primitive
-    when set_tf32(True), else VARIANTS'."""
+    when set_tf32(True) and the GPU has TF32 (tf32_available), else VARIANTS'."""
     chosen = getattr(_state, "variants", {})
     if primitive in chosen:
         return chosen[primitive]
     if small and primitive in SMALL_PROBLEM:
         return SMALL_PROBLEM[primitive]
-    if _tf32[0] and primitive in GEMM_PRIMITIVES:
+    if _tf32[0] and primitive in GEMM_PRIMITIVES and tf32_available()[0]:
         return TF32_VARIANT
     return VARIANTS[primitive]
 
@@ -194,6 +253,10 @@ def use_variants(**chosen):
         file = _file_of(primitive)
         if v not in KERNELS[file][primitive]:
             raise ValueError(f"{primitive} has variants {KERNELS[file][primitive]}, not {v}")
+        if v == TF32_VARIANT and primitive in GEMM_PRIMITIVES:
+            ok, reason = tf32_available()
+            if not ok:
+                raise ValueError(f"{primitive} variant {v} is unavailable: {reason}")
     previous = getattr(_state, "variants", {})
     _state.variants = {**previous, **chosen}
     try:
@@ -505,10 +568,19 @@ def _arg_pool_backward(dy, idx, x_shape):
     if dy.size == 0 or dx.size == 0:   # an x without pixels: its windows hold only padding
         return dx
     v = variant("pool2d_backward_argmax")
-    grid, block = ((blocks(dy.size),), (THREADS,)) if v == 1 else ((blocks(N * C, 128),), (128,))
     bad = xp.zeros((1,), dtype=np.int32)
-    _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, grid, block,
-            dx, dy, idx, bad, N * C, H * W, P * Q)
+    if v == 3:   # deterministic in two passes, a thread per dy element each (see pool2d.cu)
+        count = xp.zeros((N, C, H, W), dtype=np.int32)
+        first = xp.full((N, C, H, W), INT_MAX, dtype=np.int32)
+        grid = (blocks(dy.size),), (THREADS,)
+        _launch("pool2d.cu", "pool2d_argmax_count", dy.dtype, *grid,
+                count, first, idx, bad, N * C, H * W, P * Q)
+        _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, *grid,
+                dx, dy, idx, count, first, N * C, H * W, P * Q)
+    else:
+        grid, block = ((blocks(dy.size),), (THREADS,)) if v == 1 else ((blocks(N * C, 128),), (128,))
+        _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, grid, block,
+                dx, dy, idx, bad, N * C, H * W, P * Q)
     # The kernels skip (and count) indices outside a plane, so a wrong idx never writes outside
     # dx; reading the count waits for the kernel, which is the price of refusing such an idx
     # like the C backend does rather than returning a silently wrong gradient.

@@ -32,6 +32,14 @@ inline T atomicAdd(T* p, T v)
     *p = old + v;
     return old;
 }
+template <class T>
+inline T atomicMin(T* p, T v)
+{
+    std::lock_guard<std::mutex> guard(emu_atomic_lock);
+    T old = *p;
+    *p = v < old ? v : old;
+    return old;
+}
 
 // cp.async as the hardware runs it: a copy is only queued when issued, committed groups land
 // oldest first, and only when the issuing thread waits for them (cp.async.wait_group), so a
