@@ -33,7 +33,10 @@ typedef float real;
 #define GEMM_PAD 4           // smem row padding: the two k-halves of a K4 store hit other banks
 #define GEMM_LD (GEMM_BM + GEMM_PAD)   // smem row length of both tiles (GEMM_BM == GEMM_BN)
 // Blocks per SM asked of the register allocator (__launch_bounds__): 2 caps float at 128
-// registers (a few bytes spill in the conv kernels, none in the loop); double needs ~230.
+// registers; double needs ~190-240. At that cap, for sm_90 only, core 2's float conv kernels
+// spill 8-16 bytes, and the SASS has 2-4 local accesses per k-step in their k-loops (one or
+// two words stored and reloaded; sm_75 and sm_80 fit in 115-127 registers without spills).
+// tests/test_cuda_compile.py holds these counts (KNOWN_SPILLS) and fails if they grow.
 #if defined(PYCONV_DOUBLE)
 #define GEMM_MIN_BLOCKS 1
 #else
