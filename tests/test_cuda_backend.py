@@ -64,7 +64,7 @@ def pool_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=pool_id)
 def test_pool2d_odd(case, v, dtype):
     with cu.use_variants(pool2d_backward_argmax=v):
@@ -72,7 +72,7 @@ def test_pool2d_odd(case, v, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_LARGE, ids=pool_id)
 def test_pool2d_large(case, v, dtype):
     with cu.use_variants(pool2d_backward_argmax=v):
