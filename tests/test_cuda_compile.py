@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from pyconv.backends import cuda_cupy as cu
+from pyconv.backends import geometry
 
 DTYPES = [np.float32, np.float64]
 
@@ -243,7 +244,7 @@ def test_available_reports_a_reason():
 def test_stride_phases_cover_every_input_tap_pair_once(size, pad, taps, stride, dilation):
     """The phases of the input gradient visit exactly the (h, r, p) triples of the convolution:
     input position h meets tap r from output position p = (h + pad - r*dilation) / stride."""
-    P = (size + 2 * pad - dilation * (taps - 1) - 1) // stride + 1
+    P, _ = geometry.conv_output_size(size, size, taps, taps, (stride, stride), (pad,) * 4, (dilation,) * 2)
     want = {(h, r, (h + pad - r * dilation) // stride)
             for h in range(size) for r in range(taps)
             if (h + pad - r * dilation) % stride == 0 and 0 <= (h + pad - r * dilation) // stride < P}

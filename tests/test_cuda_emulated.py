@@ -206,7 +206,7 @@ def test_validation_errors(emulated):
         cu.conv2d_forward(x, w[:, :2], None, *conv)
     with pytest.raises(ValueError, match="b must have shape"):
         cu.conv2d_forward(x, w, np.zeros(3, np.float32), *conv)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="larger than the padded input"):
         cu.conv2d_forward(x[:, :, :2], w, None, *conv)
     with pytest.raises(ValueError, match="dy must have shape"):
         cu.conv2d_backward_input(np.zeros((1, 2, 4, 4), np.float32), w, x.shape, *conv)
@@ -214,7 +214,7 @@ def test_validation_errors(emulated):
         cu.matmul(np.zeros((1, 2, 3), np.float32), np.zeros((1, 2, 3), np.float32))
     with pytest.raises(TypeError, match="int64"):
         cu.max_pool2d_backward(np.zeros((1, 3, 2, 2), np.float32), np.zeros((1, 3, 2, 2), np.int32), x.shape)
-    with pytest.raises(ValueError, match="half the window"):
+    with pytest.raises(ValueError, match="half the kernel size"):
         cu.avg_pool2d_forward(x, (2, 2), (2, 2), (2, 2))
 
 

@@ -37,6 +37,8 @@ import threading
 
 import numpy as np
 
+from . import geometry
+
 try:
     import cupy as xp
 except Exception:  # not installed, or installed without a usable CUDA runtime
@@ -389,30 +391,28 @@ def _same_dtype(**arrays):
                         ", ".join(f"{k} {a.dtype}" for k, a in arrays.items()))
 
 
-def _pair(name, v, minimum):
-    v = tuple(int(i) for i in v)
-    if len(v) != 2 or min(v) < minimum:
-        raise ValueError(f"{name} must be two ints >= {minimum}, got {v}")
-    return v
+def _ints(name, values, count):
+    """`values` as a tuple of `count` ints; geometry.check_conv/check_pool check their ranges."""
+    try:
+        values = tuple(int(v) for v in values)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of {count} ints, got {values!r}") from None
+    if len(values) != count:
+        raise ValueError(f"{name} must be {count} ints, got {values!r}")
+    return values
 
 
 def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
-    """The 15 ints of CONV_ARGS (N,C,H,W,K,R,S,P,Q,sh,sw,pt,pl,dh,dw), checked."""
-    N, C, H, W = (int(i) for i in x_shape)
-    K, Cw, R, S = (int(i) for i in w_shape)
-    if Cw != C:
-        raise ValueError(f"x has {C} channels but w expects {Cw}: x {tuple(x_shape)}, w {tuple(w_shape)}")
-    sh, sw = _pair("stride", stride, 1)
-    dh, dw = _pair("dilation", dilation, 1)
-    padding = tuple(int(i) for i in padding)
-    if len(padding) != 4 or min(padding) < 0:
-        raise ValueError(f"padding must be (top, bottom, left, right) >= 0, got {padding}")
-    pt, pb, pl, pr = padding
-    P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
-    Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
-    if P < 1 or Q < 1:
-        raise ValueError(f"the kernel {R}x{S} (dilation {dh},{dw}) does not fit the padded input "
-                         f"{H + pt + pb}x{W + pl + pr}")
+    """The 15 ints of CONV_ARGS (N,C,H,W,K,R,S,P,Q,sh,sw,pt,pl,dh,dw), checked by
+    geometry.check_conv like every backend, then against the kernels' 32-bit indexing."""
+    x_shape, w_shape = _ints("x shape", x_shape, 4), _ints("w shape", w_shape, 4)
+    stride, dilation = _ints("stride", stride, 2), _ints("dilation", dilation, 2)
+    padding = _ints("padding", padding, 4)
+    if min(x_shape + w_shape) < 0:
+        raise ValueError(f"shapes must be ints >= 0, got x {x_shape}, w {w_shape}")
+    P, Q = geometry.check_conv(x_shape, w_shape, stride, padding, dilation)
+    (N, C, H, W), (K, _, R, S) = x_shape, w_shape
+    (sh, sw), (pt, _, pl, _), (dh, dw) = stride, padding, dilation
     for n in (N * C * H * W, K * C * R * S, N * K * P * Q):
         if n > INT_MAX:
             raise ValueError("tensor too large for the CUDA kernels' 32-bit indexing")
@@ -431,17 +431,14 @@ def _x_shape(x_shape):
     return shape
 
 
-def _pool_geometry(x_shape, kernel, stride, padding):
-    """(NC, H, W, P, Q, R, S, sh, sw, ph, pw), checked."""
-    N, C, H, W = _x_shape(x_shape)
-    R, S = _pair("kernel", kernel, 1)
-    sh, sw = _pair("stride", stride, 1)
-    ph, pw = _pair("padding", padding, 0)
-    if ph > R // 2 or pw > S // 2:
-        raise ValueError(f"padding {ph, pw} must be at most half the window {R, S}")
-    P, Q = (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
-    if P < 1 or Q < 1:
-        raise ValueError(f"the window {R}x{S} does not fit the padded input {H + 2 * ph}x{W + 2 * pw}")
+def _pool_geometry(op, x_shape, kernel, stride, padding):
+    """(NC, H, W, P, Q, R, S, sh, sw, ph, pw), checked by geometry.check_pool like every backend."""
+    x_shape = _x_shape(x_shape)
+    kernel, stride = _ints("kernel", kernel, 2), _ints("stride", stride, 2)
+    padding = _ints("padding", padding, 2)
+    P, Q = geometry.check_pool(x_shape, kernel, stride, padding, op)
+    N, C, H, W = x_shape
+    (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
     return (N * C, H, W, P, Q, R, S, sh, sw, ph, pw)
 
 
@@ -545,7 +542,7 @@ def conv2d_backward_bias(dy):
 
 def _arg_pool_forward(primitive, x, kernel, stride, padding):
     x = _array("x", x, 4)
-    g = _pool_geometry(x.shape, kernel, stride, padding)
+    g = _pool_geometry(primitive.removesuffix("_forward"), x.shape, kernel, stride, padding)
     N, C = x.shape[:2]
     P, Q = g[3], g[4]
     y = xp.empty((N, C, P, Q), dtype=x.dtype)
@@ -609,7 +606,7 @@ def min_pool2d_backward(dy, idx, x_shape):
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     x = _array("x", x, 4)
-    g = _pool_geometry(x.shape, kernel, stride, padding)
+    g = _pool_geometry("avg_pool2d", x.shape, kernel, stride, padding)
     y = xp.empty(x.shape[:2] + (g[3], g[4]), dtype=x.dtype)
     if y.size:
         _launch("pool2d.cu", kernel_name("avg_pool2d_forward"), x.dtype, (blocks(y.size),), (THREADS,),
@@ -619,7 +616,7 @@ def avg_pool2d_forward(x, kernel, stride, padding):
 
 def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
     dy = _array("dy", dy, 4)
-    g = _pool_geometry(x_shape, kernel, stride, padding)
+    g = _pool_geometry("avg_pool2d", x_shape, kernel, stride, padding)
     if dy.shape != tuple(x_shape[:2]) + (g[3], g[4]):
         raise ValueError(f"dy must have shape {tuple(x_shape[:2]) + (g[3], g[4])}, got {tuple(dy.shape)}")
     dx = xp.empty(tuple(int(i) for i in x_shape), dtype=dy.dtype)

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..ops.conv import _positive_pair, resolve_padding
+from ..backends.geometry import conv_padding, positive_pair
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -54,9 +54,9 @@ class Conv2d(Module):
     def forward(self, x):
         padding = self.padding
         if self.padding_mode != "zeros":
-            stride = _positive_pair(self.stride, "stride", "conv2d")
-            dilation = _positive_pair(self.dilation, "dilation", "conv2d")
-            top, bottom, left, right = resolve_padding(padding, x.shape, self.weight.shape, stride, dilation)
+            stride = positive_pair(self.stride, "stride", "conv2d")
+            dilation = positive_pair(self.dilation, "dilation", "conv2d")
+            top, bottom, left, right = conv_padding(padding, x.shape, self.weight.shape, stride, dilation)
             x, padding = F.pad(x, (left, right, top, bottom), mode=self.padding_mode), 0
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=padding,
                         dilation=self.dilation, groups=self.groups)

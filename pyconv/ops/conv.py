@@ -13,9 +13,6 @@ from ..backends import geometry
 from ..device import array_module, device_of
 from ..tensor import Function, Tensor
 
-# The argument normalisers live in backends/geometry.py; nn/conv.py still imports these names.
-_positive_pair, resolve_padding = geometry.positive_pair, geometry.conv_padding
-
 
 def _check_float(op, **arrays):
     """All given arrays (None skipped) share one floating dtype; returns it."""
