@@ -1,12 +1,21 @@
 """Losses: values against direct formulas, gradchecks for every reduction, stability."""
+import importlib.util
+import os
+
 import numpy as np
 import pytest
 
 import pyconv.nn.functional as F
+import pyconv.ops.loss
 from pyconv.gradcheck import gradcheck
 from pyconv.tensor import tensor
 
 REDUCTIONS = ["mean", "sum", "none"]
+
+_spec = importlib.util.spec_from_file_location(
+    "pyconv_host_reads", os.path.join(os.path.dirname(os.path.abspath(__file__)), "host_reads.py"))
+host_reads = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(host_reads)
 
 
 def rand(*shape, seed=0, requires_grad=True, dtype=np.float64):
@@ -134,3 +143,28 @@ def test_hinge_loss_is_not_divided_by_the_number_of_classes():
     # CS231n's example: scores (3.2, 5.1, -1.7), true class 0 -> max(0, 2.9) + max(0, -3.9) = 2.9
     s = tensor(np.array([[3.2, 5.1, -1.7]]))
     np.testing.assert_allclose(F.hinge_loss(s, tensor(np.array([0]))).data, 2.9)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss", "binary_cross_entropy"])
+def test_a_loss_reads_the_data_back_once_per_call(monkeypatch, loss):
+    """On the GPU a host read waits for the device. The input/target check needs one (see
+    ops/loss.py: a bad label or probability would otherwise give a silently wrong loss); the rest
+    of forward and backward stays on the device."""
+    monkeypatch.setattr(pyconv.ops.loss, "_xp", lambda a: host_reads.CountingNumpy())
+    rng = np.random.default_rng(3)
+
+    def counting(a, requires_grad=False):
+        t = tensor(np.zeros(a.shape, a.dtype), requires_grad=requires_grad)
+        t.data = host_reads.counting(a)
+        return t
+
+    if loss == "binary_cross_entropy":
+        args = (counting(rng.uniform(0.1, 0.9, (4, 3)), True), counting(rng.uniform(0, 1, (4, 3))))
+    else:
+        args = (counting(rng.standard_normal((4, 3)), True), counting(np.array([0, 2, 1, 2])))
+    reads = host_reads.HostReads
+    reads.reads = 0
+    out = getattr(F, loss)(*args)
+    assert reads.reads == 1
+    out.backward()
+    assert reads.reads == 1

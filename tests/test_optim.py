@@ -1,14 +1,22 @@
 """Optimizers against updates computed by hand from PyTorch's documented rules, on the quadratic
 f(p) = sum(a * p^2) / 2 (gradient a * p), one element at a time in plain Python floats."""
+import importlib.util
 import math
+import os
 
 import numpy as np
 import pytest
 
 import pyconv
+import pyconv.optim.clip
 from pyconv import optim
 from pyconv.nn import Linear
 from pyconv.tensor import Tensor
+
+_spec = importlib.util.spec_from_file_location(
+    "pyconv_host_reads", os.path.join(os.path.dirname(os.path.abspath(__file__)), "host_reads.py"))
+host_reads = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(host_reads)
 
 A = [1.0, 3.0, -0.5]
 P0 = [1.0, -2.0, 0.5]
@@ -219,6 +227,30 @@ def test_clip_grad_norm_and_value():
     p.grad = Tensor(np.array([3.0, -0.2]))
     optim.clip_grad_value_([p], 0.5)
     np.testing.assert_allclose(p.grad.data, [0.5, -0.2])
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_reads_nothing_back_to_the_host(monkeypatch, norm_type):
+    """On the GPU a host read waits for the device: the norm and the scale stay device arrays,
+    and only error_if_nonfinite reads the norm, once. Same values as computed by hand."""
+    monkeypatch.setattr(pyconv.optim.clip, "array_module", lambda device: host_reads.CountingNumpy())
+    reads = host_reads.HostReads
+    for error_if_nonfinite, expected_reads in ((False, 0), (True, 1)):
+        params = []
+        for values in ([3.0, 0.0], [-4.0], [0.5, 0.5]):
+            p = Tensor(np.zeros(len(values)), requires_grad=True)
+            p.grad = Tensor(np.zeros(len(values)))
+            p.grad.data = host_reads.counting(np.array(values))
+            params.append(p)
+        reads.reads = 0
+        total = optim.clip_grad_norm_(params, max_norm=1.0, norm_type=norm_type,
+                                      error_if_nonfinite=error_if_nonfinite)
+        assert reads.reads == expected_reads
+        flat = np.array([3.0, 0.0, -4.0, 0.5, 0.5])
+        norm = np.abs(flat).max() if math.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+        np.testing.assert_allclose(np.asarray(total.data), norm, rtol=1e-12)
+        got = np.concatenate([np.asarray(p.grad.data) for p in params])
+        np.testing.assert_allclose(got, flat * min(1.0, 1.0 / (norm + 1e-6)), rtol=1e-12)
 
 
 def test_penalties_values_and_gradients():

@@ -165,6 +165,8 @@ class BinaryCrossEntropy(_Elementwise):
     def forward(self, x, target, *weight, reduction="mean"):
         xp = _xp(x)
         self._setup(x, target, weight, reduction)
+        # One reduction and one host read per call (on the GPU, a wait for the device): outside
+        # [0, 1] the logs below are nan and the loss silently nan, so refusing needs the answer.
         if x.size and bool(((x < 0) | (x > 1) | xp.isnan(x)).any()):
             raise ValueError(f"binary_cross_entropy: every input element must lie in [0, 1] "
                              f"(input shape {tuple(x.shape)}); for raw scores use "
@@ -268,6 +270,10 @@ class _ClassLoss(Function):
                              f"shape {tuple(self.x_shape)} (expected target shape {self.target_shape})")
         labels = target.reshape(-1)
         kept = labels != ignore_index if ignore_index is not None else xp.ones(labels.shape, dtype=bool)
+        # The one host read (on the GPU, a wait for the device) of a call, after one reduction
+        # over all labels: CuPy's integer indexing wraps an out-of-range label around instead of
+        # raising, so without it such a label would silently pick another class's score. Only
+        # the error path reads more (the label it reports).
         bad = kept & ((labels < 0) | (labels >= self.n_classes))
         if bool(bad.any()):
             label = int(labels[bad][0])

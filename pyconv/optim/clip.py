@@ -15,10 +15,12 @@ def _grads(parameters):
 
 
 def _total_norm(xp, grads, norm_type):
-    """The norm of all gradients joined into one vector, a 0-d array of their dtype."""
+    """The norm of all gradients joined into one vector, a 0-d array of their dtype on their
+    device. Each gradient is reduced on the device to one value, the values are stacked there and
+    reduced once more: no value reaches the host."""
     if math.isinf(norm_type):
-        return xp.max(xp.stack([xp.abs(g).max() for g in grads]))
-    total = sum((xp.abs(g) ** norm_type).sum() for g in grads)
+        return xp.asarray(xp.stack([xp.abs(g).max() for g in grads]).max(), dtype=grads[0].dtype)
+    total = xp.stack([(xp.abs(g) ** norm_type).sum() for g in grads]).sum()
     return xp.asarray(total ** (1.0 / norm_type), dtype=grads[0].dtype)
 
 
@@ -27,7 +29,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     multiplied by min(1, max_norm / (total_norm + 1e-6)). Returns the norm before clipping as a
     0-d Tensor (0 when no parameter has a gradient). error_if_nonfinite: raise RuntimeError when
     the norm is nan or inf instead of scaling by it. foreach (a PyTorch speed switch) is
-    accepted; pyconv has one implementation."""
+    accepted; pyconv has one implementation.
+
+    On the GPU nothing here waits for the device: the norm and the scale factor stay 0-d device
+    arrays, so a training step is not stalled by a host round trip. Only error_if_nonfinite=True
+    reads the norm back (once), since raising needs its value on the host, as in PyTorch."""
     grads = [g for g in _grads(parameters) if g.size]
     if not grads:
         return Tensor(np.zeros((), np.float32))
@@ -38,9 +44,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            f"is non-finite, so it cannot be clipped. To disable this error and scale "
                            f"the gradients by the non-finite norm anyway, set "
                            f"`error_if_nonfinite=False`")
-    coef = min(float(max_norm / (total + 1e-6)), 1.0)
+    # min(max_norm / (total + 1e-6), 1) on the device; a factor of 1 leaves g unchanged exactly.
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for g in grads:
-        g *= g.dtype.type(coef)
+        g *= coef.astype(g.dtype)
     return Tensor(total)
 
 
