@@ -13,16 +13,22 @@ Run directly to build the extension in place (next to this file):
     python pyconv/_build_c.py [output_dir]
 `setup.py` names it in `cffi_modules`, so `pip install -e . --no-build-isolation` builds it too.
 """
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import sysconfig
-import tempfile
 
-from cffi import FFI
+# Run as a script, this file's folder (the package) comes first on sys.path, where pyconv's own
+# random.py would shadow the standard library's (which tempfile imports below): drop it.
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import hashlib  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sysconfig  # noqa: E402
+import tempfile  # noqa: E402
+
+from cffi import FFI  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
