@@ -225,6 +225,21 @@ def test_launch_configuration():
     assert cu.split_reduction(5, 64 * 56 * 56, 132)[0] >= 40       # ~2 blocks per SM
 
 
+def test_matmul_grid_puts_rows_on_x_and_columns_on_y():
+    """The op layer folds the batch into the GEMM's rows: past 65535 row blocks (8.4M rows tiled,
+    1.05M naive) they must be on gridDim.x, the one axis with a 2^31-1 limit."""
+    for v, tile in ((1, 16), (2, cu.GEMM_TILE), (3, cu.GEMM_TILE), (5, cu.GEMM_TILE)):
+        M = (cu.MAX_GRID_Z + 1) * tile                  # one row block past the y/z limit
+        grid, block = cu.matmul_grid("matmul", v, M, 10, 3)
+        assert grid == (cu.MAX_GRID_Z + 1, 1, 3)
+        assert block == ((16, 16) if v == 1 else (cu.GEMM_THREADS,))
+        grid, _ = cu.matmul_grid("matmul", v, cu.INT_MAX, 1, 1)   # the 32-bit indexing limit
+        assert grid[0] == -(-cu.INT_MAX // tile) <= cu.MAX_GRID_X
+        assert cu.matmul_grid("matmul", v, 1, cu.MAX_GRID_Z * tile, 1)[0][1] == cu.MAX_GRID_Z
+        with pytest.raises(ValueError, match="matmul_backward_b: .* output columns .* y axis"):
+            cu.matmul_grid("matmul_backward_b", v, 1, cu.MAX_GRID_Z * tile + 1, 1)
+
+
 def test_compile_options_select_the_dtype():
     assert "-DPYCONV_DOUBLE" in cu.compile_options(np.float64)
     assert "-DPYCONV_DOUBLE" not in cu.compile_options(np.float32)

@@ -136,6 +136,31 @@ def test_matmul(emulated, case, v, dtype):
         cases.check_matmul(cu, same, same, case, dtype)
 
 
+@pytest.mark.parametrize("v", [1, 2])
+def test_matmul_launches_any_row_count(emulated, monkeypatch, v):
+    """Rows past 65535 blocks (9M rows) launch within CUDA's limits (emu.check_launch), each
+    kernel's rows on gridDim.x. Recorded, not run: the emulation runs a CUDA thread as an OS
+    thread, and 9M rows are ~36M of them; test_matmul runs the same mapping on small grids."""
+    launched = []
+
+    def record(file, name, dtype):
+        def launch(grid, block, args):
+            launched.append((name, emu.check_launch(name, grid, block)[0]))
+        return launch
+
+    monkeypatch.setattr(cu, "_function", record)
+    rows = 9_000_000
+    tall = np.zeros((1, rows, 1), np.float32)
+    one = np.zeros((1, 1, 1), np.float32)
+    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+        assert cu.matmul(tall, one).shape == (1, rows, 1)               # c (M,N): M rows
+        assert cu.matmul_backward_a(tall, one).shape == (1, rows, 1)    # da (M,K): M rows
+        assert cu.matmul_backward_b(tall.reshape(1, 1, rows), one).shape == (1, rows, 1)  # db (K,N)
+    tile = 16 if v == 1 else cu.GEMM_TILE
+    assert [grid for _, grid in launched] == [(-(-rows // tile), 1, 1)] * 3
+    assert -(-rows // tile) > cu.MAX_GRID_Z
+
+
 def _altered_sources(tmp_path, *edits):
     """A copy of csrc/cuda in tmp_path with each (old, new) of `edits` applied to common.cuh
     (`old` must occur there exactly once)."""

@@ -11,14 +11,24 @@
 // FLOPs: 2*B*M*N*K for each. Bytes (fp32, compulsory): 4*B*(M*K + K*N + M*N). 4096^3: 137 GFLOP,
 // 201 MB; ~2.1 ms at 67 TFLOP/s (fp32, no tensor cores), so compute-bound by far.
 //
+// Grid: the GEMM's rows (M) on gridDim.x, its columns (N) on gridDim.y, the batch on gridDim.z.
+// The op layer folds a Linear's batch (and any leading axes) into the rows, so M is the axis
+// that grows with the data. gridDim.x reaches 2^31-1 blocks while y and z stop at 65535: rows on
+// y would cap M at 65535*128 = 8.4M (1.05M for the naive kernel); on x any M up to the 32-bit
+// index limit fits. N is capped instead (65535*128 columns tiled, 65535*16 naive), and the
+// wrapper launches the batch in slices of at most 65535 (cuda_cupy.matmul_grid).
+// Consecutive blocks are consecutive row tiles of one column tile: they share that tile of the
+// B operand (a weight, for a Linear) in L2.
+//
 // Variants (defaults in VARIANTS in pyconv/backends/cuda_cupy.py):
 //   matmul_1, matmul_backward_a_1, matmul_backward_b_1
 //                      naive: one thread per output element, k loop in registers.
-//                      grid (ceil(N/16), ceil(M/16), B), block (16,16).
+//                      grid (ceil(M/16), ceil(N/16), B), block (16,16): threadIdx.x along
+//                      the columns, so that a warp's stores to c (and loads of b) coalesce.
 //   matmul_2, matmul_backward_a_2, matmul_backward_b_2
 //                      128x128x8 shared-memory tiles, 8x8 register micro-tile per thread,
 //                      vector (16-byte) shared-memory reads, double buffering (common.cuh).
-//                      grid (ceil(N/128), ceil(M/128), B), block 256.
+//                      grid (ceil(M/128), ceil(N/128), B), block 256.
 //   matmul_3, matmul_backward_a_3, matmul_backward_b_3
 //                      as 2 on GEMM core 3: tiles copied global -> shared by cp.async,
 //                      GEMM_STAGES deep (4 float, 2 double). Same grid.
@@ -30,11 +40,12 @@
 #include "common.cuh"
 
 // C (M,N) = sum_k A[m*a_m + k*a_k] * B[k*b_k + n*b_n], batch z at offsets z*M*Kd, z*Kd*N, z*M*N.
+// Row block blockIdx.x, column block blockIdx.y; within the block threadIdx.x runs along n.
 __device__ __forceinline__ void gemm_naive(real* __restrict__ c, const real* __restrict__ a,
                                            const real* __restrict__ b, int M, int N, int Kd,
                                            int a_m, int a_k, int b_k, int b_n)
 {
-    const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y * blockDim.y + threadIdx.y;
+    const int n = blockIdx.y * blockDim.x + threadIdx.x, m = blockIdx.x * blockDim.y + threadIdx.y;
     if (m >= M || n >= N) return;
     a += blockIdx.z * M * Kd;
     b += blockIdx.z * Kd * N;
@@ -62,13 +73,14 @@ extern "C" __global__ void matmul_backward_b_1(real* db, const real* a, const re
 }
 
 // The tiled GEMM over strided operands: A (row mn, k) = a[mn*a_m + k*a_k], B (column mn, k) =
-// b[k*b_k + mn*b_n]; output c (M,N) row-major. Batch z = blockIdx.z.
+// b[k*b_k + mn*b_n]; output c (M,N) row-major. Row tile blockIdx.x, column tile blockIdx.y,
+// batch z = blockIdx.z.
 template <int CORE, int MAP_A, int MAP_B>
 __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __restrict__ a,
                                            const real* __restrict__ b, int M, int N, int Kd,
                                            int a_m, int a_k, int b_k, int b_n)
 {
-    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const int m0 = blockIdx.x * GEMM_BM, n0 = blockIdx.y * GEMM_BN;
     const Strided<MAP_A> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
     const Strided<MAP_B> lb(b + blockIdx.z * Kd * N, b_n, b_k, N, Kd, n0);
     real acc[8][8];

@@ -121,7 +121,8 @@ GEMM_BK = 8              # GEMM_BK in common.cuh
 GEMM_THREADS = 256
 THREADS = 256            # block size of the one-thread-per-element kernels
 SPLIT_MIN_K = 256        # the smallest reduction length worth giving its own split
-MAX_GRID_Z = 65535
+MAX_GRID_X = 2**31 - 1   # CUDA's limit on gridDim.x
+MAX_GRID_Z = 65535       # CUDA's limit on gridDim.z, and on gridDim.y
 INT_MAX = 2**31 - 1      # the kernels index with 32-bit ints
 
 _state = threading.local()
@@ -628,6 +629,21 @@ def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
 
 # -- matmul -----------------------------------------------------------------------------------
 
+def matmul_grid(primitive, v, M, N, batch):
+    """(grid, block) of matmul.cu's `primitive`, variant v, for a GEMM of M rows and N columns
+    over `batch` matrices (at most MAX_GRID_Z: the caller slices the batch). Rows go on
+    gridDim.x, whose MAX_GRID_X blocks cover any M the 32-bit indexing allows: the op layer folds
+    the batch into M, so it is the axis that grows with the data. Columns go on gridDim.y."""
+    tile, block = (16, (16, 16)) if v == 1 else (GEMM_TILE, (GEMM_THREADS,))
+    grid = (blocks(M, tile), blocks(N, tile), batch)
+    if grid[1] > MAX_GRID_Z:   # gridDim.y, like z, stops at 65535
+        raise ValueError(f"{primitive}: {N} output columns need {grid[1]} blocks along the grid's "
+                         f"y axis, over CUDA's limit of {MAX_GRID_Z} ({MAX_GRID_Z * tile} columns "
+                         f"for this kernel); the rows have no such limit: compute the transposed "
+                         f"product (b^T @ a^T)^T")
+    return grid, block
+
+
 def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
     """Launch one of the three matmul kernels over the batch (in slices of at most 65535)."""
     out = xp.empty(out_shape, dtype=lhs.dtype)
@@ -640,16 +656,9 @@ def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
     if out.size > INT_MAX:
         raise ValueError(f"{primitive}: the output {tuple(out_shape)} has {out.size} elements; "
                          "the CUDA kernels index with 32-bit ints")
-    row_blocks = blocks(M, 16) if v == 1 else blocks(M, GEMM_TILE)
-    if row_blocks > MAX_GRID_Z:   # gridDim.y, like z, stops at 65535
-        raise ValueError(f"{primitive}: {M} rows need {row_blocks} blocks along the grid's y "
-                         f"axis, over CUDA's limit of {MAX_GRID_Z}; split the batch")
     for z0 in range(0, out_shape[0], MAX_GRID_Z):
         z1 = min(out_shape[0], z0 + MAX_GRID_Z)
-        if v == 1:
-            grid, block = (blocks(N, 16), blocks(M, 16), z1 - z0), (16, 16)
-        else:
-            grid, block = gemm_grid(M, N, z1 - z0), (GEMM_THREADS,)
+        grid, block = matmul_grid(primitive, v, M, N, z1 - z0)
         _launch("matmul.cu", kernel_name(primitive, v), lhs.dtype, grid, block,
                 out[z0:z1], lhs[z0:z1], rhs[z0:z1], M, N, Kd)
     return out

@@ -11,6 +11,7 @@ LD_PRELOAD, ASAN_OPTIONS=detect_leaks=0) every out-of-bounds read or write of a 
 global or shared memory, stops the run: a CPU stand-in for compute-sanitizer's memcheck.
 With "-fsanitize=thread" (libtsan preloaded) two threads of a block touching the same word
 with no barrier between them is a reported race: a stand-in for racecheck.
+A launch past CUDA's grid and block limits is refused, as a GPU refuses it.
 What it cannot check: speed, memory coalescing, real concurrency
 between blocks, anything warp-synchronous.
 """
@@ -62,6 +63,26 @@ def _build(file, dtype, src):
     return ctypes.CDLL(out)
 
 
+# CUDA's launch limits (compute capability 3.0 and later): a launch past them fails with
+# cudaErrorInvalidConfiguration on a GPU, so the emulation refuses it too.
+MAX_GRID = (2**31 - 1, 65535, 65535)
+MAX_BLOCK = (1024, 1024, 64)
+MAX_THREADS_PER_BLOCK = 1024
+
+
+def check_launch(name, grid, block):
+    """Raise ValueError, as a GPU would fail the launch, for a grid or block past CUDA's limits."""
+    grid = tuple(grid) + (1,) * (3 - len(grid))
+    block = tuple(block) + (1,) * (3 - len(block))
+    if any(not 1 <= g <= m for g, m in zip(grid, MAX_GRID)) or \
+            any(not 1 <= b <= m for b, m in zip(block, MAX_BLOCK)) or \
+            block[0] * block[1] * block[2] > MAX_THREADS_PER_BLOCK:
+        raise ValueError(f"{name}: invalid launch configuration grid {grid} block {block} "
+                         f"(limits: grid {MAX_GRID}, block {MAX_BLOCK}, {MAX_THREADS_PER_BLOCK} "
+                         f"threads per block)")
+    return grid, block
+
+
 def function(file, name, dtype, src=SRC):
     """The launcher of kernel `name` of `src`/`file` (src: the folder of the .cu files, for
     tests of the emulation itself on altered sources)."""
@@ -71,8 +92,7 @@ def function(file, name, dtype, src=SRC):
     lib = _libs[key]
 
     def launch(grid, block, args):
-        grid = tuple(grid) + (1,) * (3 - len(grid))
-        block = tuple(block) + (1,) * (3 - len(block))
+        grid, block = check_launch(name, grid, block)
         values = []
         for a in args:
             if isinstance(a, np.ndarray):
