@@ -140,19 +140,8 @@ def _rank(name, a, ndim):
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
 
 
-def _ints(name, values, count):
-    """`values` as a tuple of `count` ints; geometry.check_conv/check_pool check their ranges."""
-    try:
-        values = tuple(int(v) for v in values)
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of {count} ints, got {values!r}") from None
-    if len(values) != count:
-        raise ValueError(f"{name} must be {count} ints, got {values!r}")
-    return values
-
-
 def _shape(name, shape):
-    shape = _ints(name, shape, 4)
+    shape = geometry.ints(name, shape, 4)
     if min(shape) < 0:
         raise ValueError(f"{name} must be 4 ints >= 0, got {shape!r}")
     return shape
@@ -190,8 +179,8 @@ def _call(fn, *args):
 
 def _conv_shape(x_shape, w_shape, stride, padding, dilation):
     x_shape, w_shape = _shape("x shape", x_shape), _shape("w shape", w_shape)
-    stride, dilation = _ints("stride", stride, 2), _ints("dilation", dilation, 2)
-    padding = _ints("padding", padding, 4)
+    stride, dilation = geometry.ints("stride", stride, 2), geometry.ints("dilation", dilation, 2)
+    padding = geometry.ints("padding", padding, 4)
     P, Q = geometry.check_conv(x_shape, w_shape, stride, padding, dilation)
     (N, C, H, W), (K, _, R, S) = x_shape, w_shape
     _check_size((N, C, H, W), (K, C, R, S), (N, K, P, Q), (C * R * S, P * Q))
@@ -258,8 +247,8 @@ def conv2d_backward_bias(dy):
 
 def _pool_shape(op, x_shape, kernel, stride, padding):
     x_shape = _shape("x shape", x_shape)
-    kernel, stride = _ints("kernel", kernel, 2), _ints("stride", stride, 2)
-    padding = _ints("padding", padding, 2)
+    kernel, stride = geometry.ints("kernel", kernel, 2), geometry.ints("stride", stride, 2)
+    padding = geometry.ints("padding", padding, 2)
     P, Q = geometry.check_pool(x_shape, kernel, stride, padding, op)
     N, C, H, W = x_shape
     _check_size((N, C, H, W), (N, C, P, Q))

@@ -392,23 +392,12 @@ def _same_dtype(**arrays):
                         ", ".join(f"{k} {a.dtype}" for k, a in arrays.items()))
 
 
-def _ints(name, values, count):
-    """`values` as a tuple of `count` ints; geometry.check_conv/check_pool check their ranges."""
-    try:
-        values = tuple(int(v) for v in values)
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of {count} ints, got {values!r}") from None
-    if len(values) != count:
-        raise ValueError(f"{name} must be {count} ints, got {values!r}")
-    return values
-
-
 def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     """The 15 ints of CONV_ARGS (N,C,H,W,K,R,S,P,Q,sh,sw,pt,pl,dh,dw), checked by
     geometry.check_conv like every backend, then against the kernels' 32-bit indexing."""
-    x_shape, w_shape = _ints("x shape", x_shape, 4), _ints("w shape", w_shape, 4)
-    stride, dilation = _ints("stride", stride, 2), _ints("dilation", dilation, 2)
-    padding = _ints("padding", padding, 4)
+    x_shape, w_shape = geometry.ints("x shape", x_shape, 4), geometry.ints("w shape", w_shape, 4)
+    stride, dilation = geometry.ints("stride", stride, 2), geometry.ints("dilation", dilation, 2)
+    padding = geometry.ints("padding", padding, 4)
     if min(x_shape + w_shape) < 0:
         raise ValueError(f"shapes must be ints >= 0, got x {x_shape}, w {w_shape}")
     P, Q = geometry.check_conv(x_shape, w_shape, stride, padding, dilation)
@@ -435,8 +424,8 @@ def _x_shape(x_shape):
 def _pool_geometry(op, x_shape, kernel, stride, padding):
     """(NC, H, W, P, Q, R, S, sh, sw, ph, pw), checked by geometry.check_pool like every backend."""
     x_shape = _x_shape(x_shape)
-    kernel, stride = _ints("kernel", kernel, 2), _ints("stride", stride, 2)
-    padding = _ints("padding", padding, 2)
+    kernel, stride = geometry.ints("kernel", kernel, 2), geometry.ints("stride", stride, 2)
+    padding = geometry.ints("padding", padding, 2)
     P, Q = geometry.check_pool(x_shape, kernel, stride, padding, op)
     N, C, H, W = x_shape
     (R, S), (sh, sw), (ph, pw) = kernel, stride, padding

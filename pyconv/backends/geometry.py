@@ -30,6 +30,18 @@ def _is_int(v):
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def ints(name, values, count):
+    """`values` as a tuple of `count` ints, for the backends' direct callers (the op layer
+    normalises user arguments with pair/conv_padding first); check_conv/check_pool check ranges."""
+    try:
+        values = tuple(int(v) for v in values)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of {count} ints, got {values!r}") from None
+    if len(values) != count:
+        raise ValueError(f"{name} must be {count} ints, got {values!r}")
+    return values
+
+
 def pair(value, name):
     """(a, b) from an int or a pair of ints."""
     if _is_int(value):
