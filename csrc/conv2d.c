@@ -68,6 +68,7 @@
 #include "pyconv.h"
 #include "checked.h"
 #include "gemm.h"
+#include "steps.h"
 
 /* Output pixels per forward work item; dcol columns per backward-input block; most image chunks
  * of backward weight. */
@@ -182,6 +183,22 @@ static int conv_prepare(const pc_conv_shape *in, pc_conv_shape *s, int *direct)
     *direct = padded > pc_max64(DIRECT_FLOOR, data);
     return PC_OK;
 }
+
+static const pc_step_info forward_steps[] = {
+    {"naive", "the seven-deep loop nest, one output at a time"},
+    {"fast", "implicit GEMM on padded copies read in place"},
+};
+const pc_step_table pc_conv2d_forward_steps = {"conv2d_forward", forward_steps, PC_STEP_COUNT(forward_steps)};
+static const pc_step_info input_steps[] = {
+    {"naive", "the loop nest, one input gradient at a time"},
+    {"fast", "GEMM + col2im, or the flipped-filter gather"},
+};
+const pc_step_table pc_conv2d_backward_input_steps = {"conv2d_backward_input", input_steps, PC_STEP_COUNT(input_steps)};
+static const pc_step_info weight_steps[] = {
+    {"naive", "the loop nest, one weight gradient at a time"},
+    {"fast", "channels-last GEMM, or dot products for tiny layers"},
+};
+const pc_step_table pc_conv2d_backward_weight_steps = {"conv2d_backward_weight", weight_steps, PC_STEP_COUNT(weight_steps)};
 
 #define REAL float
 #define SFX(name) name##_f32
@@ -923,7 +940,7 @@ static int SFX(backward_weight_direct)(const pc_conv_shape *s, const REAL *dy, c
  * loops when the fast path's workspaces would be out of proportion. The _naive twins always run
  * the direct loops. */
 
-int SFX(pc_conv2d_forward)(const pc_conv_shape *shape, const REAL *x, const REAL *w, const REAL *b,
+static int SFX(step2_forward)(const pc_conv_shape *shape, const REAL *x, const REAL *w, const REAL *b,
                            REAL *y)
 {
     pc_conv_shape s;
@@ -933,7 +950,7 @@ int SFX(pc_conv2d_forward)(const pc_conv_shape *shape, const REAL *x, const REAL
     return direct ? SFX(forward_direct)(&s, x, w, b, y) : SFX(forward_fast)(&s, x, w, b, y);
 }
 
-int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *shape, const REAL *x, const REAL *w,
+static int SFX(step1_forward)(const pc_conv_shape *shape, const REAL *x, const REAL *w,
                                  const REAL *b, REAL *y)
 {
     pc_conv_shape s;
@@ -941,7 +958,7 @@ int SFX(pc_conv2d_forward_naive)(const pc_conv_shape *shape, const REAL *x, cons
     return err ? err : SFX(forward_direct)(&s, x, w, b, y);
 }
 
-int SFX(pc_conv2d_backward_input)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
+static int SFX(step2_backward_input)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
                                   REAL *dx)
 {
     pc_conv_shape s;
@@ -951,7 +968,7 @@ int SFX(pc_conv2d_backward_input)(const pc_conv_shape *shape, const REAL *dy, co
     return direct ? SFX(backward_input_direct)(&s, dy, w, dx) : SFX(backward_input_fast)(&s, dy, w, dx);
 }
 
-int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
+static int SFX(step1_backward_input)(const pc_conv_shape *shape, const REAL *dy, const REAL *w,
                                         REAL *dx)
 {
     pc_conv_shape s;
@@ -959,7 +976,7 @@ int SFX(pc_conv2d_backward_input_naive)(const pc_conv_shape *shape, const REAL *
     return err ? err : SFX(backward_input_direct)(&s, dy, w, dx);
 }
 
-int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
+static int SFX(step2_backward_weight)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
                                    REAL *dw)
 {
     pc_conv_shape s;
@@ -969,12 +986,36 @@ int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *shape, const REAL *dy, c
     return direct ? SFX(backward_weight_direct)(&s, dy, x, dw) : SFX(backward_weight_fast)(&s, dy, x, dw);
 }
 
-int SFX(pc_conv2d_backward_weight_naive)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
+static int SFX(step1_backward_weight)(const pc_conv_shape *shape, const REAL *dy, const REAL *x,
                                          REAL *dw)
 {
     pc_conv_shape s;
     int direct, err = conv_prepare(shape, &s, &direct);
     return err ? err : SFX(backward_weight_direct)(&s, dy, x, dw);
+}
+
+int SFX(pc_conv2d_forward)(const pc_conv_shape *shape, const REAL *x, const REAL *w, const REAL *b, REAL *y, int step, int *ran)
+{
+    int s = pc_step_choose(&pc_conv2d_forward_steps, step);
+    if (ran)
+        *ran = s;
+    return s == 1 ? SFX(step1_forward)(shape, x, w, b, y) : s == 2 ? SFX(step2_forward)(shape, x, w, b, y) : PC_EINVAL;
+}
+
+int SFX(pc_conv2d_backward_input)(const pc_conv_shape *shape, const REAL *dy, const REAL *w, REAL *dx, int step, int *ran)
+{
+    int s = pc_step_choose(&pc_conv2d_backward_input_steps, step);
+    if (ran)
+        *ran = s;
+    return s == 1 ? SFX(step1_backward_input)(shape, dy, w, dx) : s == 2 ? SFX(step2_backward_input)(shape, dy, w, dx) : PC_EINVAL;
+}
+
+int SFX(pc_conv2d_backward_weight)(const pc_conv_shape *shape, const REAL *dy, const REAL *x, REAL *dw, int step, int *ran)
+{
+    int s = pc_step_choose(&pc_conv2d_backward_weight_steps, step);
+    if (ran)
+        *ran = s;
+    return s == 1 ? SFX(step1_backward_weight)(shape, dy, x, dw) : s == 2 ? SFX(step2_backward_weight)(shape, dy, x, dw) : PC_EINVAL;
 }
 
 #undef MR

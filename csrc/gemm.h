@@ -110,6 +110,33 @@ size_t pc_bytes(int64_t count, size_t elem);
     void pc_gemm_block##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,            \
                             int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,           \
                             int64_t ldc, int accumulate, T *pa, T *pb);
+
+/* The GEMM ladder, one idea per step; all compute C (m x n) (+)= A (m x k) . B (k x n) with
+ * strided operands (A[i][kk] = a[i*a_rs + kk*a_cs], likewise B; C rows ldc apart) and return
+ * PC_OK or PC_ENOMEM. matmul.c runs them as its steps; conv2d's im2col steps run them on the
+ * column matrix.
+ *   1 naive      the i, j, kk triple loop, one dot product per element of C
+ *   2 blocked    loops tiled so a block of A, B and C stays in cache; still scalar
+ *   3 packed     panels of A and B packed, an MR x NR register-tiled vector micro-kernel
+ *   4 parallel   3 with the tiles of C shared among OpenMP threads (each C element one owner)
+ * Steps 1-3 run on the calling thread; 4 opens its own parallel region. */
+#define PC_GEMM_LADDER(T, SFX)                                                                    \
+    int pc_gemm_1_naive##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,          \
+                             int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,         \
+                             int64_t ldc, int accumulate);                                       \
+    int pc_gemm_2_blocked##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,        \
+                               int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,       \
+                               int64_t ldc, int accumulate);                                     \
+    int pc_gemm_3_packed##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,         \
+                              int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,        \
+                              int64_t ldc, int accumulate);                                      \
+    int pc_gemm_4_parallel##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,       \
+                                int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,      \
+                                int64_t ldc, int accumulate);
+PC_GEMM_LADDER(float, _f32)
+PC_GEMM_LADDER(double, _f64)
+#undef PC_GEMM_LADDER
+
 PC_GEMM_DECLARE(float, _f32)
 PC_GEMM_DECLARE(double, _f64)
 #undef PC_GEMM_DECLARE

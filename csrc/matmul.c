@@ -24,6 +24,7 @@
 #include "pyconv.h"
 #include "checked.h"
 #include "gemm.h"
+#include "steps.h"
 
 /* The shape check of both entry points: PC_EINVAL for negative sizes or strides, a count past
  * PC_SIZE_MAX, or strides that would read outside one batch's (rows x cols) block. */
@@ -47,6 +48,12 @@ static int matmul_check(int64_t B, int64_t M, int64_t N, int64_t K, int64_t a_rs
     return PC_OK;
 }
 
+static const pc_step_info matmul_steps[] = {
+    {"naive", "the i, j, k triple loop"},
+    {"fast", "packed panels, register-tiled micro-kernel, OpenMP tiles"},
+};
+const pc_step_table pc_matmul_steps = {"matmul", matmul_steps, PC_STEP_COUNT(matmul_steps)};
+
 #define REAL float
 #define SFX(name) name##_f32
 #define NR PC_NR_f32
@@ -65,7 +72,7 @@ static int matmul_check(int64_t B, int64_t M, int64_t N, int64_t K, int64_t a_rs
 
 #else /* REAL defined: the kernels for one element type */
 
-int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
+static int SFX(step2)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
                    int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
 {
     if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
@@ -112,7 +119,7 @@ int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, in
     return PC_OK;
 }
 
-int SFX(pc_matmul_naive)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
+static int SFX(step1)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
                          int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
 {
     if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
@@ -129,6 +136,16 @@ int SFX(pc_matmul_naive)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL 
         }
     }
     return PC_OK;
+}
+
+int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
+                   int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c, int step, int *ran)
+{
+    int k = pc_step_choose(&pc_matmul_steps, step);
+    if (ran)
+        *ran = k;
+    return k == 1 ? SFX(step1)(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c)
+         : k == 2 ? SFX(step2)(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c) : PC_EINVAL;
 }
 
 #endif

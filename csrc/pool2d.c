@@ -31,6 +31,7 @@
 #include "pyconv.h"
 #include "checked.h"
 #include "gemm.h"
+#include "steps.h"
 
 /* outputs per run of the vectorised interior loop of max/min pooling */
 #define POOL_CHUNK 64
@@ -57,6 +58,18 @@ static int pool_prepare(const pc_pool_shape *in, pc_pool_shape *s)
         return PC_EINVAL;
     return PC_OK;
 }
+
+static const pc_step_info arg_steps[] = {
+    {"naive", "every window clipped to the image, one output at a time"},
+    {"fast", "interior windows in vectorised runs, 2x2/2 its own kernel"},
+};
+const pc_step_table pc_max_pool2d_forward_steps = {"max_pool2d_forward", arg_steps, PC_STEP_COUNT(arg_steps)};
+const pc_step_table pc_min_pool2d_forward_steps = {"min_pool2d_forward", arg_steps, PC_STEP_COUNT(arg_steps)};
+static const pc_step_info avg_steps[] = {
+    {"naive", "every window clipped to the image, one output at a time"},
+    {"fast", "interior windows without bounds checks"},
+};
+const pc_step_table pc_avg_pool2d_forward_steps = {"avg_pool2d_forward", avg_steps, PC_STEP_COUNT(avg_steps)};
 
 #define REAL float
 #define IREAL int32_t /* the integer of the same width, for vector masks */
@@ -255,22 +268,22 @@ static int SFX(arg_pool_forward)(const pc_pool_shape *shape, const REAL *x, REAL
     return PC_OK;
 }
 
-int SFX(pc_max_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
+static int SFX(step2_max)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
 {
     return SFX(arg_pool_forward)(s, x, y, idx, +1, 0);
 }
 
-int SFX(pc_max_pool2d_forward_naive)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
+static int SFX(step1_max)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
 {
     return SFX(arg_pool_forward)(s, x, y, idx, +1, 1);
 }
 
-int SFX(pc_min_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
+static int SFX(step2_min)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
 {
     return SFX(arg_pool_forward)(s, x, y, idx, -1, 0);
 }
 
-int SFX(pc_min_pool2d_forward_naive)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
+static int SFX(step1_min)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
 {
     return SFX(arg_pool_forward)(s, x, y, idx, -1, 1);
 }
@@ -342,12 +355,12 @@ static int SFX(avg_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, 
     return PC_OK;
 }
 
-int SFX(pc_avg_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y)
+static int SFX(step2_avg)(const pc_pool_shape *s, const REAL *x, REAL *y)
 {
     return SFX(avg_forward)(s, x, y, 0);
 }
 
-int SFX(pc_avg_pool2d_forward_naive)(const pc_pool_shape *s, const REAL *x, REAL *y)
+static int SFX(step1_avg)(const pc_pool_shape *s, const REAL *x, REAL *y)
 {
     return SFX(avg_forward)(s, x, y, 1);
 }
@@ -378,6 +391,30 @@ int SFX(pc_avg_pool2d_backward)(const pc_pool_shape *shape, const REAL *dy, REAL
         }
     }
     return PC_OK;
+}
+
+int SFX(pc_max_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx, int step, int *ran)
+{
+    int k = pc_step_choose(&pc_max_pool2d_forward_steps, step);
+    if (ran)
+        *ran = k;
+    return k == 1 ? SFX(step1_max)(s, x, y, idx) : k == 2 ? SFX(step2_max)(s, x, y, idx) : PC_EINVAL;
+}
+
+int SFX(pc_min_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx, int step, int *ran)
+{
+    int k = pc_step_choose(&pc_min_pool2d_forward_steps, step);
+    if (ran)
+        *ran = k;
+    return k == 1 ? SFX(step1_min)(s, x, y, idx) : k == 2 ? SFX(step2_min)(s, x, y, idx) : PC_EINVAL;
+}
+
+int SFX(pc_avg_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int step, int *ran)
+{
+    int k = pc_step_choose(&pc_avg_pool2d_forward_steps, step);
+    if (ran)
+        *ran = k;
+    return k == 1 ? SFX(step1_avg)(s, x, y) : k == 2 ? SFX(step2_avg)(s, x, y) : PC_EINVAL;
 }
 
 #endif

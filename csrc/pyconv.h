@@ -2,13 +2,19 @@
  *
  * Size letters: x (N,C,H,W) input, w (K,C,R,S) filters, y (N,K,P,Q) output.
  * Every array is C-contiguous; the Python side (pyconv/backends/c_omp.py) validates dtype, rank,
- * shapes and contiguity before calling. Each kernel exists for float (_f32) and double (_f64);
- * the "_naive" twins are the plain loop nests the fast kernels are tested against.
+ * shapes and contiguity before calling. Each kernel exists for float (_f32) and double (_f64).
+ *
+ * The kernel ladder: conv2d (three directions), pooling forward and matmul exist as numbered
+ * steps, 1 the plain loop nest, each next step adding one idea, the highest the fast default.
+ * Their entry points take `step` (0 for the default, else 1..pc_kernel_steps(name)) and write the
+ * step that actually ran to `*ran` (when not NULL): a fast step that does not apply to a shape
+ * falls back to a lower one, and says so there. Each file's header lists its steps and what
+ * they measured; steps.c holds the table of their names and one-line descriptions.
  *
  * Return codes: PC_OK, PC_ENOMEM (a workspace could not be allocated), PC_EINVAL (an argument the
- * Python side should have rejected: a pooling index outside its plane, a negative size, a size
- * whose element count or padded extent would overflow; every entry point checks its sizes with
- * checked.h before it indexes anything).
+ * Python side should have rejected: a step outside 0..pc_kernel_steps(name), a pooling index
+ * outside its plane, a negative size, a size whose element count or padded extent would
+ * overflow; every entry point checks its sizes with checked.h before it indexes anything).
  *
  * Threads: pc_set_num_threads(n), n <= 0 for the default. In a process forked after a kernel
  * ran in parallel, every kernel runs single-threaded (pc_forked_single_threaded() says so):
@@ -48,50 +54,42 @@ int pc_get_num_threads(void);
 int pc_forked_single_threaded(void);
 const char *pc_build_info(void);
 
-int pc_conv2d_forward_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y);
-int pc_conv2d_forward_f64(const pc_conv_shape *s, const double *x, const double *w, const double *b, double *y);
-int pc_conv2d_forward_naive_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y);
-int pc_conv2d_forward_naive_f64(const pc_conv_shape *s, const double *x, const double *w, const double *b, double *y);
-int pc_conv2d_backward_input_f32(const pc_conv_shape *s, const float *dy, const float *w, float *dx);
-int pc_conv2d_backward_input_f64(const pc_conv_shape *s, const double *dy, const double *w, double *dx);
-int pc_conv2d_backward_input_naive_f32(const pc_conv_shape *s, const float *dy, const float *w, float *dx);
-int pc_conv2d_backward_input_naive_f64(const pc_conv_shape *s, const double *dy, const double *w, double *dx);
-int pc_conv2d_backward_weight_f32(const pc_conv_shape *s, const float *dy, const float *x, float *dw);
-int pc_conv2d_backward_weight_f64(const pc_conv_shape *s, const double *dy, const double *x, double *dw);
-int pc_conv2d_backward_weight_naive_f32(const pc_conv_shape *s, const float *dy, const float *x, float *dw);
-int pc_conv2d_backward_weight_naive_f64(const pc_conv_shape *s, const double *dy, const double *x, double *dw);
+/* The kernel ladder (steps.c): how many steps `primitive` has, and step `step`'s short name and
+ * one-line description (NULL for an unknown primitive or step). */
+int pc_kernel_steps(const char *primitive);
+const char *pc_kernel_step_name(const char *primitive, int step);
+const char *pc_kernel_step_doc(const char *primitive, int step);
+
+/* This machine's FMA peak in GFLOP/s on `threads` threads, measured for about `seconds` (peak.c). */
+double pc_peak_gflops_f32(int threads, double seconds);
+double pc_peak_gflops_f64(int threads, double seconds);
+
+int pc_conv2d_forward_f32(const pc_conv_shape *s, const float *x, const float *w, const float *b, float *y, int step, int *ran);
+int pc_conv2d_forward_f64(const pc_conv_shape *s, const double *x, const double *w, const double *b, double *y, int step, int *ran);
+int pc_conv2d_backward_input_f32(const pc_conv_shape *s, const float *dy, const float *w, float *dx, int step, int *ran);
+int pc_conv2d_backward_input_f64(const pc_conv_shape *s, const double *dy, const double *w, double *dx, int step, int *ran);
+int pc_conv2d_backward_weight_f32(const pc_conv_shape *s, const float *dy, const float *x, float *dw, int step, int *ran);
+int pc_conv2d_backward_weight_f64(const pc_conv_shape *s, const double *dy, const double *x, double *dw, int step, int *ran);
 int pc_conv2d_backward_bias_f32(const pc_conv_shape *s, const float *dy, float *db);
 int pc_conv2d_backward_bias_f64(const pc_conv_shape *s, const double *dy, double *db);
 
-int pc_max_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
-int pc_max_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
-int pc_max_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
-int pc_max_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
-int pc_min_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
-int pc_min_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
-int pc_min_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx);
-int pc_min_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx);
+int pc_max_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx, int step, int *ran);
+int pc_max_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx, int step, int *ran);
+int pc_min_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx, int step, int *ran);
+int pc_min_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx, int step, int *ran);
 int pc_index_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, const int64_t *idx, float *dx);
 int pc_index_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, const int64_t *idx, double *dx);
-int pc_avg_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y);
-int pc_avg_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y);
-int pc_avg_pool2d_forward_naive_f32(const pc_pool_shape *s, const float *x, float *y);
-int pc_avg_pool2d_forward_naive_f64(const pc_pool_shape *s, const double *x, double *y);
+int pc_avg_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int step, int *ran);
+int pc_avg_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int step, int *ran);
 int pc_avg_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, float *dx);
 int pc_avg_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, double *dx);
 
 int pc_matmul_f32(int64_t B, int64_t M, int64_t N, int64_t K,
                   const float *a, int64_t a_rs, int64_t a_cs,
-                  const float *b, int64_t b_rs, int64_t b_cs, float *c);
+                  const float *b, int64_t b_rs, int64_t b_cs, float *c, int step, int *ran);
 int pc_matmul_f64(int64_t B, int64_t M, int64_t N, int64_t K,
                   const double *a, int64_t a_rs, int64_t a_cs,
-                  const double *b, int64_t b_rs, int64_t b_cs, double *c);
-int pc_matmul_naive_f32(int64_t B, int64_t M, int64_t N, int64_t K,
-                        const float *a, int64_t a_rs, int64_t a_cs,
-                        const float *b, int64_t b_rs, int64_t b_cs, float *c);
-int pc_matmul_naive_f64(int64_t B, int64_t M, int64_t N, int64_t K,
-                        const double *a, int64_t a_rs, int64_t a_cs,
-                        const double *b, int64_t b_rs, int64_t b_cs, double *c);
+                  const double *b, int64_t b_rs, int64_t b_cs, double *c, int step, int *ran);
 /* cdef-end */
 
 #endif

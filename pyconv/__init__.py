@@ -7,7 +7,7 @@ subpackages are imported on first use, so that `import pyconv` stays quick.
 """
 import importlib
 
-from . import ops, random
+from . import kernels, ops, random
 from .backends import available_backends, backend, get_backend, set_backend
 from .creation import *  # noqa: F401,F403
 from .creation import __all__ as _creation_all

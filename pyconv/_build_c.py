@@ -32,7 +32,9 @@ from cffi import FFI  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["gemm.c", "conv2d.c", "pool2d.c", "matmul.c"]
+# every C file in csrc/ is one translation unit of the extension; every header a dependency
+SOURCES = sorted(name for name in os.listdir(CSRC) if name.endswith(".c"))
+HEADERS = sorted(name for name in os.listdir(CSRC) if name.endswith(".h"))
 
 
 def _cdef():
@@ -88,7 +90,7 @@ def _set_source(builder, base):
         '#include "pyconv.h"',
         sources=[path(name) for name in SOURCES],
         include_dirs=[path("")],
-        depends=[path(name) for name in ("pyconv.h", "gemm.h", "checked.h")],
+        depends=[path(name) for name in HEADERS],
         extra_compile_args=_compile_args,
         extra_link_args=_link_args,
     )

@@ -4,8 +4,9 @@ Every primitive follows contract.py beside this file. The wrappers here validate
 C code relies on (dtype, rank, shapes, contiguity, sizes; the geometry through geometry.py, as
 the op layer does, since tests and benchmarks call them directly) before the call, allocate the outputs,
 pass numpy buffers to C without copying (`ffi.from_buffer`) and turn C error codes into
-exceptions. Each primitive with a plain loop-nest twin in C takes `naive=True` to run that one
-instead (tests compare the two).
+exceptions. conv2d, pooling forward and matmul exist in C as numbered steps (the kernel ladder:
+1 the plain loop nest ... the fast default); `pyconv.kernels.use(primitive, step)` chooses one,
+and the step that ran is reported back to `pyconv.kernels.ran`.
 
 Threads: `set_num_threads(n)` / `get_num_threads()`; the default is OMP_NUM_THREADS, else the
 number of cores. Results are bitwise identical for any thread count. The backend survives fork:
@@ -161,8 +162,70 @@ def _ptr(a):
     return ffi.from_buffer(_CTYPE[a.dtype][0], a)
 
 
-def _fn(name, dtype, naive=False):
-    return getattr(lib, f"pc_{name}{'_naive' if naive else ''}{_CTYPE[np.dtype(dtype)][1]}")
+def _functions(name):
+    """{dtype: C function} of one entry point: named in full, so grep finds them in csrc/."""
+    return {np.dtype(np.float32): getattr(lib, name + "_f32"), np.dtype(np.float64): getattr(lib, name + "_f64")}
+
+
+# The C entry point of each primitive, and the C step table it runs (None: a single step).
+_ENTRY = {
+    "conv2d_forward": ("pc_conv2d_forward", "conv2d_forward"),
+    "conv2d_backward_input": ("pc_conv2d_backward_input", "conv2d_backward_input"),
+    "conv2d_backward_weight": ("pc_conv2d_backward_weight", "conv2d_backward_weight"),
+    "conv2d_backward_bias": ("pc_conv2d_backward_bias", None),
+    "max_pool2d_forward": ("pc_max_pool2d_forward", "max_pool2d_forward"),
+    "max_pool2d_backward": ("pc_index_pool2d_backward", None),
+    "min_pool2d_forward": ("pc_min_pool2d_forward", "min_pool2d_forward"),
+    "min_pool2d_backward": ("pc_index_pool2d_backward", None),
+    "avg_pool2d_forward": ("pc_avg_pool2d_forward", "avg_pool2d_forward"),
+    "avg_pool2d_backward": ("pc_avg_pool2d_backward", None),
+    "matmul": ("pc_matmul", "matmul"),
+    "matmul_backward_a": ("pc_matmul", "matmul"),
+    "matmul_backward_b": ("pc_matmul", "matmul"),
+}
+# the primitives that are one loop over their output (bandwidth-bound: no ladder to climb)
+_SINGLE = {
+    "conv2d_backward_bias": "sum of dy over N, P, Q; OpenMP over the filters",
+    "max_pool2d_backward": "dy added at the saved argmax; OpenMP over the planes",
+    "min_pool2d_backward": "dy added at the saved argmin; OpenMP over the planes",
+    "avg_pool2d_backward": "each window's share of dy spread back; OpenMP over the planes",
+}
+_FUNCTIONS = {}
+
+
+def _fn(name, dtype):
+    """The C function of primitive `name` for `dtype`."""
+    if name not in _FUNCTIONS:
+        _FUNCTIONS[name] = _functions(_ENTRY[name][0])
+    return _FUNCTIONS[name][np.dtype(dtype)]
+
+
+def kernel_steps():
+    """{primitive: ((name, doc), ...)}: the C step tables (csrc/steps.c), step 1 first."""
+    _require()
+    out = {}
+    for primitive, (_, table) in _ENTRY.items():
+        if table is None:
+            out[primitive] = (("direct", _SINGLE[primitive]),)
+            continue
+        key = table.encode()
+        out[primitive] = tuple((ffi.string(lib.pc_kernel_step_name(key, i)).decode(),
+                                ffi.string(lib.pc_kernel_step_doc(key, i)).decode())
+                               for i in range(1, lib.pc_kernel_steps(key) + 1))
+    return out
+
+
+def default_step(primitive):
+    """The default step: the last of each table (the fast path)."""
+    return len(kernel_steps()[primitive])
+
+
+def _stepped(primitive, fn, *args):
+    """Call a laddered C entry point with the chosen step; report the step that ran."""
+    from .. import kernels
+    ran = ffi.new("int *")
+    _call(fn, *args, kernels.chosen(NAME, primitive) or 0, ran)
+    kernels.record(NAME, primitive, ran[0])
 
 
 def _call(fn, *args):
@@ -189,7 +252,7 @@ def _conv_shape(x_shape, w_shape, stride, padding, dilation):
                                            pt=pt, pl=pl, dh=dh, dw=dw))
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, *, naive=False):
+def conv2d_forward(x, w, b, stride, padding, dilation):
     if b is None:
         x, w = _arrays(("x", "w"), x, w)
     else:
@@ -201,12 +264,12 @@ def conv2d_forward(x, w, b, stride, padding, dilation, *, naive=False):
     s = _conv_shape(x.shape, w.shape, stride, padding, dilation)
     y = np.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype)
     if y.size:
-        _call(_fn("conv2d_forward", x.dtype, naive), s, _ptr(x), _ptr(w),
-              ffi.NULL if b is None else _ptr(b), _ptr(y))
+        _stepped("conv2d_forward", _fn("conv2d_forward", x.dtype), s, _ptr(x), _ptr(w),
+                 ffi.NULL if b is None else _ptr(b), _ptr(y))
     return y
 
 
-def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, *, naive=False):
+def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     dy, w = _arrays(("dy", "w"), dy, w)
     _rank("dy", dy, 4)
     _rank("w", w, 4)
@@ -215,11 +278,12 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, *, naive=Fa
         raise ValueError(f"dy must have shape {(s.N, s.K, s.P, s.Q)}, got {dy.shape}")
     dx = np.empty((s.N, s.C, s.H, s.W), dtype=dy.dtype)
     if dx.size:
-        _call(_fn("conv2d_backward_input", dy.dtype, naive), s, _ptr(dy), _ptr(w), _ptr(dx))
+        _stepped("conv2d_backward_input", _fn("conv2d_backward_input", dy.dtype), s, _ptr(dy),
+                 _ptr(w), _ptr(dx))
     return dx
 
 
-def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation, *, naive=False):
+def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
     dy, x = _arrays(("dy", "x"), dy, x)
     _rank("dy", dy, 4)
     _rank("x", x, 4)
@@ -228,7 +292,8 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation, *, naive=F
         raise ValueError(f"dy must have shape {(s.N, s.K, s.P, s.Q)}, got {dy.shape}")
     dw = np.empty((s.K, s.C, s.R, s.S), dtype=dy.dtype)
     if dw.size:
-        _call(_fn("conv2d_backward_weight", dy.dtype, naive), s, _ptr(dy), _ptr(x), _ptr(dw))
+        _stepped("conv2d_backward_weight", _fn("conv2d_backward_weight", dy.dtype), s, _ptr(dy),
+                 _ptr(x), _ptr(dw))
     return dw
 
 
@@ -257,14 +322,14 @@ def _pool_shape(op, x_shape, kernel, stride, padding):
                                            ph=ph, pw=pw))
 
 
-def _arg_pool_forward(name, x, kernel, stride, padding, naive):
+def _arg_pool_forward(name, x, kernel, stride, padding):
     (x,) = _arrays(("x",), x)
     _rank("x", x, 4)
     s = _pool_shape(name.removesuffix("_forward"), x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
     idx = np.empty((s.N, s.C, s.P, s.Q), dtype=np.int64)
     if y.size:
-        _call(_fn(name, x.dtype, naive), s, _ptr(x), _ptr(y), ffi.from_buffer("int64_t[]", idx))
+        _stepped(name, _fn(name, x.dtype), s, _ptr(x), _ptr(y), ffi.from_buffer("int64_t[]", idx))
     return y, idx
 
 
@@ -281,34 +346,34 @@ def _index_pool_backward(dy, idx, x_shape):
     s = ffi.new("pc_pool_shape *", dict(N=N, C=C, H=H, W=W, P=dy.shape[2], Q=dy.shape[3]))
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
     if dx.size:
-        _call(_fn("index_pool2d_backward", dy.dtype), s, _ptr(dy), ffi.from_buffer("int64_t[]", idx),
+        _call(_fn("max_pool2d_backward", dy.dtype), s, _ptr(dy), ffi.from_buffer("int64_t[]", idx),
               _ptr(dx))
     return dx
 
 
-def max_pool2d_forward(x, kernel, stride, padding, *, naive=False):
-    return _arg_pool_forward("max_pool2d_forward", x, kernel, stride, padding, naive)
+def max_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool_forward("max_pool2d_forward", x, kernel, stride, padding)
 
 
 def max_pool2d_backward(dy, idx, x_shape):
     return _index_pool_backward(dy, idx, x_shape)
 
 
-def min_pool2d_forward(x, kernel, stride, padding, *, naive=False):
-    return _arg_pool_forward("min_pool2d_forward", x, kernel, stride, padding, naive)
+def min_pool2d_forward(x, kernel, stride, padding):
+    return _arg_pool_forward("min_pool2d_forward", x, kernel, stride, padding)
 
 
 def min_pool2d_backward(dy, idx, x_shape):
     return _index_pool_backward(dy, idx, x_shape)
 
 
-def avg_pool2d_forward(x, kernel, stride, padding, *, naive=False):
+def avg_pool2d_forward(x, kernel, stride, padding):
     (x,) = _arrays(("x",), x)
     _rank("x", x, 4)
     s = _pool_shape("avg_pool2d", x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
     if y.size:
-        _call(_fn("avg_pool2d_forward", x.dtype, naive), s, _ptr(x), _ptr(y))
+        _stepped("avg_pool2d_forward", _fn("avg_pool2d_forward", x.dtype), s, _ptr(x), _ptr(y))
     return y
 
 
@@ -326,18 +391,18 @@ def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
 
 # -- matmul -----------------------------------------------------------------------------------
 
-def _gemm(a, b, M, N, K, a_strides, b_strides, naive):
+def _gemm(primitive, a, b, M, N, K, a_strides, b_strides):
     """c[i] = A[i] . B[i] with A (M,K) and B (K,N) read through (row, column) element strides."""
     B = a.shape[0]
     _check_size((B, M, K), (B, K, N), (B, M, N))
     c = np.empty((B, M, N), dtype=a.dtype)
     if c.size:
-        _call(_fn("matmul", a.dtype, naive), B, M, N, K, _ptr(a), *a_strides, _ptr(b), *b_strides,
-              _ptr(c))
+        _stepped(primitive, _fn(primitive, a.dtype), B, M, N, K, _ptr(a), *a_strides, _ptr(b),
+                 *b_strides, _ptr(c))
     return c
 
 
-def matmul(a, b, *, naive=False):
+def matmul(a, b):
     """(B,M,K) @ (B,K,N) -> (B,M,N)."""
     a, b = _arrays(("a", "b"), a, b)
     _rank("a", a, 3)
@@ -346,10 +411,10 @@ def matmul(a, b, *, naive=False):
     if b.shape[:2] != (B, K):
         raise ValueError(f"cannot multiply {a.shape} by {b.shape}")
     N = b.shape[2]
-    return _gemm(a, b, M, N, K, (K, 1), (N, 1), naive)
+    return _gemm("matmul", a, b, M, N, K, (K, 1), (N, 1))
 
 
-def matmul_backward_a(dc, b, *, naive=False):
+def matmul_backward_a(dc, b):
     """da = dc @ b^T: (B,M,N) x (B,K,N) -> (B,M,K)."""
     dc, b = _arrays(("dc", "b"), dc, b)
     _rank("dc", dc, 3)
@@ -358,10 +423,10 @@ def matmul_backward_a(dc, b, *, naive=False):
     if b.shape[0] != B or b.shape[2] != N:
         raise ValueError(f"dc {dc.shape} does not match b {b.shape}")
     K = b.shape[1]
-    return _gemm(dc, b, M, K, N, (N, 1), (1, N), naive)
+    return _gemm("matmul_backward_a", dc, b, M, K, N, (N, 1), (1, N))
 
 
-def matmul_backward_b(a, dc, *, naive=False):
+def matmul_backward_b(a, dc):
     """db = a^T @ dc: (B,M,K) x (B,M,N) -> (B,K,N)."""
     a, dc = _arrays(("a", "dc"), a, dc)
     _rank("a", a, 3)
@@ -370,4 +435,4 @@ def matmul_backward_b(a, dc, *, naive=False):
     if dc.shape[:2] != (B, M):
         raise ValueError(f"a {a.shape} does not match dc {dc.shape}")
     N = dc.shape[2]
-    return _gemm(a, dc, K, N, M, (1, K), (N, 1), naive)
+    return _gemm("matmul_backward_b", a, dc, K, N, M, (1, K), (N, 1))

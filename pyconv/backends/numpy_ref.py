@@ -25,6 +25,33 @@ def available():
     return True, ""
 
 
+# One step per primitive: the reference is the spec the other backends' steps are checked against.
+_STEP_DOCS = {
+    "conv2d_forward": "im2col through as_strided, one batched GEMM (BLAS)",
+    "conv2d_backward_input": "GEMM with w^T, col2im by R*S strided slice adds",
+    "conv2d_backward_weight": "im2col, one GEMM with dy summed over the batch",
+    "conv2d_backward_bias": "dy summed over N, P, Q",
+    "max_pool2d_forward": "windows as a strided view, argmax over each",
+    "max_pool2d_backward": "dy added at the saved indices (np.bincount)",
+    "min_pool2d_forward": "windows as a strided view, argmin over each",
+    "min_pool2d_backward": "dy added at the saved indices (np.bincount)",
+    "avg_pool2d_forward": "windows as a strided view, mean over each",
+    "avg_pool2d_backward": "each window's share of dy added back, one slice per tap",
+    "matmul": "numpy.matmul",
+    "matmul_backward_a": "numpy.matmul with b transposed",
+    "matmul_backward_b": "numpy.matmul with a transposed",
+}
+
+
+def kernel_steps():
+    """{primitive: ((name, doc),)}: the reference has one step per primitive."""
+    return {name: (("reference", doc),) for name, doc in _STEP_DOCS.items()}
+
+
+def default_step(primitive):
+    return 1
+
+
 # -- shared helpers ---------------------------------------------------------------------------
 
 def _pad(x, top, bottom, left, right, value=0.0):
