@@ -20,7 +20,7 @@ def protocol_parameters(name):
 
 def contract_violations(module):
     """What `module` gets wrong: missing primitives, and parameters that differ from the
-    Protocol's. Extra parameters are allowed only keyword-only with a default (`naive=False`)."""
+    Protocol's. Extra parameters are allowed only keyword-only with a default (`fast=False`)."""
     problems = []
     for name in contract.PRIMITIVES:
         fn = getattr(module, name, None)

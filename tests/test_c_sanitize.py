@@ -13,9 +13,10 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# the C kernels' own tests, the bounded fuzz against numpy_ref, and the absurd-input cases
-# (misaligned buffers, huge geometry, fork), whose children inherit the sanitizer
-SANITIZED_TESTS = ("test_c_backend.py", "test_c_fuzz.py", "test_c_robust.py")
+# every step of the kernel ladder on the conformance cases, the C kernels' own tests, the bounded
+# fuzz against numpy_ref, and the absurd-input cases (misaligned buffers, huge geometry, fork),
+# whose children inherit the sanitizer
+SANITIZED_TESTS = ("test_kernel_ladder.py", "test_c_backend.py", "test_c_fuzz.py", "test_c_robust.py")
 
 
 def _libasan():
@@ -47,6 +48,7 @@ def test_c_kernels_under_asan_and_ubsan(tmp_path, portable):
                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     env.update(PYTHONPATH=str(tmp_path), LD_PRELOAD=libasan, OMP_NUM_THREADS="2", PYCONV_FUZZ_CASES="60",
+               PYCONV_TEST_BACKENDS="c",
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     check = ("import pyconv._cconv as m, sys; "

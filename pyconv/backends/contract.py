@@ -3,7 +3,7 @@
 `Primitives` names each primitive once, with its signature and semantics; `Backend` adds the
 module attributes. A backend is a module, not a class: it satisfies the Protocol when it
 defines these names with these parameters (it may add keyword-only options after them, such
-as the c backend's `naive=False`). The registry's PRIMITIVES tuple is read from `Primitives`,
+such as a tuning switch; kernel steps are chosen through pyconv.kernels instead). The registry's PRIMITIVES tuple is read from `Primitives`,
 and tests/test_backend_contract.py checks every backend module against it.
 
 Conventions (CONTRACT.md): layout NCHW, x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q); arrays arrive
@@ -88,6 +88,13 @@ class Backend(Primitives, Protocol):
 
     def available(self) -> tuple[bool, str]:
         """(True, "") when the backend can run here, else (False, why not)."""
+
+    def kernel_steps(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """{primitive: ((short name, one-line description), ...)}, step 1 first: the kernel
+        ladder that pyconv.kernels lists and chooses from (one step where there is no ladder)."""
+
+    def default_step(self, primitive: str) -> int:
+        """The step `primitive` runs when pyconv.kernels has no choice for it."""
 
 
 PRIMITIVES = tuple(name for name, value in vars(Primitives).items()
