@@ -1,4 +1,4 @@
-"""`python -m pyconv <command>`: bench (the default job), train, info."""
+"""`python -m pyconv <command>`: bench (the default job), train, info, kernels."""
 import sys
 
 USAGE = """usage: python -m pyconv <command> [options]
@@ -8,6 +8,7 @@ commands:
           pooling and matmul (forward and forward+backward) and print one table
   train   train a model (LeNet-5, VGG-, ResNet-, Inception-style) on MNIST or Fashion-MNIST
   info    print the version, the backends and why any is disabled
+  kernels list every backend's kernel steps (the ladder), the default of each marked '*'
 
 run `python -m pyconv <command> --help` for a command's options"""
 
@@ -35,6 +36,10 @@ def main(argv=None):
         return train(rest)
     if command == "info":
         return info()
+    if command == "kernels":
+        import pyconv
+        print(pyconv.kernels.table())
+        return 0
     print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -11,14 +11,12 @@ When PyTorch is importable its rows ("torch") are timed in the same run for comp
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
 
-from . import backends
-from .backends import geometry, numpy_ref
+from . import backends, timing
+from .backends import conformance, geometry
 
 # (name, N, C, H, W, K, kernel, stride, padding)
 CONV_SHAPES = [
@@ -200,94 +198,14 @@ def _torch_or_none(device):
     return torch
 
 
-# -- validation ---------------------------------------------------------------------------------
+# -- validation and timing ------------------------------------------------------------------------
 
-def validate(be, xp, to_numpy, dtype):
-    """Compare every primitive of `be` with the numpy reference on small odd shapes.
-
-    Returns a list of failure messages (empty when the backend agrees)."""
-    rng = np.random.default_rng(0)
-    tol = 1e-4 if dtype == np.float32 else 1e-10
-    failures = []
-
-    def check(name, got, want):
-        got = to_numpy(got)
-        scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-        err = float(np.max(np.abs(got.astype(np.float64) - want))) / scale if want.size else 0.0
-        if got.shape != want.shape or not err <= tol:
-            failures.append(f"{name}: shape {got.shape} vs {want.shape}, max relative error {err:.3g}")
-
-    for N, C, H, W, K, R, S, stride, padding, dilation in [
-            (2, 3, 9, 7, 4, 3, 2, (2, 1), (1, 2, 0, 1), (1, 2)),
-            (1, 1, 6, 6, 2, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1))]:
-        x, w = rng.standard_normal((N, C, H, W)).astype(dtype), rng.standard_normal((K, C, R, S)).astype(dtype)
-        b = rng.standard_normal(K).astype(dtype)
-        y = numpy_ref.conv2d_forward(x, w, b, stride, padding, dilation)
-        dy = rng.standard_normal(y.shape).astype(dtype)
-        X, Wt, B, DY = (xp.asarray(a) for a in (x, w, b, dy))
-        check("conv2d_forward", be.conv2d_forward(X, Wt, B, stride, padding, dilation), y)
-        check("conv2d_backward_input", be.conv2d_backward_input(DY, Wt, x.shape, stride, padding, dilation),
-              numpy_ref.conv2d_backward_input(dy, w, x.shape, stride, padding, dilation))
-        check("conv2d_backward_weight", be.conv2d_backward_weight(DY, X, w.shape, stride, padding, dilation),
-              numpy_ref.conv2d_backward_weight(dy, x, w.shape, stride, padding, dilation))
-        check("conv2d_backward_bias", be.conv2d_backward_bias(DY), numpy_ref.conv2d_backward_bias(dy))
-
-    x = rng.permutation(2 * 3 * 9 * 7).reshape(2, 3, 9, 7).astype(dtype)
-    for kernel, stride, padding in [((3, 2), (2, 1), (1, 1)), ((2, 2), (2, 2), (0, 0))]:
-        for kind in ("max", "min"):
-            y, idx = getattr(numpy_ref, f"{kind}_pool2d_forward")(x, kernel, stride, padding)
-            dy = rng.standard_normal(y.shape).astype(dtype)
-            got_y, got_idx = getattr(be, f"{kind}_pool2d_forward")(xp.asarray(x), kernel, stride, padding)
-            check(f"{kind}_pool2d_forward", got_y, y)
-            check(f"{kind}_pool2d_forward (index)", got_idx, idx)
-            check(f"{kind}_pool2d_backward",
-                  getattr(be, f"{kind}_pool2d_backward")(xp.asarray(dy), got_idx, x.shape),
-                  getattr(numpy_ref, f"{kind}_pool2d_backward")(dy, idx, x.shape))
-        y = numpy_ref.avg_pool2d_forward(x, kernel, stride, padding)
-        dy = rng.standard_normal(y.shape).astype(dtype)
-        check("avg_pool2d_forward", be.avg_pool2d_forward(xp.asarray(x), kernel, stride, padding), y)
-        check("avg_pool2d_backward", be.avg_pool2d_backward(xp.asarray(dy), x.shape, kernel, stride, padding),
-              numpy_ref.avg_pool2d_backward(dy, x.shape, kernel, stride, padding))
-
-    a, b = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 4)).astype(dtype)
-    dc = rng.standard_normal((3, 5, 4)).astype(dtype)
-    check("matmul", be.matmul(xp.asarray(a), xp.asarray(b)), numpy_ref.matmul(a, b))
-    check("matmul_backward_a", be.matmul_backward_a(xp.asarray(dc), xp.asarray(b)), numpy_ref.matmul_backward_a(dc, b))
-    check("matmul_backward_b", be.matmul_backward_b(xp.asarray(a), xp.asarray(dc)), numpy_ref.matmul_backward_b(a, dc))
-    return failures
-
-
-# -- timing ------------------------------------------------------------------------------------
-
-def median_ms(fn, repeat, warmup, sync):
-    """Median wall time of fn() in milliseconds; `sync` waits for the device (GPU) to finish."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
-def cuda_event_ms(fn, repeat, warmup):
-    """Median of CUDA-event timings (GPU time between two recorded events)."""
-    import cupy
-    for _ in range(warmup):
-        fn()
-    cupy.cuda.Device().synchronize()
-    times = []
-    for _ in range(repeat):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return statistics.median(times)
+def validate(be, to_dev, to_host, dtype):
+    """Failure lines of every primitive of `be` (its default steps) on the conformance cases;
+    empty when the backend agrees with the numpy reference."""
+    problems = [conformance.mismatch(be, primitive, case, dtype, to_dev=to_dev, to_host=to_host)
+                for primitive in backends.PRIMITIVES for case in conformance.CASES[primitive]]
+    return [p for p in problems if p]
 
 
 def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None, torch=True, out=print):
@@ -302,8 +220,8 @@ def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None,
             xp, to_numpy = cupy, cupy.asnumpy
         else:
             xp, to_numpy = np, np.asarray
-        failures = [] if name == "numpy" else validate(be, xp, to_numpy, dtype)
-        failures += [] if name == "numpy" else validate(be, xp, to_numpy, np.float64)
+        failures = [] if name == "numpy" else validate(be, xp.asarray, to_numpy, dtype)
+        failures += [] if name == "numpy" else validate(be, xp.asarray, to_numpy, np.float64)
         if failures:
             out(f"{name}: FAILED validation against numpy, not timed:\n  " + "\n  ".join(failures))
             continue
@@ -334,11 +252,11 @@ def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None,
                     fns = _torch_pool_fns(be, case, dtype, rng)
                 else:
                     fns = case.make(be, xp, dtype, rng)
-                if device == "cuda" and name != "torch":
-                    ms = cuda_event_ms(fns[phase], repeat, warmup)
-                else:
-                    ms = median_ms(fns[phase], repeat, warmup, _torch_sync(be) if name == "torch" else sync)
+                t = timing.measure(fns[phase], repeat=repeat, warmup=warmup, cuda=device == "cuda" and name != "torch",
+                                   sync=_torch_sync(be) if name == "torch" else sync)
+                ms = t.median_ms
                 group.append({"op": f"{case.op} {phase}", "shape": case.label, "backend": name, "ms": ms,
+                              "min_ms": t.min_ms, "max_ms": t.max_ms, "repeat": t.repeat,
                               "gflops": mult * case.flops / ms / 1e6})
             base = next((r["ms"] for r in group if r["backend"] == base_name), float("nan"))
             for r in group:
@@ -385,7 +303,18 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, help="timed runs per row (median reported)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison rows")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--ladder", action="store_true",
+                        help="every step of every kernel ladder (pyconv.kernels), validated, then timed "
+                             "against this machine's measured FMA peak")
+    parser.add_argument("--op", help="with --ladder: one primitive (e.g. conv2d_forward)")
+    parser.add_argument("--plot", metavar="PATH", help="with --ladder: draw the ladder (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.threads:
+        from . import set_num_threads
+        set_num_threads(args.threads)
+    if args.ladder:
+        from . import ladder
+        return ladder.main(args)
 
     enabled = {n: s for n, s in backends.available_backends().items()}
     if args.backends:
@@ -399,9 +328,6 @@ def main(argv=None):
     for n, s in enabled.items():
         if s != "enabled":
             print(f"{n}: disabled ({s})")
-    if args.threads:
-        from . import set_num_threads
-        set_num_threads(args.threads)
     rows = run(names, device=args.device, quick=args.quick, dtype=np.dtype(args.dtype).type,
                repeat=args.repeat, torch=not args.no_torch)
     if args.json:

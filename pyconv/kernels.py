@@ -167,12 +167,23 @@ def ran(primitive, backend=None):
     return _ran.get((_resolve(backend), primitive))
 
 
+def _listed(backend):
+    """(module, its kernel_steps()) or (module, None) when it cannot list them here (the c
+    backend without its extension)."""
+    mod = _module(backend)
+    try:
+        return mod, mod.kernel_steps()
+    except RuntimeError:
+        return mod, None
+
+
 def defaults():
-    """{backend: {primitive: default step}} for every registered backend."""
+    """{backend: {primitive: default step}} for every backend that can list its steps here."""
     out = {}
     for backend in backends.registered():
-        mod = _module(backend)
-        out[backend] = {p: int(mod.default_step(p)) for p in mod.kernel_steps()}
+        mod, steps = _listed(backend)
+        if steps is not None:
+            out[backend] = {p: int(mod.default_step(p)) for p in steps}
     return out
 
 
@@ -180,9 +191,9 @@ def table(backends_=None):
     """The steps of every primitive of every backend as text, the default marked with '*'."""
     lines = []
     for backend in backends_ or backends.registered():
-        mod = _module(backend)
-        steps = mod.kernel_steps()
-        if not steps:
+        mod, steps = _listed(backend)
+        if steps is None:
+            lines.append(f"{backend}: cannot list its steps here ({backends.available_backends()[backend]})")
             continue
         lines.append(f"{backend}:")
         for primitive, entries in steps.items():

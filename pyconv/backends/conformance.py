@@ -16,6 +16,7 @@ Pooling indices must match exactly (the inputs are permutations: no ties).
 import numpy as np
 
 from . import numpy_ref as ref
+from .geometry import conv_output_size, pool_output_size
 
 TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
@@ -87,48 +88,64 @@ def _pool_inputs(case, dtype, rng):
     return x, dy, (kernel, stride, padding)
 
 
-def _conv_calls(primitive, case, dtype, rng):
-    """(arguments, the reference's result) of one conv2d primitive."""
+def _conv_arguments(primitive, case, dtype, rng):
     x, w, b, dy, geo = _conv_inputs(case, dtype, rng)
-    calls = {
-        "conv2d_forward": ((x, w, b, *geo), ref.conv2d_forward),
-        "conv2d_backward_input": ((dy, w, x.shape, *geo), ref.conv2d_backward_input),
-        "conv2d_backward_weight": ((dy, x, w.shape, *geo), ref.conv2d_backward_weight),
-        "conv2d_backward_bias": ((dy,), ref.conv2d_backward_bias),
-    }
-    args, fn = calls[primitive]
-    return args, fn(*args)
+    return {
+        "conv2d_forward": (x, w, b, *geo),
+        "conv2d_backward_input": (dy, w, x.shape, *geo),
+        "conv2d_backward_weight": (dy, x, w.shape, *geo),
+        "conv2d_backward_bias": (dy,),
+    }[primitive]
 
 
-def _pool_calls(primitive, case, dtype, rng):
+def _pool_arguments(primitive, case, dtype, rng):
     x, dy, geo = _pool_inputs(case, dtype, rng)
     kind = primitive.split("_")[0]
     if primitive.endswith("_forward"):
-        args = (x, *geo)
-    elif kind == "avg":
-        args = (dy, x.shape, *geo)
-    else:
-        _, idx = getattr(ref, f"{kind}_pool2d_forward")(x, *geo)
-        args = (dy, idx, x.shape)
-    return args, getattr(ref, primitive)(*args)
+        return (x, *geo)
+    if kind == "avg":
+        return (dy, x.shape, *geo)
+    _, idx = getattr(ref, f"{kind}_pool2d_forward")(x, *geo)
+    return (dy, idx, x.shape)
 
 
-def _matmul_calls(primitive, case, dtype, rng):
+def _matmul_arguments(primitive, case, dtype, rng):
     B, M, K, N = case
     a = rng.standard_normal((B, M, K)).astype(dtype)
     b = rng.standard_normal((B, K, N)).astype(dtype)
     dc = rng.standard_normal((B, M, N)).astype(dtype)
-    args = {"matmul": (a, b), "matmul_backward_a": (dc, b), "matmul_backward_b": (a, dc)}[primitive]
-    return args, getattr(ref, primitive)(*args)
+    return {"matmul": (a, b), "matmul_backward_a": (dc, b), "matmul_backward_b": (a, dc)}[primitive]
+
+
+def arguments(primitive, case, dtype, seed=0):
+    """Seeded random arguments of `primitive` for `case` (numpy arrays and shape tuples)."""
+    rng = np.random.default_rng(seed)
+    family = _FAMILY[primitive]
+    make = _conv_arguments if family is CONV else _pool_arguments if family is POOL else _matmul_arguments
+    return make(primitive, case, np.dtype(dtype), rng)
+
+
+def flops(primitive, case):
+    """Floating-point operations of one call: 2 per multiply-add of conv2d and matmul, one per
+    window element of pooling, one per dy element of the bias gradient."""
+    family = _FAMILY[primitive]
+    if family is MATMUL:
+        B, M, K, N = case
+        return 2.0 * B * M * N * K
+    if family is CONV:
+        (N, C, H, W), (K, _, R, S), stride, padding, dilation = case
+        P, Q = conv_output_size(H, W, R, S, stride, padding, dilation)
+        return float(N * K * P * Q) * (1 if primitive == "conv2d_backward_bias" else 2 * C * R * S)
+    (N, C, H, W), kernel, stride, padding = case
+    P, Q = pool_output_size(H, W, kernel, stride, padding)
+    return float(N * C * P * Q * kernel[0] * kernel[1])
 
 
 def evaluate(be, primitive, case, dtype, *, to_dev=_same, to_host=np.asarray, seed=0):
     """(got, want): `be`'s and the reference's results of `primitive` on `case`, same inputs.
     Pooling forwards return (y, idx) pairs."""
-    rng = np.random.default_rng(seed)
-    family = _FAMILY[primitive]
-    make = _conv_calls if family is CONV else _pool_calls if family is POOL else _matmul_calls
-    args, want = make(primitive, case, np.dtype(dtype), rng)
+    args = arguments(primitive, case, dtype, seed)
+    want = getattr(ref, primitive)(*args)
     got = getattr(be, primitive)(*(to_dev(a) if isinstance(a, np.ndarray) else a for a in args))
     got = tuple(to_host(g) for g in got) if isinstance(got, tuple) else to_host(got)
     return got, want
