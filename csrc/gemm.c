@@ -1,13 +1,20 @@
-/* gemm.c: the register-tiled, cache-blocked GEMM that conv2d.c and matmul.c are built on, plus the
- * thread count and the per-thread workspaces. See gemm.h for the packed layouts.
+/* gemm.c: the GEMM ladder that matmul.c (and conv2d's im2col steps) are built on, the
+ * register-tiled, cache-blocked pieces the fast conv2d paths call directly, the thread count and
+ * the per-thread workspaces. See gemm.h for the packed layouts and the ladder's contract.
  *
  * Shapes: C (m x n) (+)= A (m x k) . B (k x n); A[i][kk] = a[i*rs + kk*cs], likewise B.
- * FLOPs: 2*m*n*k. Bytes moved from memory: A once per NC-wide block of columns, B once per call,
- * C once per KC-deep slice; with the blocking of gemm.h the kernel is compute-bound for
- * m, n, k >= ~64.
+ * FLOPs: 2*m*n*k, on every step. Bytes moved from memory, by step:
+ *   1 naive     B re-read for every row of C: m*k*n reads from wherever B lives (DRAM once B
+ *               outgrows the caches), strided down B's columns;
+ *   2 blocked   a B2_KB x B2_NB block of B stays in L2 while every row of A sweeps it: A read
+ *               n/B2_NB times, B once, C k/B2_KB times (from L1/L2);
+ *   3, 4        A once per NC-wide block of columns, B once per call, C once per KC-deep slice;
+ *               compute-bound for m, n, k >= ~64.
  *
- * Threading: none here. The callers (conv2d.c, matmul.c) give each thread whole tiles of C;
- * everything below works on one tile with the calling thread's own workspaces.
+ * Threading: steps 1-3 run on the calling thread with its own workspaces; step 4 gives each
+ * thread whole tiles of C (gemm_tiles chooses them, for matmul's batches too), so no two threads
+ * write the same element. The fast conv2d paths that call pc_gemm_block / pc_gemm_macro directly
+ * do the same with their own tiles.
  *
  * The micro-kernel uses GCC/Clang vector extensions: `vec` is a fixed-width SIMD type, `s * v`
  * broadcasts a scalar, and `acc += a * b` becomes one fused multiply-add. The same source compiles
@@ -26,6 +33,7 @@
 #endif
 
 #include "pyconv.h"
+#include "checked.h"
 #include "gemm.h"
 
 /* ---- threads --------------------------------------------------------------------------------- */
@@ -141,6 +149,61 @@ int pc_ws_reserve(int nthreads, int slot, size_t bytes)
 }
 
 void *pc_ws_get(int tid, int slot) { return g_ws[tid * PC_WS_SLOTS + slot].ptr; }
+
+void *pc_ws_find(int tid, int slot, size_t bytes)
+{
+    if (tid < 0 || tid >= g_ws_threads || g_ws[tid * PC_WS_SLOTS + slot].bytes < bytes)
+        return NULL;
+    return g_ws[tid * PC_WS_SLOTS + slot].ptr;
+}
+
+/* ---- the GEMM ladder's shared pieces --------------------------------------------------------- */
+
+/* Step 2's cache blocks: a B2_KB x B2_NB block of B (128 KiB in float, 256 KiB in double) stays in
+ * L2 while every row of A sweeps it, and the B2_NB-wide segment of one C row (1-2 KiB) stays in
+ * L1 across the B2_KB rank-1 updates that add to it. */
+#define B2_KB 128
+#define B2_NB 256
+
+/* step 3's packing buffers, in elements: one MC x KC block of A, one KC x NC block of B (NC
+ * rounded up to whole panels of the wider, float, NR) */
+#define GEMM3_A_ELEMS ((int64_t)pc_round_up(PC_MC, PC_MR) * PC_KC)
+#define GEMM3_B_ELEMS ((int64_t)PC_KC * pc_round_up(PC_NC, PC_NR_f32))
+
+/* sized for double, so one reservation serves both element types */
+int pc_gemm_3_reserve(int nthreads)
+{
+    int err = pc_ws_reserve(nthreads, PC_WS_GEMM_A, pc_bytes(GEMM3_A_ELEMS, sizeof(double)));
+    return err ? err : pc_ws_reserve(nthreads, PC_WS_GEMM_B, pc_bytes(GEMM3_B_ELEMS, sizeof(double)));
+}
+
+/* Step 4's tiles of C for `batch` products of m x n on nt threads: *mc rows by *nc columns, each
+ * computed by one thread over the full depth. A tile spans all rows of C, so each packed KC x NC
+ * block of B serves the whole height (packing B once per tile, A once per column block); tiles
+ * narrow or shorten until every thread has one (halving keeps them multiples of nr and PC_MR).
+ * Two threads sharing a column block both pack all of its B, two sharing a row block all of its
+ * A: when B's rows are contiguous (rows_first) its panels are row copies, cheaper per element
+ * than A's panels (stores MR apart), so the rows are split first. On the 6 MFLOP
+ * (64x400)@(400x120), 2 threads: forward 48 -> 45 us, grad b 44 -> 40; grad a (B read
+ * transposed) keeps narrowing: shortening made it 47 -> 53 us. */
+static void gemm_tiles(int64_t batch, int64_t m, int64_t n, int64_t nr, int rows_first, int nt,
+                       int64_t *mc_out, int64_t *nc_out)
+{
+    int64_t mc = pc_round_up(pc_max64(m, 1), PC_MR);
+    int64_t nc = pc_min64(PC_NC, pc_round_up(pc_max64(n, 1), nr));
+    while (pc_smul3(batch, pc_ceil_div(m, mc), pc_ceil_div(n, nc)) < nt) {
+        if (rows_first && mc >= 2 * PC_MR)
+            mc = pc_round_up(mc / 2, PC_MR);
+        else if (nc >= 2 * nr)
+            nc = pc_round_up(nc / 2, nr);
+        else if (mc >= 2 * PC_MR)
+            mc = pc_round_up(mc / 2, PC_MR);
+        else
+            break;
+    }
+    *mc_out = mc;
+    *nc_out = nc;
+}
 
 /* ---- the kernels, once per element type ------------------------------------------------------ */
 
@@ -337,7 +400,7 @@ void SFX(pc_gemm_block)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t 
      * connected layer): the whole NR-column panels are read in place, only the last, partial one
      * is packed (reading it in place would run past the end of b). Big b stays packed: rows a
      * multiple of 4 KiB apart would fight over the same L1 sets. */
-    const int64_t nfull = b_cs == 1 && pc_bytes(k * b_rs, sizeof(REAL)) <= PC_INPLACE_B_BYTES
+    const int64_t nfull = b_cs == 1 && pc_bytes(pc_smul(k, b_rs), sizeof(REAL)) <= PC_INPLACE_B_BYTES
                               ? n / NR * NR : 0;
     int64_t off[PC_KC];
     for (int64_t kk = 0; kk < PC_KC; kk++)
@@ -357,6 +420,130 @@ void SFX(pc_gemm_block)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t 
                                    accumulate || pc > 0);
         }
     }
+}
+
+/* ---- the GEMM ladder ----------------------------------------------------------------------- */
+
+/* Step 1: one dot product per element of C, kk innermost. Each C element is read and written
+ * once; B is walked down a column (stride b_rs) for every one of them. */
+int SFX(pc_gemm_1_naive)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t a_rs,
+                         int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
+                         int64_t ldc, int accumulate)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            REAL acc = 0;
+            for (int64_t kk = 0; kk < k; kk++)
+                acc += a[i * a_rs + kk * a_cs] * b[kk * b_rs + j * b_cs];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc : acc;
+        }
+    return PC_OK;
+}
+
+/* y[0:n] += alpha * x[0:n*incx:incx]. The contiguous case is its own loop so the compiler
+ * vectorises it without guessing incx. */
+static inline void SFX(axpy)(int64_t n, REAL alpha, const REAL *restrict x, int64_t incx,
+                             REAL *restrict y)
+{
+    if (incx == 1)
+        for (int64_t j = 0; j < n; j++)
+            y[j] += alpha * x[j];
+    else
+        for (int64_t j = 0; j < n; j++)
+            y[j] += alpha * x[j * incx];
+}
+
+/* Step 2: the loops reordered (i, kk, j: C row += A[i][kk] * B row, contiguous along j) and
+ * tiled so a B2_KB x B2_NB block of B is reused from cache by every row of A (B2_* above). The
+ * inner loop is scalar code the compiler may vectorise; C is loaded and stored for every kk. */
+int SFX(pc_gemm_2_blocked)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t a_rs,
+                           int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
+                           int64_t ldc, int accumulate)
+{
+    if (!accumulate)
+        for (int64_t i = 0; i < m; i++)
+            memset(c + i * ldc, 0, sizeof(REAL) * n);
+    for (int64_t j0 = 0; j0 < n; j0 += B2_NB) {
+        const int64_t nb = pc_min64(B2_NB, n - j0);
+        for (int64_t k0 = 0; k0 < k; k0 += B2_KB) {
+            const int64_t kb = pc_min64(B2_KB, k - k0);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t kk = k0; kk < k0 + kb; kk++)
+                    SFX(axpy)(nb, a[i * a_rs + kk * a_cs], b + kk * b_rs + j0 * b_cs, b_cs,
+                              c + i * ldc + j0);
+        }
+    }
+    return PC_OK;
+}
+
+/* Step 3: pc_gemm_block (packed panels, register-tiled micro-kernel) over NC-wide blocks of
+ * columns, on the calling thread, packing into its reserved workspaces (gemm.h: the rule) or,
+ * when it has none, into buffers allocated for this call. */
+int SFX(pc_gemm_3_packed)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t a_rs,
+                          int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
+                          int64_t ldc, int accumulate)
+{
+    if (m == 0 || n == 0)
+        return PC_OK;
+    const size_t abytes = pc_bytes(GEMM3_A_ELEMS, sizeof(REAL));
+    const size_t bbytes = pc_bytes(GEMM3_B_ELEMS, sizeof(REAL));
+    REAL *pa = pc_ws_find(pc_tid(), PC_WS_GEMM_A, abytes);
+    REAL *pb = pc_ws_find(pc_tid(), PC_WS_GEMM_B, bbytes);
+    void *own = NULL;
+    if (!pa || !pb) {
+        const size_t aoff = (abytes + 63) & ~(size_t)63; /* pb 64-byte aligned, as the kernel loads it */
+        if (posix_memalign(&own, 64, aoff + bbytes) != 0)
+            return PC_ENOMEM;
+        pa = own;
+        pb = (REAL *)((char *)own + aoff);
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += PC_NC)
+        SFX(pc_gemm_block)(m, pc_min64(PC_NC, n - j0), k, a, a_rs, a_cs, b + j0 * b_cs, b_rs,
+                           b_cs, c + j0, ldc, accumulate, pa, pb);
+    free(own);
+    return PC_OK;
+}
+
+/* Step 4 over `batch` products: work item = (product, row block, column block) of C, tiles from
+ * gemm_tiles, taken dynamically by the threads. Each item is one pc_gemm_block over the full
+ * depth k into its own tile of C, so no two threads write the same element and every element is
+ * the same sum in the same order as in step 3, whatever the thread count. */
+int SFX(pc_gemm_4_batched)(int64_t batch, int64_t m, int64_t n, int64_t k, const REAL *a,
+                           int64_t a_bs, int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_bs,
+                           int64_t b_rs, int64_t b_cs, REAL *c, int64_t c_bs, int64_t ldc,
+                           int accumulate)
+{
+    const int nt = pc_threads();
+    int64_t mc, nc;
+    gemm_tiles(batch, m, n, NR, b_cs == 1, nt, &mc, &nc);
+    int err = pc_ws_reserve(nt, PC_WS_GEMM_A, pc_bytes(pc_smul(pc_round_up(pc_min64(mc, PC_MC), MR),
+                                                               PC_KC), sizeof(REAL)));
+    if (!err)
+        err = pc_ws_reserve(nt, PC_WS_GEMM_B,
+                            pc_bytes(pc_smul(PC_KC, pc_round_up(nc, NR)), sizeof(REAL)));
+    if (err)
+        return err;
+    const int64_t mblk = pc_ceil_div(m, mc), nblk = pc_ceil_div(n, nc);
+    const int64_t items = pc_smul3(batch, mblk, nblk);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t t = it / (mblk * nblk), i0 = it / nblk % mblk * mc, j0 = it % nblk * nc;
+        int tid = pc_tid();
+        SFX(pc_gemm_block)(pc_min64(mc, m - i0), pc_min64(nc, n - j0), k,
+                           a + t * a_bs + i0 * a_rs, a_rs, a_cs, b + t * b_bs + j0 * b_cs, b_rs,
+                           b_cs, c + t * c_bs + i0 * ldc + j0, ldc, accumulate,
+                           pc_ws_get(tid, PC_WS_GEMM_A), pc_ws_get(tid, PC_WS_GEMM_B));
+    }
+    return PC_OK;
+}
+
+/* Step 4: step 3 with the tiles of C shared among OpenMP threads (pc_gemm_4_batched, one product). */
+int SFX(pc_gemm_4_parallel)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t a_rs,
+                            int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
+                            int64_t ldc, int accumulate)
+{
+    return SFX(pc_gemm_4_batched)(1, m, n, k, a, 0, a_rs, a_cs, b, 0, b_rs, b_cs, c, 0, ldc,
+                                  accumulate);
 }
 
 #undef vec

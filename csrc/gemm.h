@@ -93,9 +93,11 @@ int pc_threads(void);
  * machine (a page fault each): reusing the buffers saves 15-30% on large layers. Returns PC_OK or
  * PC_ENOMEM. Buffers are 64-byte aligned. */
 enum { PC_WS_A = 0, PC_WS_B = 1, PC_WS_COL = 2, PC_WS_PAD = 3, PC_WS_SHARED = 4, PC_WS_SHARED2 = 5,
-       PC_WS_SLOTS = 6 };
+       PC_WS_GEMM_A = 6, PC_WS_GEMM_B = 7, PC_WS_SLOTS = 8 };
 int pc_ws_reserve(int nthreads, int slot, size_t bytes);
 void *pc_ws_get(int tid, int slot);
+/* slot `slot` of thread `tid` if it has been reserved with at least `bytes`, else NULL */
+void *pc_ws_find(int tid, int slot, size_t bytes);
 /* bytes of `count` elements of `elem` bytes, or SIZE_MAX when that overflows */
 size_t pc_bytes(int64_t count, size_t elem);
 
@@ -114,12 +116,25 @@ size_t pc_bytes(int64_t count, size_t elem);
 /* The GEMM ladder, one idea per step; all compute C (m x n) (+)= A (m x k) . B (k x n) with
  * strided operands (A[i][kk] = a[i*a_rs + kk*a_cs], likewise B; C rows ldc apart) and return
  * PC_OK or PC_ENOMEM. matmul.c runs them as its steps; conv2d's im2col steps run them on the
- * column matrix.
+ * column matrix. accumulate = 0 overwrites C, 1 adds to it.
  *   1 naive      the i, j, kk triple loop, one dot product per element of C
- *   2 blocked    loops tiled so a block of A, B and C stays in cache; still scalar
+ *   2 blocked    loops tiled so a block of B and a row of C stay in cache; still scalar
  *   3 packed     panels of A and B packed, an MR x NR register-tiled vector micro-kernel
  *   4 parallel   3 with the tiles of C shared among OpenMP threads (each C element one owner)
- * Steps 1-3 run on the calling thread; 4 opens its own parallel region. */
+ * Steps 3 and 4 sum every C element in ascending kk, KC terms at a time, whatever the tiling or
+ * thread count: their results are bit-identical to each other.
+ *
+ * Threads and workspaces. Steps 1-3 run on the calling thread, which may be any thread of a
+ * parallel region the caller opened (one image per thread, say). Step 3 packs into that thread's
+ * own PC_WS_GEMM_A / PC_WS_GEMM_B workspaces, slots no other kernel uses, so a caller's own
+ * workspaces survive the call. The rule: call pc_gemm_3_reserve(nthreads) before opening the
+ * parallel region whose threads call step 3 (workspaces must not be allocated inside one). A
+ * thread that finds no reserved workspace packs into buffers malloc'ed for that call: correct,
+ * but each call then pays for fresh pages. Step 4 opens its own parallel region (pc_threads()
+ * threads) and reserves its workspaces itself: call it outside any parallel region.
+ * pc_gemm_4_batched is step 4 over `batch` independent products (a + t*a_bs, b + t*b_bs,
+ * c + t*c_bs), their tiles shared among the threads together: matmul's batched step 4. */
+int pc_gemm_3_reserve(int nthreads);
 #define PC_GEMM_LADDER(T, SFX)                                                                    \
     int pc_gemm_1_naive##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,          \
                              int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,         \
@@ -132,7 +147,11 @@ size_t pc_bytes(int64_t count, size_t elem);
                               int64_t ldc, int accumulate);                                      \
     int pc_gemm_4_parallel##SFX(int64_t m, int64_t n, int64_t k, const T *a, int64_t a_rs,       \
                                 int64_t a_cs, const T *b, int64_t b_rs, int64_t b_cs, T *c,      \
-                                int64_t ldc, int accumulate);
+                                int64_t ldc, int accumulate);                                    \
+    int pc_gemm_4_batched##SFX(int64_t batch, int64_t m, int64_t n, int64_t k, const T *a,       \
+                               int64_t a_bs, int64_t a_rs, int64_t a_cs, const T *b,            \
+                               int64_t b_bs, int64_t b_rs, int64_t b_cs, T *c, int64_t c_bs,    \
+                               int64_t ldc, int accumulate);
 PC_GEMM_LADDER(float, _f32)
 PC_GEMM_LADDER(double, _f64)
 #undef PC_GEMM_LADDER
