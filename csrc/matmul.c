@@ -5,21 +5,29 @@
  *   da = dc . b^T  (a = dc, b = b read with rs=1, cs=N)   and   db = a^T . dc  (a read transposed).
  * c is always a fresh contiguous (B,M,N) array.
  *
- * FLOPs: 2*B*M*N*K. Bytes: a and b are re-read once per tile row/column of c, from cache;
- * for 1024^3 the kernel is compute-bound (2 GFLOP against 12 MB).
+ * FLOPs: 2*B*M*N*K on every step. Bytes: a, b and c once each at best (4 or 8 bytes an element:
+ * B*(M*K + K*N + M*N)); for 1024^3 the product is compute-bound (2 GFLOP against 12 MB), so what
+ * separates the steps is how often they re-read a and b from memory and how many FLOPs a cycle
+ * their inner loop issues.
  *
- * Threading: work item = (batch, row block, NC-column block) of c; row blocks are all of M
- * unless there are fewer tiles than threads. Each thread computes whole
- * tiles of c over the full depth K, summing in ascending k whatever the tiling (gemm.h), so no two
- * threads write the same element and results do not depend on the thread count. When there are
- * fewer tiles than threads, the tiles shrink (to multiples of the register tile) to feed them all.
+ * The ladder: each step is the GEMM step of the same number (gemm.h, gemm.c), run over the batch.
+ *   1 naive     the i, j, k triple loop, a dot product per element of c; b read down its columns
+ *               for every element: B*M*N*K reads, scalar, one thread
+ *   2 blocked   loops reordered (i, k, j) and tiled so a block of b stays in L2 and a segment of
+ *               a c row in L1: each b element read from memory once per call; scalar, one thread
+ *   3 packed    a and b packed into panels, an MR x NR tile of c held in vector registers and
+ *               updated by fused multiply-adds (the register-tiled micro-kernel); one thread
+ *   4 parallel  3 with the tiles of c (batch, row block, column block) shared among OpenMP
+ *               threads, the default. Tiles span all of M unless there are fewer tiles than
+ *               threads; then they shrink (to multiples of the register tile) to feed them all.
+ * Steps 3 and 4 sum over k in ascending order, KC terms at a time, whatever the tiling: no two
+ * threads write the same element and their results are bit-identical, for any thread count.
+ * Measured: see benchmarks/NOTES.md (python -m pyconv bench --ladder --op matmul)
  *
- * Workspaces: one packed A block and one packed B block per thread, reused across calls.
- * pc_matmul_naive is the triple loop the fast kernel is tested against.
+ * Workspaces: one packed A block and one packed B block per thread (gemm.h's PC_WS_GEMM_A/B),
+ * reused across calls.
  */
 #ifndef REAL
-
-#include <string.h>
 
 #include "pyconv.h"
 #include "checked.h"
@@ -49,103 +57,113 @@ static int matmul_check(int64_t B, int64_t M, int64_t N, int64_t K, int64_t a_rs
 }
 
 static const pc_step_info matmul_steps[] = {
-    {"naive", "the i, j, k triple loop"},
-    {"fast", "packed panels, register-tiled micro-kernel, OpenMP tiles"},
+    {"naive", "the i, j, k triple loop, one dot product per element of c"},
+    {"blocked", "loops tiled so a block of b and a row of c stay in cache; scalar"},
+    {"packed", "packed panels, register-tiled vector micro-kernel; one thread"},
+    {"parallel", "the tiles of c shared among OpenMP threads"},
 };
 const pc_step_table pc_matmul_steps = {"matmul", matmul_steps, PC_STEP_COUNT(matmul_steps)};
 
 #define REAL float
 #define SFX(name) name##_f32
-#define NR PC_NR_f32
 #include "matmul.c"
 #undef REAL
 #undef SFX
-#undef NR
 
 #define REAL double
 #define SFX(name) name##_f64
-#define NR PC_NR_f64
 #include "matmul.c"
 #undef REAL
 #undef SFX
-#undef NR
 
-#else /* REAL defined: the kernels for one element type */
-
-static int SFX(step2)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
-                   int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
+/* The entry points: the shape check, then the step's function. */
+int pc_matmul_f32(int64_t B, int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs,
+                  int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float *c, int step,
+                  int *ran)
 {
-    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
-        return PC_EINVAL;
-    const int nt = pc_threads();
-    /* A tile spans all rows of c, so each packed KC x NC block of b serves the whole height
-     * (packing b once per tile, a once per column block); tiles narrow or shorten until every
-     * thread has one (halving keeps them multiples of NR and MR). Two threads sharing a column
-     * block both pack all of its b, two sharing a row block all of its a: when b's rows are
-     * contiguous (b_cs == 1) its panels are row copies, cheaper per element than a's panels
-     * (stores MR apart), so the rows are split first. On the 6 MFLOP (64x400)@(400x120), 2
-     * threads: forward 48 -> 45 us, grad b 44 -> 40; grad a (b read transposed) keeps
-     * narrowing: shortening made it 47 -> 53 us. */
-    const int rows_first = b_cs == 1;
-    int64_t mc = pc_round_up(pc_max64(M, 1), PC_MR);
-    int64_t nc = pc_min64(PC_NC, pc_round_up(pc_max64(N, 1), NR));
-    while (B * pc_ceil_div(M, mc) * pc_ceil_div(N, nc) < nt) {
-        if (rows_first && mc >= 2 * PC_MR)
-            mc = pc_round_up(mc / 2, PC_MR);
-        else if (nc >= 2 * NR)
-            nc = pc_round_up(nc / 2, NR);
-        else if (mc >= 2 * PC_MR)
-            mc = pc_round_up(mc / 2, PC_MR);
-        else
-            break;
-    }
-    int err = pc_ws_reserve(nt, PC_WS_A, pc_bytes(pc_round_up(pc_min64(mc, PC_MC), PC_MR) * PC_KC,
-                                                 sizeof(REAL)));
-    if (!err)
-        err = pc_ws_reserve(nt, PC_WS_B, pc_bytes(PC_KC * nc, sizeof(REAL)));
-    if (err)
-        return err;
-    const int64_t mblk = pc_ceil_div(M, mc), nblk = pc_ceil_div(N, nc), items = B * mblk * nblk;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t bt = it / (mblk * nblk), i0 = it / nblk % mblk * mc, j0 = it % nblk * nc;
-        int tid = pc_tid();
-        SFX(pc_gemm_block)(pc_min64(mc, M - i0), pc_min64(nc, N - j0), K,
-                           a + bt * M * K + i0 * a_rs, a_rs, a_cs,
-                           b + bt * K * N + j0 * b_cs, b_rs, b_cs,
-                           c + bt * M * N + i0 * N + j0, N, 0,
-                           pc_ws_get(tid, PC_WS_A), pc_ws_get(tid, PC_WS_B));
-    }
-    return PC_OK;
-}
-
-static int SFX(step1)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
-                         int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c)
-{
-    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
-        return PC_EINVAL;
-#pragma omp parallel for num_threads(pc_threads()) schedule(static)
-    for (int64_t bi = 0; bi < B * M; bi++) {
-        int64_t bt = bi / M, i = bi % M;
-        const REAL *ab = a + bt * M * K, *bb = b + bt * K * N;
-        for (int64_t j = 0; j < N; j++) {
-            REAL acc = 0;
-            for (int64_t k = 0; k < K; k++)
-                acc += ab[i * a_rs + k * a_cs] * bb[k * b_rs + j * b_cs];
-            c[bi * N + j] = acc;
-        }
-    }
-    return PC_OK;
-}
-
-int SFX(pc_matmul)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t a_rs,
-                   int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c, int step, int *ran)
-{
-    int k = pc_step_choose(&pc_matmul_steps, step);
+    const int k = pc_step_choose(&pc_matmul_steps, step);
     if (ran)
         *ran = k;
-    return k == 1 ? SFX(step1)(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c)
-         : k == 2 ? SFX(step2)(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c) : PC_EINVAL;
+    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
+        return PC_EINVAL;
+    switch (k) {
+    case 1: return matmul_1_naive_f32(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 2: return matmul_2_blocked_f32(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 3: return matmul_3_packed_f32(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 4: return matmul_4_parallel_f32(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    default: return PC_EINVAL;
+    }
+}
+
+int pc_matmul_f64(int64_t B, int64_t M, int64_t N, int64_t K, const double *a, int64_t a_rs,
+                  int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double *c, int step,
+                  int *ran)
+{
+    const int k = pc_step_choose(&pc_matmul_steps, step);
+    if (ran)
+        *ran = k;
+    if (matmul_check(B, M, N, K, a_rs, a_cs, b_rs, b_cs))
+        return PC_EINVAL;
+    switch (k) {
+    case 1: return matmul_1_naive_f64(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 2: return matmul_2_blocked_f64(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 3: return matmul_3_packed_f64(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    case 4: return matmul_4_parallel_f64(B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    default: return PC_EINVAL;
+    }
+}
+
+#else /* REAL defined: the steps for one element type; the arguments have passed matmul_check */
+
+typedef int (*SFX(gemm_step))(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t a_rs,
+                              int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
+                              int64_t ldc, int accumulate);
+
+/* Steps 1-3: their GEMM step on each product of the batch in turn, on this thread. */
+static int SFX(matmul_each)(SFX(gemm_step) gemm, int64_t B, int64_t M, int64_t N, int64_t K,
+                            const REAL *a, int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                            int64_t b_cs, REAL *c)
+{
+    for (int64_t t = 0; t < B; t++) {
+        int err = gemm(M, N, K, a + t * M * K, a_rs, a_cs, b + t * K * N, b_rs, b_cs,
+                       c + t * M * N, N, 0);
+        if (err)
+            return err;
+    }
+    return PC_OK;
+}
+
+static int SFX(matmul_1_naive)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a,
+                               int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                               int64_t b_cs, REAL *c)
+{
+    return SFX(matmul_each)(SFX(pc_gemm_1_naive), B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+}
+
+static int SFX(matmul_2_blocked)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a,
+                                 int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                                 int64_t b_cs, REAL *c)
+{
+    return SFX(matmul_each)(SFX(pc_gemm_2_blocked), B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+}
+
+static int SFX(matmul_3_packed)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a,
+                                int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                                int64_t b_cs, REAL *c)
+{
+    int err = pc_gemm_3_reserve(1); /* this thread's packing buffers, kept across calls */
+    if (err)
+        return err;
+    return SFX(matmul_each)(SFX(pc_gemm_3_packed), B, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c);
+}
+
+/* Step 4: the tiles of all products shared among the threads together. */
+static int SFX(matmul_4_parallel)(int64_t B, int64_t M, int64_t N, int64_t K, const REAL *a,
+                                  int64_t a_rs, int64_t a_cs, const REAL *b, int64_t b_rs,
+                                  int64_t b_cs, REAL *c)
+{
+    return SFX(pc_gemm_4_batched)(B, M, N, K, a, M * K, a_rs, a_cs, b, K * N, b_rs, b_cs, c,
+                                  M * N, N, 0);
 }
 
 #endif
