@@ -7,20 +7,15 @@ Compare two builds by running it alternately in separate processes (PYTHONPATH p
 each checkout); the minimum over many calls is the least noisy statistic on a shared machine.
 """
 import sys
-import time
 
 import numpy as np
 
+from pyconv import timing
 from pyconv.backends import c_omp as c
 
 
 def best(f, n):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return timing.measure(f, repeat=n, warmup=0).min_ms * 1e-3
 
 
 def main(label):

@@ -15,11 +15,11 @@ wait for CPU time (that once made tiny cases look 50x slower than they are).
 import argparse
 import multiprocessing
 import os
-import statistics
 import time
 
 import numpy as np
 
+from pyconv import timing
 from pyconv.backends import geometry
 from pyconv.bench import CONV_SHAPES
 
@@ -62,13 +62,7 @@ clock = time.perf_counter
 
 
 def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = clock()
-        fn()
-        times.append(clock() - t)
-    return statistics.median(times) * 1e3
+    return timing.measure(fn, repeat=repeat, warmup=1, clock=clock).median_ms
 
 
 def backend_run(be, case):

@@ -33,29 +33,31 @@ def _no_sync():
     pass
 
 
-def measure(fn, *, repeat=7, warmup=1, sync=None, cuda=False, budget_s=None):
+def measure(fn, *, repeat=7, warmup=1, sync=None, cuda=False, budget_s=None, clock=time.perf_counter):
     """Time `fn()`: `warmup` untimed calls, then `repeat` timed ones (fewer when `budget_s` is
-    given and the calls are slow: at least 3, and no more than fit in the budget)."""
+    given and the calls are slow: at least 3, and no more than fit in the budget). `clock` may
+    be time.process_time to count the process's CPU time instead of the wall clock."""
     sync = sync or _no_sync
     for _ in range(warmup):
         fn()
     sync()
-    one = _cuda_once if cuda else _wall_once
-    times = [one(fn, sync)]
+    if cuda:
+        def one():
+            return _cuda_once(fn)
+    else:
+        def one():
+            t0 = clock()
+            fn()
+            sync()
+            return (clock() - t0) * 1e3
+    times = [one()]
     if budget_s is not None and times[0] > 0:
         repeat = max(3, min(repeat, int(budget_s * 1e3 / times[0])))
-    times += [one(fn, sync) for _ in range(repeat - 1)]
+    times += [one() for _ in range(repeat - 1)]
     return Timing(statistics.median(times), min(times), max(times), len(times))
 
 
-def _wall_once(fn, sync):
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    return (time.perf_counter() - t0) * 1e3
-
-
-def _cuda_once(fn, sync):
+def _cuda_once(fn):
     import cupy
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
     start.record()
