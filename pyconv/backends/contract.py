@@ -2,9 +2,10 @@
 
 `Primitives` names each primitive once, with its signature and semantics; `Backend` adds the
 module attributes. A backend is a module, not a class: it satisfies the Protocol when it
-defines these names with these parameters (it may add keyword-only options after them, such
-such as a tuning switch; kernel steps are chosen through pyconv.kernels instead). The registry's PRIMITIVES tuple is read from `Primitives`,
-and tests/test_backend_contract.py checks every backend module against it.
+defines these names with these parameters (it may add keyword-only options with defaults after
+them; kernel steps are chosen through pyconv.kernels, not by arguments). The registry's
+PRIMITIVES tuple is read from `Primitives`, and tests/test_backend_contract.py checks every
+backend module against it.
 
 Conventions (CONTRACT.md): layout NCHW, x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q); arrays arrive
 C-contiguous and of one float dtype; output sizes as in `geometry.py`. Every returned array is
