@@ -12,16 +12,30 @@
  * written once; backward reads dy (+ idx) and writes dx once. Memory-bound: at ~20 GB/s per core
  * the 2x2/2 max pool of a (64,32,28,28) float batch (6.4 MB in, 4.8 MB out) takes ~0.3 ms.
  *
- * Threading: work item = one (n,c) plane. Windows only overlap inside a plane, so the backward
- * scatter-adds of different threads never touch the same dx element, and within a plane they run
- * in output order: no atomics, identical bits for any thread count. dx is zeroed plane by plane by
- * the thread that fills it, so the plane is still in cache for the scatter.
+ * Threading: work item = one (n,c) plane (the naive forward steps run on one thread). Windows
+ * only overlap inside a plane, so the backward scatter-adds of different threads never touch the
+ * same dx element, and within a plane they run in output order: no atomics, identical bits for any
+ * thread count. dx is zeroed plane by plane by the thread that fills it, so the plane is still in
+ * cache for the scatter.
  *
- * The fast forward kernels split each row of outputs into border windows (clipped to the image)
- * and interior windows, computed a run of outputs at a time so the compare-and-selects vectorise
- * (2x2/2 has its own kernel); the _naive ones take the border path for every window. Branchy
- * compare-and-select on random data mispredicts every other output: the first scalar version ran
- * at ~20 ns per output, the vector one at ~2.
+ * The ladder of the forward kernels (same values, same idx, on every step):
+ *   max/min  1 naive    every window clipped to the image, one output at a time, branchy
+ *                       compare-and-select, one thread
+ *            2 general  each row of outputs split into border windows (clipped) and interior
+ *                       windows, computed a run of POOL_CHUNK outputs at a time so the
+ *                       compare-and-selects vectorise; OpenMP over the planes
+ *            3 2x2      the most common window, 2x2 with stride 2 and no padding, vector compares
+ *                       and bitwise selects on whole vectors of outputs; any other window runs
+ *                       step 2 (and reports ran = 2). The default.
+ *   avg      1 naive    every window clipped to the image, one output at a time, one thread
+ *            2 general  interior windows summed without bounds checks; OpenMP over the planes.
+ *                       The default.
+ * All steps do the same FLOPs and move the same bytes; they differ in how many outputs a cycle
+ * they finish. Branchy compare-and-select on random data mispredicts every other output: the
+ * first scalar version ran at ~20 ns per output, the vector one at ~2.
+ * Measured: see benchmarks/NOTES.md (python -m pyconv bench --ladder --op max_pool2d_forward, and
+ *           --op avg_pool2d_forward)
+ * The backward kernels are one step each (a loop over the outputs; nothing to climb).
  */
 #ifndef REAL
 
@@ -59,15 +73,31 @@ static int pool_prepare(const pc_pool_shape *in, pc_pool_shape *s)
     return PC_OK;
 }
 
+/* Step 3 of max/min pooling applies to 2x2 windows with stride 2 and no padding (the shape as
+ * pool_prepare leaves it: a single output row or column has stride 1). */
+static int pool_is_2x2(const pc_pool_shape *s)
+{
+    return s->R == 2 && s->S == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0;
+}
+
+/* The range [*qa, *qb) of output columns whose windows lie entirely inside the input's columns;
+ * empty when there is none. */
+static void pool_interior_columns(const pc_pool_shape *s, int64_t *qa, int64_t *qb)
+{
+    *qa = pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
+    *qb = pc_max64(*qa, pc_min64(s->Q, (s->W + s->pw - s->S) / s->sw + 1));
+}
+
 static const pc_step_info arg_steps[] = {
-    {"naive", "every window clipped to the image, one output at a time"},
-    {"fast", "interior windows in vectorised runs, 2x2/2 its own kernel"},
+    {"naive", "every window clipped to the image, one output at a time; one thread"},
+    {"general", "interior windows in vectorised runs, border windows clipped; OpenMP planes"},
+    {"2x2", "2x2/2 windows in vector registers with bitwise selects (else step 2)"},
 };
 const pc_step_table pc_max_pool2d_forward_steps = {"max_pool2d_forward", arg_steps, PC_STEP_COUNT(arg_steps)};
 const pc_step_table pc_min_pool2d_forward_steps = {"min_pool2d_forward", arg_steps, PC_STEP_COUNT(arg_steps)};
 static const pc_step_info avg_steps[] = {
-    {"naive", "every window clipped to the image, one output at a time"},
-    {"fast", "interior windows without bounds checks"},
+    {"naive", "every window clipped to the image, one output at a time; one thread"},
+    {"general", "interior windows without bounds checks; OpenMP over the planes"},
 };
 const pc_step_table pc_avg_pool2d_forward_steps = {"avg_pool2d_forward", avg_steps, PC_STEP_COUNT(avg_steps)};
 
@@ -87,6 +117,65 @@ const pc_step_table pc_avg_pool2d_forward_steps = {"avg_pool2d_forward", avg_ste
 #undef IREAL
 #undef SFX
 
+/* The entry points, by name (the step dispatch is in arg_pool_forward and avg_pool_forward). */
+
+int pc_max_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx,
+                              int step, int *ran)
+{
+    return arg_pool_forward_f32(&pc_max_pool2d_forward_steps, +1, s, x, y, idx, step, ran);
+}
+
+int pc_max_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx,
+                              int step, int *ran)
+{
+    return arg_pool_forward_f64(&pc_max_pool2d_forward_steps, +1, s, x, y, idx, step, ran);
+}
+
+int pc_min_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int64_t *idx,
+                              int step, int *ran)
+{
+    return arg_pool_forward_f32(&pc_min_pool2d_forward_steps, -1, s, x, y, idx, step, ran);
+}
+
+int pc_min_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int64_t *idx,
+                              int step, int *ran)
+{
+    return arg_pool_forward_f64(&pc_min_pool2d_forward_steps, -1, s, x, y, idx, step, ran);
+}
+
+int pc_index_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, const int64_t *idx,
+                                 float *dx)
+{
+    return index_pool_backward_f32(s, dy, idx, dx);
+}
+
+int pc_index_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, const int64_t *idx,
+                                 double *dx)
+{
+    return index_pool_backward_f64(s, dy, idx, dx);
+}
+
+int pc_avg_pool2d_forward_f32(const pc_pool_shape *s, const float *x, float *y, int step, int *ran)
+{
+    return avg_pool_forward_f32(s, x, y, step, ran);
+}
+
+int pc_avg_pool2d_forward_f64(const pc_pool_shape *s, const double *x, double *y, int step,
+                              int *ran)
+{
+    return avg_pool_forward_f64(s, x, y, step, ran);
+}
+
+int pc_avg_pool2d_backward_f32(const pc_pool_shape *s, const float *dy, float *dx)
+{
+    return avg_pool_backward_f32(s, dy, dx);
+}
+
+int pc_avg_pool2d_backward_f64(const pc_pool_shape *s, const double *dy, double *dx)
+{
+    return avg_pool_backward_f64(s, dy, dx);
+}
+
 #else /* REAL defined: the kernels for one element type */
 
 /* Does v replace the current choice? sign = +1 for max, -1 for min. A NaN wins over any number,
@@ -100,8 +189,8 @@ static inline int SFX(better)(REAL v, REAL best, int sign)
     return sign > 0 ? v > best : v < best;
 }
 
-/* One window, clipped to the real pixels: the border case of the fast kernel and the whole
- * naive kernel. Padding reads as -inf (max) or +inf (min), so it can only tie with a real pixel,
+/* One window, clipped to the real pixels: the border windows of step 2 and every window of
+ * step 1. Padding reads as -inf (max) or +inf (min), so it can only tie with a real pixel,
  * never beat one; skipping it gives the same value and keeps idx inside the plane. The op layer
  * guarantees padding <= kernel/2, so every window holds at least one real pixel. */
 static inline void SFX(arg_window)(const pc_pool_shape *s, const REAL *xp, int64_t h0, int64_t w0,
@@ -229,31 +318,37 @@ static void SFX(arg_pool_2x2)(const REAL *xp, int64_t W, int64_t h0, int64_t Q, 
 
 #undef PVL
 
-static int SFX(arg_pool_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, int64_t *idx,
-                                 int sign, int naive)
+/* ---- max/min forward: the steps ------------------------------------------------------------ */
+
+/* Step 1: arg_window for every output; one thread. */
+static void SFX(arg_pool_1_naive)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx,
+                                  int sign)
 {
-    pc_pool_shape sn, *s = &sn;
-    if (pool_prepare(shape, s))
-        return PC_EINVAL;
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
-    /* outputs q in [qa, qb) have windows entirely inside the columns of the input */
-    const int64_t qa = naive ? s->Q : pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
-    const int64_t qb = naive ? s->Q : pc_max64(qa, pc_min64(s->Q, (s->W + s->pw - s->S) / s->sw + 1));
-    const int two_by_two = !naive && s->R == 2 && s->S == 2 && s->sh == 2 && s->sw == 2 &&
-                           s->ph == 0 && s->pw == 0;
+    for (int64_t pl = 0; pl < s->N * s->C; pl++)
+        for (int64_t p = 0; p < s->P; p++)
+            for (int64_t q = 0; q < s->Q; q++)
+                SFX(arg_window)(s, x + pl * HW, p * s->sh - s->ph, q * s->sw - s->pw, sign,
+                                y + pl * PQ + p * s->Q + q, idx + pl * PQ + p * s->Q + q);
+}
+
+/* Step 2: in each output row whose windows lie inside the input's rows, the interior columns
+ * [qa, qb) as one vectorised run (arg_pool_interior), the border windows clipped (arg_window).
+ * Planes are independent: one thread each. */
+static void SFX(arg_pool_2_general)(const pc_pool_shape *s, const REAL *x, REAL *y,
+                                    int64_t *idx, int sign)
+{
+    const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
+    int64_t qa, qb;
+    pool_interior_columns(s, &qa, &qb);
 #pragma omp parallel for num_threads(pc_threads()) schedule(static)
     for (int64_t pl = 0; pl < s->N * s->C; pl++) {
         const REAL *xp = x + pl * HW;
         REAL *yp = y + pl * PQ;
         int64_t *ip = idx + pl * PQ;
-        if (two_by_two) {
-            for (int64_t p = 0; p < s->P; p++)
-                SFX(arg_pool_2x2)(xp, s->W, 2 * p, s->Q, sign, yp + p * s->Q, ip + p * s->Q);
-            continue;
-        }
         for (int64_t p = 0; p < s->P; p++) {
             int64_t h0 = p * s->sh - s->ph;
-            int inside_rows = !naive && h0 >= 0 && h0 + s->R <= s->H;
+            int inside_rows = h0 >= 0 && h0 + s->R <= s->H;
             for (int64_t q = 0; q < s->Q; q++) {
                 if (inside_rows && q == qa && qb > qa) {
                     SFX(arg_pool_interior)(s, xp, h0, qa, qb, sign, yp + p * s->Q, ip + p * s->Q);
@@ -265,32 +360,46 @@ static int SFX(arg_pool_forward)(const pc_pool_shape *shape, const REAL *x, REAL
             }
         }
     }
+}
+
+/* Step 3: every output row by arg_pool_2x2; only for pool_is_2x2 shapes. */
+static void SFX(arg_pool_3_2x2)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx,
+                                int sign)
+{
+    const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
+#pragma omp parallel for num_threads(pc_threads()) schedule(static)
+    for (int64_t pl = 0; pl < s->N * s->C; pl++)
+        for (int64_t p = 0; p < s->P; p++)
+            SFX(arg_pool_2x2)(x + pl * HW, s->W, 2 * p, s->Q, sign, y + pl * PQ + p * s->Q,
+                              idx + pl * PQ + p * s->Q);
+}
+
+/* The shape check and the step dispatch of max (sign +1) and min (-1) pooling. */
+static int SFX(arg_pool_forward)(const pc_step_table *table, int sign, const pc_pool_shape *shape,
+                                 const REAL *x, REAL *y, int64_t *idx, int step, int *ran)
+{
+    pc_pool_shape s;
+    int k = pc_step_choose(table, step);
+    if (k == 0 || pool_prepare(shape, &s)) {
+        if (ran)
+            *ran = k;
+        return PC_EINVAL;
+    }
+    if (k == 3 && !pool_is_2x2(&s))
+        k = 2;
+    if (ran)
+        *ran = k;
+    switch (k) {
+    case 1: SFX(arg_pool_1_naive)(&s, x, y, idx, sign); break;
+    case 2: SFX(arg_pool_2_general)(&s, x, y, idx, sign); break;
+    case 3: SFX(arg_pool_3_2x2)(&s, x, y, idx, sign); break;
+    }
     return PC_OK;
 }
 
-static int SFX(step2_max)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
-{
-    return SFX(arg_pool_forward)(s, x, y, idx, +1, 0);
-}
-
-static int SFX(step1_max)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
-{
-    return SFX(arg_pool_forward)(s, x, y, idx, +1, 1);
-}
-
-static int SFX(step2_min)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
-{
-    return SFX(arg_pool_forward)(s, x, y, idx, -1, 0);
-}
-
-static int SFX(step1_min)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx)
-{
-    return SFX(arg_pool_forward)(s, x, y, idx, -1, 1);
-}
-
 /* max and min backward: dx[idx] += dy, plane by plane; an index outside its plane is an error */
-int SFX(pc_index_pool2d_backward)(const pc_pool_shape *s, const REAL *dy, const int64_t *idx,
-                                  REAL *dx)
+static int SFX(index_pool_backward)(const pc_pool_shape *s, const REAL *dy, const int64_t *idx,
+                                    REAL *dx)
 {
     const int64_t planes = pc_smul(s->N, s->C);
     if (s->N < 0 || s->C < 0 || s->H < 0 || s->W < 0 || s->P < 0 || s->Q < 0 ||
@@ -316,15 +425,40 @@ int SFX(pc_index_pool2d_backward)(const pc_pool_shape *s, const REAL *dy, const 
     return bad ? PC_EINVAL : PC_OK;
 }
 
-static int SFX(avg_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, int naive)
+/* ---- average forward: the steps -------------------------------------------------------------- */
+
+/* The sum of one window clipped to the image (padding adds zeros), in row-major order. */
+static inline REAL SFX(avg_window)(const pc_pool_shape *s, const REAL *xp, int64_t h0, int64_t w0)
 {
-    pc_pool_shape sn, *s = &sn;
-    if (pool_prepare(shape, s))
-        return PC_EINVAL;
+    const int64_t ra = pc_max64(0, -h0), rb = pc_min64(s->R, s->H - h0);
+    const int64_t ta = pc_max64(0, -w0), tb = pc_min64(s->S, s->W - w0);
+    REAL sum = 0;
+    for (int64_t r = ra; r < rb; r++)
+        for (int64_t t = ta; t < tb; t++)
+            sum += xp[(h0 + r) * s->W + w0 + t];
+    return sum;
+}
+
+/* Step 1: avg_window for every output; one thread. */
+static void SFX(avg_pool_1_naive)(const pc_pool_shape *s, const REAL *x, REAL *y)
+{
     const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
     const REAL area = (REAL)(s->R * s->S);
-    const int64_t qa = pc_min64(s->Q, pc_ceil_div(s->pw, s->sw));
-    const int64_t qb = pc_max64(qa, pc_min64(s->Q, (s->W + s->pw - s->S) / s->sw + 1));
+    for (int64_t pl = 0; pl < s->N * s->C; pl++)
+        for (int64_t p = 0; p < s->P; p++)
+            for (int64_t q = 0; q < s->Q; q++)
+                y[pl * PQ + p * s->Q + q] =
+                    SFX(avg_window)(s, x + pl * HW, p * s->sh - s->ph, q * s->sw - s->pw) / area;
+}
+
+/* Step 2: windows inside the image summed without clipping (the same terms in the same order as
+ * avg_window, so the same bits); OpenMP over the planes. */
+static void SFX(avg_pool_2_general)(const pc_pool_shape *s, const REAL *x, REAL *y)
+{
+    const int64_t HW = s->H * s->W, PQ = s->P * s->Q;
+    const REAL area = (REAL)(s->R * s->S);
+    int64_t qa, qb;
+    pool_interior_columns(s, &qa, &qb);
 #pragma omp parallel for num_threads(pc_threads()) schedule(static)
     for (int64_t pl = 0; pl < s->N * s->C; pl++) {
         const REAL *xp = x + pl * HW;
@@ -335,13 +469,8 @@ static int SFX(avg_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, 
             for (int64_t q = 0; q < s->Q; q++) {
                 int64_t w0 = q * s->sw - s->pw;
                 REAL sum = 0;
-                if (naive || !inside_rows || q < qa || q >= qb) {
-                    /* the window clipped to the image: padding adds zeros */
-                    const int64_t ra = pc_max64(0, -h0), rb = pc_min64(s->R, s->H - h0);
-                    const int64_t ta = pc_max64(0, -w0), tb = pc_min64(s->S, s->W - w0);
-                    for (int64_t r = ra; r < rb; r++)
-                        for (int64_t t = ta; t < tb; t++)
-                            sum += xp[(h0 + r) * s->W + w0 + t];
+                if (!inside_rows || q < qa || q >= qb) {
+                    sum = SFX(avg_window)(s, xp, h0, w0);
                 } else {
                     const REAL *win = xp + h0 * s->W + w0;
                     for (int64_t r = 0; r < s->R; r++)
@@ -352,20 +481,27 @@ static int SFX(avg_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, 
             }
         }
     }
+}
+
+/* The shape check and the step dispatch of average pooling. */
+static int SFX(avg_pool_forward)(const pc_pool_shape *shape, const REAL *x, REAL *y, int step,
+                                 int *ran)
+{
+    pc_pool_shape s;
+    const int k = pc_step_choose(&pc_avg_pool2d_forward_steps, step);
+    if (ran)
+        *ran = k;
+    if (k == 0 || pool_prepare(shape, &s))
+        return PC_EINVAL;
+    switch (k) {
+    case 1: SFX(avg_pool_1_naive)(&s, x, y); break;
+    case 2: SFX(avg_pool_2_general)(&s, x, y); break;
+    }
     return PC_OK;
 }
 
-static int SFX(step2_avg)(const pc_pool_shape *s, const REAL *x, REAL *y)
-{
-    return SFX(avg_forward)(s, x, y, 0);
-}
-
-static int SFX(step1_avg)(const pc_pool_shape *s, const REAL *x, REAL *y)
-{
-    return SFX(avg_forward)(s, x, y, 1);
-}
-
-int SFX(pc_avg_pool2d_backward)(const pc_pool_shape *shape, const REAL *dy, REAL *dx)
+/* average backward: each output's share dy / (R*S) added to the real pixels of its window */
+static int SFX(avg_pool_backward)(const pc_pool_shape *shape, const REAL *dy, REAL *dx)
 {
     pc_pool_shape sn, *s = &sn;
     if (pool_prepare(shape, s))
@@ -391,30 +527,6 @@ int SFX(pc_avg_pool2d_backward)(const pc_pool_shape *shape, const REAL *dy, REAL
         }
     }
     return PC_OK;
-}
-
-int SFX(pc_max_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx, int step, int *ran)
-{
-    int k = pc_step_choose(&pc_max_pool2d_forward_steps, step);
-    if (ran)
-        *ran = k;
-    return k == 1 ? SFX(step1_max)(s, x, y, idx) : k == 2 ? SFX(step2_max)(s, x, y, idx) : PC_EINVAL;
-}
-
-int SFX(pc_min_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int64_t *idx, int step, int *ran)
-{
-    int k = pc_step_choose(&pc_min_pool2d_forward_steps, step);
-    if (ran)
-        *ran = k;
-    return k == 1 ? SFX(step1_min)(s, x, y, idx) : k == 2 ? SFX(step2_min)(s, x, y, idx) : PC_EINVAL;
-}
-
-int SFX(pc_avg_pool2d_forward)(const pc_pool_shape *s, const REAL *x, REAL *y, int step, int *ran)
-{
-    int k = pc_step_choose(&pc_avg_pool2d_forward_steps, step);
-    if (ran)
-        *ran = k;
-    return k == 1 ? SFX(step1_avg)(s, x, y) : k == 2 ? SFX(step2_avg)(s, x, y) : PC_EINVAL;
 }
 
 #endif
