@@ -71,19 +71,23 @@ int pc_forked_single_threaded(void) { return g_forked; }
 
 void pc_set_num_threads(int n) { g_num_threads = n > 0 ? n : 0; }
 
-int pc_threads(void)
+int pc_threads_for(int n)
 {
 #ifdef _OPENMP
     if (g_forked)
         return 1;
-    int n = g_num_threads > 0 ? g_num_threads : omp_get_max_threads();
+    if (n <= 0)
+        n = g_num_threads > 0 ? g_num_threads : omp_get_max_threads();
     if (n > 1)
         g_pool_started = 1; /* the caller is about to open a parallel region with n threads */
     return n;
 #else
+    (void)n;
     return 1;
 #endif
 }
+
+int pc_threads(void) { return pc_threads_for(0); }
 
 int pc_get_num_threads(void) { return pc_threads(); }
 

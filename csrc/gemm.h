@@ -84,8 +84,12 @@ static inline int pc_tid(void) { return omp_get_thread_num(); }
 static inline int pc_tid(void) { return 0; }
 #endif
 
-/* Number of threads a kernel runs with (pc_set_num_threads, else OMP_NUM_THREADS, else cores). */
+/* Number of threads a kernel runs with (pc_set_num_threads, else OMP_NUM_THREADS, else cores).
+ * pc_threads_for(n): the same for a caller that asks for n threads itself (n <= 0: the default);
+ * both return 1 in a child forked after a parallel region, and are to be called just before
+ * opening one (they record that the pool now exists, for the fork rule). */
 int pc_threads(void);
+int pc_threads_for(int n);
 
 /* Per-thread workspaces, kept across calls: slot `slot` of thread `tid` is grown to `bytes` (never
  * shrunk) by pc_ws_reserve, called once before a parallel region for all `nthreads` threads, so no

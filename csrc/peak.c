@@ -33,9 +33,9 @@ static double now(void)
 #define PEAK_BODY(T)                                                                              \
     typedef T vec __attribute__((vector_size(PC_VEC_BYTES)));                                     \
     const int lanes = PC_VEC_BYTES / (int)sizeof(T);                                             \
-    int nt = threads > 0 ? threads : pc_threads();                                                \
-    double flops = 0, elapsed = 0;                                                                \
-    _Pragma("omp parallel num_threads(nt) reduction(+ : flops) reduction(max : elapsed)")         \
+    int nt = pc_threads_for(threads);                                                             \
+    double flops = 0, elapsed = 0, keep = 0;                                                      \
+    _Pragma("omp parallel num_threads(nt) reduction(+ : flops, keep) reduction(max : elapsed)")   \
     {                                                                                             \
         vec acc[PEAK_CHAINS], m = (vec){0} + (T)0.999999, a = (vec){0} + (T)1e-7;                 \
         for (int i = 0; i < PEAK_CHAINS; i++)                                                     \
@@ -52,10 +52,11 @@ static double now(void)
         for (int i = 0; i < PEAK_CHAINS; i++)                                                     \
             for (int l = 0; l < lanes; l++)                                                       \
                 sum += acc[i][l];                                                                 \
-        sink = sum; /* keeps the chains alive */                                                  \
+        keep += sum; /* the result is stored below, so the chains cannot be optimised away */    \
         flops += 2.0 * PEAK_CHAINS * lanes * PEAK_BATCH * (double)batches;                        \
         elapsed = t - t0;                                                                         \
     }                                                                                             \
+    sink = (T)keep;                                                                               \
     return elapsed > 0 ? flops / elapsed * 1e-9 : 0;
 
 double pc_peak_gflops_f32(int threads, double seconds)
