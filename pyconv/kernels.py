@@ -25,7 +25,6 @@ step 1 first), `default_step(primitive)`, optionally `check_step(primitive, step
 step cannot run here), and by asking `chosen(NAME, primitive)` before each call.
 """
 import contextlib
-import importlib
 import os
 import threading
 from typing import NamedTuple
@@ -54,7 +53,7 @@ def _module(backend):
     """The backend module, imported even when the backend cannot run here (its steps still list)."""
     if backend not in backends.registered():
         raise ValueError(f"unknown backend {backend!r}; registered backends: {', '.join(backends.registered())}")
-    return importlib.import_module(backends._MODULES[backend])
+    return backends.import_module(backend)
 
 
 def _resolve(backend):

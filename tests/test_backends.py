@@ -68,7 +68,7 @@ def test_environment_variable_selects_default():
 def test_bench_validation_accepts_the_reference():
     from pyconv.bench import validate
     ref = backends.module("numpy")
-    assert validate(ref, np, np.asarray, np.float64) == []
+    assert validate(ref, np.asarray, np.asarray, np.float64) == []
 
 
 def test_bench_validation_catches_a_wrong_backend():
@@ -82,7 +82,7 @@ def test_bench_validation_catches_a_wrong_backend():
         def conv2d_backward_weight(self, dy, x, w_shape, stride, padding, dilation):
             return 1.001 * ref.conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation)
 
-    failures = validate(Broken(), np, np.asarray, np.float64)
+    failures = validate(Broken(), np.asarray, np.asarray, np.float64)
     assert failures and all("conv2d_backward_weight" in f for f in failures)
 
 

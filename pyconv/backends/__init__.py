@@ -6,6 +6,12 @@ their executable specification, and `geometry` computes and checks the output si
 
 CPU tensors use the *active CPU backend*: `PYCONV_BACKEND` if set, else "c" when the extension
 is built, else "numpy" (with a one-time warning that says why). CUDA tensors always use "cuda".
+
+Backends from outside the package (a student's kernels in Numba, Cython, C or CuPy) join with
+`register("mine", "my_module")`, `PYCONV_BACKEND=my_module:mine`, or an entry point in the
+group "pyconv.backends". Such a module may provide only some primitives: the others run on
+numpy_ref, and `fallbacks("mine")` (and a one-time warning) says which. `check("mine")` runs the
+conformance cases of every primitive it provides against numpy_ref.
 """
 import contextlib
 import importlib
@@ -14,6 +20,7 @@ import threading
 import warnings
 
 from .contract import PRIMITIVES, Backend  # noqa: F401  (the registry's public names)
+from .external import check, external_backend  # noqa: F401
 
 _MODULES = {
     "numpy": "pyconv.backends.numpy_ref",
@@ -25,18 +32,71 @@ _state = threading.local()
 _default = None
 
 
+_BUILTIN = tuple(_MODULES)
+_external = {}            # name -> the wrapped module of an external backend
+_entry_points_read = False
+
+
 def registered():
     """Names of all registered backends, enabled or not."""
+    _read_entry_points()
     return tuple(_MODULES)
+
+
+def register(name, module):
+    """Register a backend from outside pyconv: `module` is a module or its import path, defining
+    some or all primitives of contract.py (the rest run on numpy_ref). Replaces a previous
+    registration of `name`; the built-in names cannot be replaced."""
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in backend; register yours under another name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a backend name must be an identifier, got {name!r}")
+    _MODULES[name] = module
+    _loaded.pop(name, None)
+    _external.pop(name, None)
+
+
+def _read_entry_points():
+    """Backends that installed packages declare: [project.entry-points."pyconv.backends"]."""
+    global _entry_points_read
+    if _entry_points_read:
+        return
+    _entry_points_read = True
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="pyconv.backends"):
+        if ep.name not in _MODULES:
+            _MODULES[ep.name] = ep.value
+
+
+def import_module(name):
+    """The module of backend `name`, imported even when it cannot run here (its `available()`
+    says why); an external backend comes wrapped, its missing primitives filled from numpy_ref."""
+    registered()
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; registered backends: {', '.join(_MODULES)}")
+    target = _MODULES[name]
+    if name in _BUILTIN:
+        return importlib.import_module(target)
+    if name not in _external:
+        module = importlib.import_module(target) if isinstance(target, str) else target
+        _external[name] = external_backend(name, module)
+    return _external[name]
+
+
+def fallbacks(name):
+    """The primitives backend `name` does not provide (they run on numpy_ref)."""
+    mod = import_module(name)
+    return tuple(getattr(mod, "FALLBACKS", ()))
 
 
 def _load(name):
     """(module or None, reason it is disabled or "")."""
+    registered()
     if name not in _MODULES:
         raise ValueError(f"unknown backend {name!r}; registered backends: {', '.join(_MODULES)}")
     if name not in _loaded:
         try:
-            module = importlib.import_module(_MODULES[name])
+            module = import_module(name)
             ok, reason = module.available()
         except Exception as exc:  # a broken optional backend must not break `import pyconv`
             module, ok, reason = None, False, f"{type(exc).__name__}: {exc}"
@@ -69,6 +129,10 @@ def _default_cpu():
     global _default
     if _default is None:
         env = os.environ.get("PYCONV_BACKEND")
+        if env and ":" in env:          # my_module:mine, an external backend
+            target, _, name = env.rpartition(":")
+            register(name, target)
+            env = name
         if env:
             _default = _check_cpu(env)
         else:
