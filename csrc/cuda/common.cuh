@@ -6,13 +6,19 @@
 // kernel names are the same in both builds (extern "C", so RawModule.get_function finds them).
 // No host headers: the sources must compile under NVRTC as well as under nvcc.
 //
-// The fast kernels share one GEMM core, gemm_tile_128x128 below: C[m][n] = sum_k A[m][k] B[k][n]
-// over a 128x128 output tile per block of 256 threads, k in steps of 8, with
-//   - A and B tiles staged in shared memory (k-major, so a thread reads 4 consecutive m or n
-//     with one vector load), double-buffered: the global loads of tile t+1 are issued before
-//     the math on tile t, and one __syncthreads per step is enough;
-//   - an 8x8 register micro-tile per thread, split into four 4x4 quarters 64 rows/columns apart
-//     so that the 16 threads of a half-warp read 16 different banks.
+// The fast kernels share three GEMM cores, C[m][n] = sum_k A[m][k] B[k][n] over a 128x128
+// output tile per block of 256 threads, k in steps of 8; each core adds one idea to the one
+// before it, and each kernel variant of the .cu files picks one:
+//   gemm_core_shared (GemmCoreShared)  A and B tiles staged through registers into shared
+//       memory (k-major, so a thread reads 4 consecutive m or n with one vector load),
+//       double-buffered: the global loads of tile t+1 are issued before the math on tile t, and
+//       one __syncthreads per step is enough. An 8x8 register micro-tile per thread, split
+//       into four 4x4 quarters 64 rows/columns apart so that the 16 threads of a half-warp read
+//       16 different banks.
+//   gemm_core_async (GemmCoreAsync)    the same tiles and micro-tiles, copied global -> shared
+//       by cp.async, GEMM_STAGES k-tiles in flight instead of one.
+//   gemm_core_tf32 (GemmCoreTF32)      the same cp.async pipeline, the math on TF32 tensor
+//       cores (mma.sync): ~1e-3 relative error, opt-in, float32 on sm_80+ only.
 // The operands are not arrays but *loaders*: small structs that know how to fetch their part of
 // a k-tile from global memory (an im2col view of x, a transposed view of w, ...). That is what
 // makes conv2d an "implicit GEMM": the im2col matrix is never materialised.
@@ -33,10 +39,14 @@ typedef float real;
 #define GEMM_PAD 4           // smem row padding: the two k-halves of a K4 store hit other banks
 #define GEMM_LD (GEMM_BM + GEMM_PAD)   // smem row length of both tiles (GEMM_BM == GEMM_BN)
 // Blocks per SM asked of the register allocator (__launch_bounds__): 2 caps float at 128
-// registers; double needs ~190-240. At that cap, for sm_90 only, core 2's float conv kernels
-// spill 8-16 bytes, and the SASS has 2-4 local accesses per k-step in their k-loops (one or
-// two words stored and reloaded; sm_75 and sm_80 fit in 115-127 registers without spills).
-// tests/test_cuda_compile.py holds these counts (KNOWN_SPILLS) and fails if they grow.
+// registers; double needs ~190-240. At that cap ptxas (CUDA 13.0, -Xptxas -v) reports spills
+// for three kernels only, all on gemm_core_shared, float32, sm_90 (spill stores / loads):
+//   conv2d_forward_2  8 / 12 bytes,  conv2d_backward_input_2  16 / 16,  conv2d_backward_weight_3  12 / 12.
+// Nothing else spills: not these kernels for sm_75 or sm_80 (115-127 registers), not float64,
+// not matmul, not the cp.async or TF32 cores. In the SASS that is one or two words stored and
+// reloaded per k-step in their k-loops (2-4 local accesses against 512 FMAs per thread).
+// tests/test_cuda_compile.py holds these counts (KNOWN_SPILLS) and fails if any kernel spills
+// more, or if one of these stops spilling (then update both).
 #if defined(PYCONV_DOUBLE)
 #define GEMM_MIN_BLOCKS 1
 #else
@@ -124,13 +134,13 @@ __device__ __forceinline__ void load_vals(const Loader& l, int k0, real v[4])
     for (int j = 0; j < 4; ++j) v[j] = ok[j] ? l.src[off[j]] : real(0);
 }
 
-// GEMM core 2. Computes the 8x8 micro-tile acc of this thread for the block's tile, summing
-// k over [k_begin, k_end), staging through registers into two shared-memory buffers.
+// The shared-memory core. Computes the 8x8 micro-tile acc of this thread for the block's tile,
+// summing k over [k_begin, k_end), staging through registers into two shared-memory buffers.
 // Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty*4 + {0..3} and 64 + ty*4 + {0..3} and the
 // same pattern of columns with tx (see tile_row / tile_col).
 template <class LoaderA, class LoaderB>
-__device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const LoaderB& lb,
-                                                  int k_begin, int k_end, real acc[8][8])
+__device__ __forceinline__ void gemm_core_shared(const LoaderA& la, const LoaderB& lb,
+                                                 int k_begin, int k_end, real acc[8][8])
 {
     __shared__ __align__(16) real As[2][GEMM_BK][GEMM_LD];
     __shared__ __align__(16) real Bs[2][GEMM_BK][GEMM_LD];
@@ -182,46 +192,45 @@ __device__ __forceinline__ void gemm_tile_128x128(const LoaderA& la, const Loade
 __device__ __forceinline__ int tile_row(int i) { return (i < 4 ? 0 : 64) + (threadIdx.x / 16) * 4 + (i % 4); }
 __device__ __forceinline__ int tile_col(int j) { return (j < 4 ? 0 : 64) + (threadIdx.x % 16) * 4 + (j % 4); }
 
-// ---- GEMM core 3: the same tiles, fed by cp.async through a deeper pipeline -----------------
-// Core 2 stages each k-tile through registers (load to va/vb, then store to shared memory), so
-// only one tile is ever in flight and the scattered im2col reads of conv2d sit exposed behind
-// it. Core 3 copies global -> shared memory directly with cp.async (sm_80+; the copy bypasses
-// the registers and zero-fills out-of-matrix elements), GEMM_STAGES tiles deep: while tile t is
-// multiplied, tiles t+1 .. t+STAGES-1 are on their way. Still one __syncthreads per k-step.
-// Shared memory: STAGES * 2 tiles * 8 * 132 reals = 33.8 KB (float, 4 stages) or 33.8 KB
-// (double, 2 stages), under the 48 KB of static shared memory a block may have.
-#if defined(PYCONV_DOUBLE)
-#define GEMM_STAGES 2
-#else
-#define GEMM_STAGES 4
-#endif
+// The cores as types, so that a kernel body written once (template <class Core>) runs on any of
+// them: Core::run computes this thread's micro-tile, Core::row and Core::col place its elements
+// in the block's tile. A class rather than a plain `if`: only the chosen core, and its shared
+// memory, is instantiated in a kernel.
+struct GemmCoreShared {
+    template <class LoaderA, class LoaderB>
+    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
+    {
+        gemm_core_shared(la, lb, k0, k1, acc);
+    }
+    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
+    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
+};
 
-// One real from global to shared memory: dst = ok ? *src : 0. On the GPU an asynchronous
-// cp.async (4 or 8 bytes, src-size 0 when !ok: nothing is read, dst is zero-filled); in the
-// CPU emulation of the tests (PYCONV_EMU) a copy queued until waited for, as on the GPU;
-// below sm_80 a plain copy, which is what cp.async amounts to once waited for.
+// ---- the sm_80 instructions of the two faster cores ------------------------------------------
+// cp.async (a global -> shared copy that bypasses the registers), cvt.rna.tf32 and mma.sync on
+// TF32, each wrapped in a small function. SM80_INSTRUCTIONS says they exist: on sm_80 and newer,
+// and in the CPU emulation of the tests, whose shim (tests/cuda_emu/shim.h, included before this
+// file) defines it along with its own versions of these five functions (copies that land only
+// when waited for, the warp-wide mma computed lane by lane). Hence the `#elif` below tests
+// SM80_INSTRUCTIONS and not only the architecture: C++ cannot replace a function defined here,
+// so the emulation has to find them not defined.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define SM80_INSTRUCTIONS 1
+
+// One real from global to shared memory, asynchronously: dst = ok ? *src : 0 once waited for
+// (4 or 8 bytes; src-size 0 when !ok: nothing is read, dst is zero-filled).
 __device__ __forceinline__ void cp_async_real(real* dst, const real* src, bool ok)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n"
                  :: "r"(s), "l"(src), "n"(int(sizeof(real))), "r"(ok ? int(sizeof(real)) : 0)
                  : "memory");
-#elif defined(PYCONV_EMU)
-    emu_cp_async(dst, src, ok);
-#else
-    *dst = ok ? *src : real(0);
-#endif
 }
 
 // Closes the group of cp.async issued since the last commit (one group per k-tile).
 __device__ __forceinline__ void cp_async_commit()
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;\n" ::: "memory");
-#elif defined(PYCONV_EMU)
-    emu_cp_async_commit();
-#endif
 }
 
 // Waits until at most PENDING of this thread's committed groups are still in flight. Other
@@ -229,12 +238,52 @@ __device__ __forceinline__ void cp_async_commit()
 template <int PENDING>
 __device__ __forceinline__ void cp_async_wait()
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;\n" :: "n"(PENDING) : "memory");
-#elif defined(PYCONV_EMU)
-    emu_cp_async_wait(PENDING);
-#endif
 }
+
+// x rounded to TF32 (nearest, ties away from zero), as the bits mma.sync takes.
+__device__ __forceinline__ unsigned to_tf32(float x)
+{
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+}
+
+// c += A (16x8) * B (8x8) for one warp, the fragments laid out as in gemm_core_tf32 below.
+__device__ __forceinline__ void mma_tf32(float& c0, float& c1, float& c2, float& c3,
+                                         const unsigned a[4], const unsigned b[2])
+{
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+#elif !defined(SM80_INSTRUCTIONS)
+// Below sm_80 (Turing): a cp.async is a plain copy, which is what it amounts to once waited
+// for, and there is no TF32 mma (GemmCoreTF32 is GemmCoreAsync there).
+__device__ __forceinline__ void cp_async_real(real* dst, const real* src, bool ok)
+{
+    *dst = ok ? *src : real(0);
+}
+__device__ __forceinline__ void cp_async_commit() {}
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait() {}
+#endif
+
+// ---- the cp.async core: the same tiles, fed through a deeper pipeline ------------------------
+// gemm_core_shared stages each k-tile through registers (load to va/vb, then store to shared
+// memory), so only one tile is ever in flight and the scattered im2col reads of conv2d sit
+// exposed behind it. gemm_core_async copies global -> shared memory directly with cp.async
+// (sm_80+; the copy bypasses the registers and zero-fills out-of-matrix elements), GEMM_STAGES
+// tiles deep: while tile t is multiplied, tiles t+1 .. t+STAGES-1 are on their way. Still one
+// __syncthreads per k-step. Shared memory: STAGES * 2 tiles * 8 * 132 reals = 33.8 KB (float,
+// 4 stages) or 33.8 KB (double, 2 stages), under the 48 KB of static shared memory a block may have.
+#if defined(PYCONV_DOUBLE)
+#define GEMM_STAGES 2
+#else
+#define GEMM_STAGES 4
+#endif
 
 // Issues this thread's 4 copies of one operand's k-tile at k0 into the k-major tile s.
 template <int LD, class Loader>
@@ -251,9 +300,9 @@ __device__ __forceinline__ void cp_async_tile(real (*s)[LD], const Loader& l, in
     }
 }
 
-// The cp.async pipeline shared by cores 3 and 5 (LD: their shared-memory row length).
-// Prologue: tiles 0 .. STAGES-2 in flight. Every thread commits one group per slot, empty or
-// not, so that "group t" always means "tile t" in the waits of pipeline_step.
+// The cp.async pipeline shared by gemm_core_async and gemm_core_tf32 (LD: their shared-memory
+// row length). Prologue: tiles 0 .. STAGES-2 in flight. Every thread commits one group per
+// slot, empty or not, so that "group t" always means "tile t" in the waits of pipeline_step.
 template <int LD, class LoaderA, class LoaderB>
 __device__ __forceinline__ void pipeline_prologue(real (*As)[GEMM_BK][LD], real (*Bs)[GEMM_BK][LD],
                                                   const LoaderA& la, const LoaderB& lb,
@@ -289,10 +338,10 @@ __device__ __forceinline__ int pipeline_step(real (*As)[GEMM_BK][LD], real (*Bs)
     return t % GEMM_STAGES;
 }
 
-// GEMM core 3: same contract and the same acc layout as gemm_tile_128x128.
+// The cp.async core: same contract and the same acc layout as gemm_core_shared.
 template <class LoaderA, class LoaderB>
-__device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const LoaderB& lb,
-                                                        int k_begin, int k_end, real acc[8][8])
+__device__ __forceinline__ void gemm_core_async(const LoaderA& la, const LoaderB& lb,
+                                                int k_begin, int k_end, real acc[8][8])
 {
     __shared__ __align__(16) real As[GEMM_STAGES][GEMM_BK][GEMM_LD];
     __shared__ __align__(16) real Bs[GEMM_STAGES][GEMM_BK][GEMM_LD];
@@ -323,80 +372,42 @@ __device__ __forceinline__ void gemm_tile_128x128_async(const LoaderA& la, const
     cp_async_wait<0>();   // no copy may outlive the block's shared memory (only empty groups remain)
 }
 
-// ---- GEMM core 5: TF32 tensor cores (opt-in, float32 only) -----------------------------------
-// The same 128x128 block tile and core 3's cp.async pipeline, but the math runs on the tensor
-// cores: each k-step of 8 is, per warp, 4x4 mma.sync.m16n8k8 (TF32 in, FP32 accumulate) over a
-// 64x32 warp tile (8 warps as 2 x 4). Operands are rounded to TF32 (10-bit mantissa, cvt.rna)
-// when read from shared memory, so products carry ~1e-3 relative error, as PyTorch with
-// allow_tf32: an opt-in speed mode, never the default. Fragment layouts (PTX ISA, "Matrix
+struct GemmCoreAsync {
+    template <class LoaderA, class LoaderB>
+    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
+    {
+        gemm_core_async(la, lb, k0, k1, acc);
+    }
+    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
+    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
+};
+
+// ---- the TF32 core: tensor cores (opt-in, float32 only) ---------------------------------------
+// The same 128x128 block tile and gemm_core_async's cp.async pipeline, but the math runs on the
+// tensor cores: each k-step of 8 is, per warp, 4x4 mma.sync.m16n8k8 (TF32 in, FP32 accumulate)
+// over a 64x32 warp tile (8 warps as 2 x 4). Operands are rounded to TF32 (10-bit mantissa,
+// cvt.rna) when read from shared memory, so products carry ~1e-3 relative error, as PyTorch
+// with allow_tf32: an opt-in speed mode, never the default. Fragment layouts (PTX ISA, "Matrix
 // Fragments for mma.m16n8k8", .tf32), with g = lane / 4 and tg = lane % 4:
 //   A (16x8, row):  a0 (g, tg)  a1 (g+8, tg)  a2 (g, tg+4)  a3 (g+8, tg+4)
 //   B (8x8, col):   b0 (k tg, n g)  b1 (k tg+4, n g)
 //   C (16x8):       c0 (g, 2tg)  c1 (g, 2tg+1)  c2 (g+8, 2tg)  c3 (g+8, 2tg+1)
 // Rows of 136 reals in shared memory: the 32 lanes of a fragment read (k = tg, m = g) at banks
-// (8*tg + g) % 32, all different. In double builds core 5 is core 3 (doubles are never TF32),
-// and so it is in device code below sm_80 (Turing has no TF32 mma and no cvt.rna.tf32: ptxas
-// refuses both), so that every module still compiles there; the wrapper never picks variant 5
-// on such a GPU (cuda_cupy.tf32_available). The host build (the CPU emulation of the tests)
-// keeps core 5, emulated lane by lane.
+// (8*tg + g) % 32, all different. In double builds GemmCoreTF32 is GemmCoreAsync (doubles are
+// never TF32), and so it is without SM80_INSTRUCTIONS (Turing has no TF32 mma and no
+// cvt.rna.tf32: ptxas refuses both), so that every module still compiles there; the wrapper
+// never picks a TF32 variant on such a GPU (cuda_cupy.tf32_available).
 #define TF32_LD (GEMM_BM + 8)
 
-#if !defined(PYCONV_DOUBLE) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+#if !defined(PYCONV_DOUBLE) && defined(SM80_INSTRUCTIONS)
 #define PYCONV_TF32 1
 #endif
 
 #if defined(PYCONV_TF32)
-// x rounded to TF32 (nearest, ties away from zero), as the bits mma.sync takes.
-__device__ __forceinline__ unsigned to_tf32(float x)
-{
-    unsigned r;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-#else
-    __builtin_memcpy(&r, &x, 4);
-    r = (r + 0x1000u) & 0xffffe000u;   // add half a TF32 ulp to the magnitude, drop 13 bits
-#endif
-    return r;
-}
-
-// c += A (16x8) * B (8x8) for one warp, the fragments laid out as above.
-__device__ __forceinline__ void mma_tf32(float& c0, float& c1, float& c2, float& c3,
-                                         const unsigned a[4], const unsigned b[2])
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-    // Host emulation of the warp-wide instruction: every lane publishes its fragments, then
-    // computes its own four results from the whole warp's (all threads call this together).
-    __shared__ unsigned fa[GEMM_THREADS][4], fb[GEMM_THREADS][2];
-    const int tid = threadIdx.x, warp0 = tid & ~31, g = (tid & 31) >> 2, tg = tid & 3;
-    for (int i = 0; i < 4; ++i) fa[tid][i] = a[i];
-    fb[tid][0] = b[0];
-    fb[tid][1] = b[1];
-    __syncthreads();
-    float* c[4] = {&c0, &c1, &c2, &c3};
-    for (int e = 0; e < 4; ++e) {
-        const int row = g + (e >= 2 ? 8 : 0), col = 2 * tg + (e & 1);
-        for (int k = 0; k < 8; ++k) {
-            const unsigned ab = fa[warp0 + (row % 8) * 4 + k % 4][(row >= 8) + 2 * (k >= 4)];
-            const unsigned bb = fb[warp0 + col * 4 + k % 4][k >= 4];
-            float av, bv;
-            __builtin_memcpy(&av, &ab, 4);
-            __builtin_memcpy(&bv, &bb, 4);
-            *c[e] += av * bv;
-        }
-    }
-    __syncthreads();
-#endif
-}
-
-// GEMM core 5: same contract as the others; acc[i][j] is row tf32_row(i), column tf32_col(j).
+// The TF32 core: same contract as the others; acc[i][j] is row tf32_row(i), column tf32_col(j).
 template <class LoaderA, class LoaderB>
-__device__ __forceinline__ void gemm_tile_128x128_tf32(const LoaderA& la, const LoaderB& lb,
-                                                       int k_begin, int k_end, float acc[8][8])
+__device__ __forceinline__ void gemm_core_tf32(const LoaderA& la, const LoaderB& lb,
+                                               int k_begin, int k_end, float acc[8][8])
 {
     __shared__ __align__(16) float As[GEMM_STAGES][GEMM_BK][TF32_LD];
     __shared__ __align__(16) float Bs[GEMM_STAGES][GEMM_BK][TF32_LD];
@@ -437,7 +448,7 @@ __device__ __forceinline__ void gemm_tile_128x128_tf32(const LoaderA& la, const 
     cp_async_wait<0>();
 }
 
-// Row (i) and column (j) of C, inside the block's tile, of acc[i][j] in core 5:
+// Row (i) and column (j) of C, inside the block's tile, of acc[i][j] in the TF32 core:
 // i = 2*mt + (second 8 rows), j = 2*nt + (odd column).
 __device__ __forceinline__ int tf32_row(int i)
 {
@@ -447,42 +458,18 @@ __device__ __forceinline__ int tf32_col(int j)
 {
     return ((threadIdx.x / 32) % 4) * 32 + (j / 2) * 8 + 2 * (threadIdx.x % 4) + (j % 2);
 }
-#endif
 
-// Core 2 or core 3 by variant number, so that the kernels of both variants share their bodies
-// (a class template rather than a plain `if`: only the chosen core, and its shared memory, is
-// instantiated in a kernel).
-template <int CORE> struct GemmCore;
-template <> struct GemmCore<2> {
+struct GemmCoreTF32 {
     template <class LoaderA, class LoaderB>
     static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
     {
-        gemm_tile_128x128(la, lb, k0, k1, acc);
-    }
-    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
-    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
-};
-template <> struct GemmCore<3> {
-    template <class LoaderA, class LoaderB>
-    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
-    {
-        gemm_tile_128x128_async(la, lb, k0, k1, acc);
-    }
-    static __device__ __forceinline__ int row(int i) { return tile_row(i); }
-    static __device__ __forceinline__ int col(int j) { return tile_col(j); }
-};
-#if !defined(PYCONV_TF32)
-template <> struct GemmCore<5> : GemmCore<3> {};
-#else
-template <> struct GemmCore<5> {
-    template <class LoaderA, class LoaderB>
-    static __device__ __forceinline__ void run(const LoaderA& la, const LoaderB& lb, int k0, int k1, real acc[8][8])
-    {
-        gemm_tile_128x128_tf32(la, lb, k0, k1, acc);
+        gemm_core_tf32(la, lb, k0, k1, acc);
     }
     static __device__ __forceinline__ int row(int i) { return tf32_row(i); }
     static __device__ __forceinline__ int col(int j) { return tf32_col(j); }
 };
+#else
+struct GemmCoreTF32 : GemmCoreAsync {};
 #endif
 
 
