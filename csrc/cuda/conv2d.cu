@@ -9,44 +9,44 @@
 // gradients. A 3x3 layer with C=K=64 and 56x56 images does ~74 flops per compulsory byte, far
 // above an H100's ~20 (67 TFLOP/s / 3.3 TB/s): these kernels are meant to be compute-bound.
 //
-// Variants (the default of each primitive is chosen in VARIANTS in pyconv/backends/cuda_cupy.py):
-//   conv2d_forward_1          naive: one thread per output y[n,k,p,q], loops over c,r,s.
-//                             grid ceil(N*K*P*Q/256), block 256.
-//   conv2d_forward_2          implicit GEMM on the 128x128x8 core of common.cuh: C = w (K x CRS)
-//                             times im2col(x) (CRS x NPQ), the im2col view gathered on the fly.
-//                             grid (ceil(N*P*Q/128), ceil(K/128)), block 256.
-//   conv2d_backward_input_1   naive gather: one thread per dx[n,c,h,w] sums the dy[n,k,p,q] of
-//                             every (k,r,s) whose window covers it; no atomics.
-//                             grid ceil(N*C*H*W/256), block 256.
-//   conv2d_backward_input_2   implicit GEMM of the transposed problem, one launch per stride
-//                             phase (sh*sw launches; one when the stride is 1): dx restricted to
-//                             the input pixels of one phase (C x N*Hph*Wph) = w^T restricted to
-//                             the taps that reach them (C x K*Rph*Sph) times that phase's
-//                             "col2im" view of dy. Each dx element is owned by one thread (no
-//                             atomics), and no product is a structural zero whatever the stride.
-//                             grid (ceil(N*Hph*Wph/128), ceil(C/128)) per phase, block 256.
-//   conv2d_backward_weight_1  naive: one thread per dw[k,c,r,s] sums over n,p,q.
-//                             grid ceil(K*C*R*S/256), block 256.
-//   conv2d_backward_weight_2  implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
-//                             (NPQ x CRS), the long NPQ reduction split over gridDim.z blocks
-//                             that write partial sums to a workspace (splits, K, CRS);
-//                             sum_splits then adds them in a fixed order (deterministic, no
-//                             atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
-//   conv2d_forward_3, conv2d_backward_input_3, conv2d_backward_weight_3
-//                             as 2 on GEMM core 3: the operand tiles are copied to shared memory
-//                             by cp.async, GEMM_STAGES k-tiles in flight instead of one (the
-//                             im2col gathers are latency-bound). Same grids.
-//   conv2d_backward_weight_4  small filter banks: one block per dw element, 256 threads stride
-//                             over n,p,q, fixed-order tree reduction. grid K*C*R*S, block 256.
-//   conv2d_forward_5, conv2d_backward_input_5, conv2d_backward_weight_5
-//                             as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
-//                             relative error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+
-//                             (core 3 below sm_80 and in double builds).
-//   conv2d_backward_bias_1    one block per k: 256 threads stride over n,p,q, then a tree
-//                             reduction in shared memory (fixed order: deterministic).
-//                             grid K, block 256.
-//   sum_splits                out[i] = sum over s of ws[s*L + i], in order of s.
-//                             grid ceil(L/256), block 256.
+// Variants: a ladder per primitive, each variant adding one idea to the one before. The variant
+// number is the step of pyconv.kernels (`pyconv.kernels.use("conv2d_forward", 2, backend="cuda")`);
+// the defaults are DEFAULTS in pyconv/backends/cuda_cupy.py. GEMM cores: common.cuh.
+//   conv2d_forward
+//     1  naive: one thread per output y[n,k,p,q], loops over c,r,s.
+//        grid ceil(N*K*P*Q/256), block 256.
+//     2  + shared-memory tiles: implicit GEMM on gemm_core_shared, C = w (K x CRS) times
+//        im2col(x) (CRS x NPQ), the im2col view gathered on the fly; 128x128x8 block tiles,
+//        8x8 outputs per thread. grid (ceil(N*P*Q/128), ceil(K/128)), block 256.
+//     3  + cp.async: as 2 on gemm_core_async, GEMM_STAGES k-tiles in flight instead of one (the
+//        im2col gathers are latency-bound). Same grid.
+//     4  + TF32 tensor cores: as 3 on gemm_core_tf32 (mma.sync.m16n8k8), ~1e-3 relative error;
+//        opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (variant 3's code in double builds and
+//        below sm_80). Same grid.
+//   conv2d_backward_input
+//     1  naive gather: one thread per dx[n,c,h,w] sums the dy[n,k,p,q] of every (k,r,s) whose
+//        window covers it; no atomics. grid ceil(N*C*H*W/256), block 256.
+//     2  + shared-memory tiles: implicit GEMM of the transposed problem, one launch per stride
+//        phase (sh*sw launches; one when the stride is 1): dx restricted to the input pixels of
+//        one phase (C x N*Hph*Wph) = w^T restricted to the taps that reach them (C x K*Rph*Sph)
+//        times that phase's "col2im" view of dy. Each dx element is owned by one thread (no
+//        atomics), and no product is a structural zero whatever the stride.
+//        grid (ceil(N*Hph*Wph/128), ceil(C/128)) per phase, block 256.
+//     3  + cp.async (gemm_core_async), 4 + TF32 tensor cores (gemm_core_tf32), as for the forward.
+//   conv2d_backward_weight
+//     1  naive: one thread per dw[k,c,r,s] sums over n,p,q. grid ceil(K*C*R*S/256), block 256.
+//     2  + a block per element: 256 threads stride over n,p,q, then a fixed-order tree reduction
+//        in shared memory; for small filter banks. grid K*C*R*S, block 256.
+//     3  + shared-memory tiles: implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
+//        (NPQ x CRS) on gemm_core_shared, the long NPQ reduction split over gridDim.z blocks that
+//        write partial sums to a workspace (splits, K, CRS); sum_splits then adds them in a fixed
+//        order (deterministic, no atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
+//     4  + cp.async (gemm_core_async), 5 + TF32 tensor cores (gemm_core_tf32), as for the forward.
+//   conv2d_backward_bias
+//     1  one block per k: 256 threads stride over n,p,q, then a tree reduction in shared memory
+//        (fixed order: deterministic). grid K, block 256.
+//   sum_splits (helper of conv2d_backward_weight 3-5)
+//        out[i] = sum over s of ws[s*L + i], in order of s. grid ceil(L/256), block 256.
 
 #include "common.cuh"
 
@@ -113,8 +113,8 @@ struct Im2col {
     }
 };
 
-// The implicit-GEMM forward, on GEMM core CORE (2 or 3 of common.cuh).
-template <int CORE>
+// The implicit-GEMM forward, on one of the GEMM cores of common.cuh.
+template <class Core>
 __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const real* __restrict__ x,
                                                     const real* __restrict__ w,
                                                     const real* __restrict__ b, int has_bias, CONV_ARGS)
@@ -124,15 +124,15 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
     const Strided<LOAD_K4> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
     const Im2col lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
-    GemmCore<CORE>::run(la, lb, 0, CRS, acc);
+    Core::run(la, lb, 0, CRS, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-        const int col = n0 + GemmCore<CORE>::col(j);
+        const int col = n0 + Core::col(j);
         if (col >= NPQ) continue;
         const int n = col / PQ, pq = col % PQ;
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-            const int k = m0 + GemmCore<CORE>::row(i);
+            const int k = m0 + Core::row(i);
             if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
         }
     }
@@ -143,23 +143,24 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<2>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreShared>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
-// 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep (core 3).
+// 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_3(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<3>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreAsync>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
+// 4: as 3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code in double builds
+// and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_forward_5(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+conv2d_forward_4(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<5>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreTF32>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // ---- conv2d_backward_input --------------------------------------------------------------------
@@ -277,7 +278,7 @@ struct Col2im {
 // The implicit GEMM of one stride phase of the transposed problem: dx restricted to the phase
 // (C x N*h_count*w_count) = w^T (C x K*r_taps*s_taps) times the phase's col2im view of dy.
 // Each dx element belongs to one phase and is written by exactly one thread of its launch.
-template <int CORE>
+template <class Core>
 __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx,
                                                            const real* __restrict__ dy,
                                                            const real* __restrict__ w, CONV_ARGS,
@@ -288,43 +289,44 @@ __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx
     const FilterT la(w, C, K, R, S, PHASE_PASS, m0);
     const Col2im lb(dy, N, K, P, Q, PHASE_PASS, n0);
     real acc[8][8];
-    GemmCore<CORE>::run(la, lb, 0, la.Kd, acc);
+    Core::run(la, lb, 0, la.Kd, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-        const int col = n0 + GemmCore<CORE>::col(j);
+        const int col = n0 + Core::col(j);
         if (col >= cols) continue;
         const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
         const int hw = (h_first + i * sh) * W + w_first + l * sw;
 #pragma unroll
         for (int i8 = 0; i8 < 8; ++i8) {
-            const int c = m0 + GemmCore<CORE>::row(i8);
+            const int c = m0 + Core::row(i8);
             if (c < C) dx[(n * C + c) * H * W + hw] = acc[i8][j];
         }
     }
 }
 
-// 2: one stride phase of the input gradient, implicit GEMM on core 2.
+// 2: one stride phase of the input gradient, implicit GEMM on the shared-memory core.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
-    conv2d_backward_input_body<2>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreShared>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
-// 3: as 2 on core 3 (cp.async pipeline).
+// 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
-    conv2d_backward_input_body<3>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreAsync>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
+// 4: as 3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code in double builds
+// and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_backward_input_5(real* __restrict__ dx, const real* __restrict__ dy,
+conv2d_backward_input_4(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
 {
-    conv2d_backward_input_body<5>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreTF32>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -348,6 +350,34 @@ extern "C" __global__ void conv2d_backward_weight_1(real* __restrict__ dwt, cons
             }
         }
     dwt[i] = acc;
+}
+
+// 2: for small filter banks (LeNet: 6x1x5x5), where a 128x128 GEMM tile would be mostly
+// empty: one block per dw element; its 256 threads stride over (n, p, q) and a tree reduction
+// in shared memory adds their sums in a fixed order (deterministic). Work per block: N*P*Q
+// products, reading dy[:, k] and one shifted view of x[:, c]. grid K*C*R*S, block 256.
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_backward_weight_2(real* __restrict__ dwt, const real* __restrict__ dy,
+                         const real* __restrict__ x, CONV_ARGS)
+{
+    __shared__ real partial[256];
+    const int i = blockIdx.x, t = threadIdx.x;   // i: flat index into dw (K,C,R,S)
+    const int s = i % S, r = (i / S) % R, c = (i / (R * S)) % C, k = i / (C * R * S);
+    const int PQ = P * Q;
+    real acc = 0;
+    for (int j = t; j < N * PQ; j += 256) {
+        const int n = j / PQ, p = (j / Q) % P, q = j % Q;
+        const int h = p * sh - pt + r * dh, u = q * sw - pl + s * dw;
+        if (h >= 0 && h < H && u >= 0 && u < W)
+            acc += dy[(n * K + k) * PQ + p * Q + q] * x[((n * C + c) * H + h) * W + u];
+    }
+    partial[t] = acc;
+    __syncthreads();
+    for (int half = 128; half > 0; half /= 2) {   // fixed pairing: the same sum on every run
+        if (t < half) partial[t] += partial[t + half];
+        __syncthreads();
+    }
+    if (t == 0) dwt[i] = partial[0];
 }
 
 // A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
@@ -404,7 +434,7 @@ struct Im2colT {
 // Implicit GEMM with a split reduction. Block z sums kd over [z*chunk, (z+1)*chunk) (chunk
 // a multiple of GEMM_BK, so no k-tile straddles two splits) into ws[z] (K, CRS); sum_splits
 // then adds the splits. Every ws element is written by exactly one thread: no races, no atomics.
-template <int CORE>
+template <class Core>
 __device__ __forceinline__ void conv2d_backward_weight_body(real* __restrict__ ws,
                                                             const real* __restrict__ dy,
                                                             const real* __restrict__ x, int chunk,
@@ -416,70 +446,43 @@ __device__ __forceinline__ void conv2d_backward_weight_body(real* __restrict__ w
     const DyRows la(dy, N, K, P * Q, m0);
     const Im2colT lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
-    GemmCore<CORE>::run(la, lb, k_begin, k_end, acc);
+    Core::run(la, lb, k_begin, k_end, acc);
     real* out = ws + blockIdx.z * K * CRS;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        const int k = m0 + GemmCore<CORE>::row(i);
+        const int k = m0 + Core::row(i);
         if (k >= K) continue;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            const int col = n0 + GemmCore<CORE>::col(j);
+            const int col = n0 + Core::col(j);
             if (col < CRS) out[k * CRS + col] = acc[i][j];
         }
     }
 }
 
-// 2: split-reduction implicit GEMM on core 2.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
-                         const real* __restrict__ x, int chunk, CONV_ARGS)
-{
-    conv2d_backward_weight_body<2>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
-}
-
-// 3: as 2 on core 3 (cp.async pipeline).
+// 3: split-reduction implicit GEMM on the shared-memory core.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
-    conv2d_backward_weight_body<3>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_weight_body<GemmCoreShared>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
-// 5: as 2 on core 5, TF32 tensor cores (opt-in; float32 on sm_80+; core 3 in double builds and below sm_80).
+// 4: as 3, the tiles fed by cp.async, GEMM_STAGES deep.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_weight_4(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    conv2d_backward_weight_body<GemmCoreAsync>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 5: as 4 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 4's code in double builds
+// and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_5(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
-    conv2d_backward_weight_body<5>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
-}
-
-// 4: for small filter banks (LeNet: 6x1x5x5), where a 128x128 GEMM tile would be mostly
-// empty: one block per dw element; its 256 threads stride over (n, p, q) and a tree reduction
-// in shared memory adds their sums in a fixed order (deterministic). Work per block: N*P*Q
-// products, reading dy[:, k] and one shifted view of x[:, c]. grid K*C*R*S, block 256.
-extern "C" __global__ void __launch_bounds__(256)
-conv2d_backward_weight_4(real* __restrict__ dwt, const real* __restrict__ dy,
-                         const real* __restrict__ x, CONV_ARGS)
-{
-    __shared__ real partial[256];
-    const int i = blockIdx.x, t = threadIdx.x;   // i: flat index into dw (K,C,R,S)
-    const int s = i % S, r = (i / S) % R, c = (i / (R * S)) % C, k = i / (C * R * S);
-    const int PQ = P * Q;
-    real acc = 0;
-    for (int j = t; j < N * PQ; j += 256) {
-        const int n = j / PQ, p = (j / Q) % P, q = j % Q;
-        const int h = p * sh - pt + r * dh, u = q * sw - pl + s * dw;
-        if (h >= 0 && h < H && u >= 0 && u < W)
-            acc += dy[(n * K + k) * PQ + p * Q + q] * x[((n * C + c) * H + h) * W + u];
-    }
-    partial[t] = acc;
-    __syncthreads();
-    for (int half = 128; half > 0; half /= 2) {   // fixed pairing: the same sum on every run
-        if (t < half) partial[t] += partial[t + half];
-        __syncthreads();
-    }
-    if (t == 0) dwt[i] = partial[0];
+    conv2d_backward_weight_body<GemmCoreTF32>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // Second pass of every split reduction: out[i] = ws[0*L + i] + ws[1*L + i] + ... in order.

@@ -20,21 +20,23 @@
 // Consecutive blocks are consecutive row tiles of one column tile: they share that tile of the
 // B operand (a weight, for a Linear) in L2.
 //
-// Variants (defaults in VARIANTS in pyconv/backends/cuda_cupy.py):
+// Variants: a ladder, each adding one idea (the variant number is the step of pyconv.kernels;
+// defaults in DEFAULTS of pyconv/backends/cuda_cupy.py; GEMM cores in common.cuh):
 //   matmul_1, matmul_backward_a_1, matmul_backward_b_1
 //                      naive: one thread per output element, k loop in registers.
 //                      grid (ceil(M/16), ceil(N/16), B), block (16,16): threadIdx.x along
 //                      the columns, so that a warp's stores to c (and loads of b) coalesce.
 //   matmul_2, matmul_backward_a_2, matmul_backward_b_2
-//                      128x128x8 shared-memory tiles, 8x8 register micro-tile per thread,
-//                      vector (16-byte) shared-memory reads, double buffering (common.cuh).
-//                      grid (ceil(M/128), ceil(N/128), B), block 256.
+//                      + shared-memory tiles (gemm_core_shared): 128x128x8 block tiles, 8x8
+//                      register micro-tile per thread, vector (16-byte) shared-memory reads,
+//                      double buffering. grid (ceil(M/128), ceil(N/128), B), block 256.
 //   matmul_3, matmul_backward_a_3, matmul_backward_b_3
-//                      as 2 on GEMM core 3: tiles copied global -> shared by cp.async,
-//                      GEMM_STAGES deep (4 float, 2 double). Same grid.
-//   matmul_5, matmul_backward_a_5, matmul_backward_b_5
-//                      as 2 on GEMM core 5: TF32 tensor cores (mma.sync.m16n8k8), ~1e-3
-//                      relative error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (core 3 below). Same grid.
+//                      + cp.async (gemm_core_async): tiles copied global -> shared, GEMM_STAGES
+//                      deep (4 float, 2 double). Same grid.
+//   matmul_4, matmul_backward_a_4, matmul_backward_b_4
+//                      + TF32 tensor cores (gemm_core_tf32, mma.sync.m16n8k8), ~1e-3 relative
+//                      error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (variant 3's code
+//                      below sm_80 and in double builds). Same grid.
 // The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
 
 #include "common.cuh"
@@ -75,7 +77,7 @@ extern "C" __global__ void matmul_backward_b_1(real* db, const real* a, const re
 // The tiled GEMM over strided operands: A (row mn, k) = a[mn*a_m + k*a_k], B (column mn, k) =
 // b[k*b_k + mn*b_n]; output c (M,N) row-major. Row tile blockIdx.x, column tile blockIdx.y,
 // batch z = blockIdx.z.
-template <int CORE, int MAP_A, int MAP_B>
+template <class Core, int MAP_A, int MAP_B>
 __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __restrict__ a,
                                            const real* __restrict__ b, int M, int N, int Kd,
                                            int a_m, int a_k, int b_k, int b_n)
@@ -84,15 +86,15 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
     const Strided<MAP_A> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
     const Strided<MAP_B> lb(b + blockIdx.z * Kd * N, b_n, b_k, N, Kd, n0);
     real acc[8][8];
-    GemmCore<CORE>::run(la, lb, 0, Kd, acc);
+    Core::run(la, lb, 0, Kd, acc);
     c += blockIdx.z * M * N;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        const int m = m0 + GemmCore<CORE>::row(i);
+        const int m = m0 + Core::row(i);
         if (m >= M) continue;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            const int n = n0 + GemmCore<CORE>::col(j);
+            const int n = n0 + Core::col(j);
             if (n < N) c[m * N + n] = acc[i][j];
         }
     }
@@ -102,61 +104,61 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<2, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreShared, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K4, K4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<2, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreShared, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<2, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreShared, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }
 
-// 3: as matmul_2 on GEMM core 3 (cp.async pipeline, GEMM_STAGES deep).
+// 3: as matmul_2, the tiles fed by cp.async, GEMM_STAGES deep.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_3(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<3, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreAsync, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
-// 3: as matmul_backward_a_2 on core 3.
+// 3: as matmul_backward_a_2, fed by cp.async.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_3(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<3, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreAsync, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
-// 3: as matmul_backward_b_2 on core 3.
+// 3: as matmul_backward_b_2, fed by cp.async.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<3, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreAsync, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }
 
-// 5: as matmul_2 on GEMM core 5 (TF32 tensor cores; opt-in, float32 on sm_80+; core 3 below).
+// 4: as matmul_3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code below).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-matmul_5(real* c, const real* a, const real* b, int M, int N, int Kd)
+matmul_4(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<5, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreTF32, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
-// 5: as matmul_backward_a_2 on core 5.
+// 4: as matmul_backward_a_3 on TF32 tensor cores.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-matmul_backward_a_5(real* da, const real* dc, const real* b, int M, int N, int Kd)
+matmul_backward_a_4(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<5, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreTF32, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
-// 5: as matmul_backward_b_2 on core 5.
+// 4: as matmul_backward_b_3 on TF32 tensor cores.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
-matmul_backward_b_5(real* db, const real* a, const real* dc, int M, int N, int Kd)
+matmul_backward_b_4(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<5, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreTF32, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }

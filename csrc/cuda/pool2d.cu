@@ -8,7 +8,9 @@
 // 4*(N*C*H*W + N*C*P*Q) (+ 8*N*C*P*Q for the int64 argmax), backward the same again. For
 // 2x2/2 pooling of 64x64x56x56 that is ~16 MB forward, ~5 us at 3.3 TB/s.
 //
-// Variants (defaults in VARIANTS in pyconv/backends/cuda_cupy.py):
+// Variants (the variant number is the step of pyconv.kernels; defaults in DEFAULTS of
+// pyconv/backends/cuda_cupy.py; max_pool2d_backward and min_pool2d_backward both run
+// pool2d_backward_argmax, whose three variants are a ladder of determinism):
 //   max_pool2d_forward_1, min_pool2d_forward_1
 //                        one thread per output: y and the flat index h*W + w of the chosen
 //                        input pixel (the first NaN in row-major window order, else the first
