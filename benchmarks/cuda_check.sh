@@ -7,7 +7,8 @@
 # cuts off the sanitizers rather than the tests):
 #   info      GPU, CuPy, driver, nvcc, PyTorch versions; pyconv's backend report
 #   tests     pytest -m cuda: every primitive and variant against numpy_ref, float64 gradcheck
-#   torch     benchmarks/cuda_torch.py on GEMM cores 2 and 3, against cuDNN/cuBLAS (TF32 off)
+#   torch     benchmarks/cuda_torch.py with the GEMM-based defaults on gemm_core_shared, then on
+#             gemm_core_async (common.cuh), against cuDNN/cuBLAS (TF32 off)
 #   bench     python -m pyconv bench --device cuda
 #   memcheck, racecheck, synccheck, initcheck
 #             benchmarks/cuda_sanitize.sh with that tool (odd-shape tests)
@@ -17,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -lt 1 ]; then
-    sed -n '2,14p' "$0"
+    sed -n '2,16p' "$0"
     exit 2
 fi
 logdir=$1
@@ -38,7 +39,7 @@ run_step() {
             python -c "from pyconv.backends import cuda_cupy as c; ok, why = c.available(); assert ok, why" &&
             python -m pytest -q -p no:cacheprovider -m cuda --durations=10 tests/test_cuda_backend.py ;;
         torch)
-            python benchmarks/cuda_torch.py --core 2 && python benchmarks/cuda_torch.py --core 3 ;;
+            python benchmarks/cuda_torch.py --core shared && python benchmarks/cuda_torch.py --core async ;;
         bench)
             python -m pyconv bench --device cuda ;;
         memcheck|racecheck|synccheck|initcheck)

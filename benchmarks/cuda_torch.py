@@ -2,8 +2,8 @@
 
     python benchmarks/cuda_torch.py                       # float32, default variants
     python benchmarks/cuda_torch.py --dtype float64
-    python benchmarks/cuda_torch.py --variant conv2d_forward=1 --repeat 50
-    python benchmarks/cuda_torch.py --core 3                # every GEMM-based kernel on core 3
+    python benchmarks/cuda_torch.py --variant conv2d_forward=1 --repeat 50   # a pyconv.kernels step
+    python benchmarks/cuda_torch.py --core async            # every GEMM-based default on gemm_core_async
     python benchmarks/cuda_torch.py --tf32                  # TF32 tensor cores on both sides
 
 Every case is validated before it is timed (our outputs against PyTorch's on the same data,
@@ -106,12 +106,14 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[], metavar="PRIMITIVE=N",
-                        help="use another kernel variant, e.g. conv2d_forward=1 (repeatable)")
-    parser.add_argument("--core", type=int, choices=[2, 3],
-                        help="make this variant the default of every GEMM-based primitive (conv2d "
-                             "forward, input and weight gradients, matmul and its gradients)")
+                        help="run step N of a primitive (pyconv.kernels.set_step on the cuda "
+                             "backend), e.g. conv2d_forward=1 (repeatable)")
+    parser.add_argument("--core", choices=["shared", "async"],
+                        help="make the variant on this GEMM core of common.cuh the default of every "
+                             "GEMM-based primitive (conv2d forward, input and weight gradients, "
+                             "matmul and its gradients)")
     parser.add_argument("--tf32", action="store_true",
-                        help="TF32 tensor cores on both sides (ours: variant 5; cuDNN/cuBLAS: "
+                        help="TF32 tensor cores on both sides (ours: the gemm_tf32 variants; cuDNN/cuBLAS: "
                              "allow_tf32); float32 only, checked to 5e-3")
     parser.add_argument("--skip-matmul", action="store_true")
     args = parser.parse_args(argv)
@@ -122,6 +124,7 @@ def main(argv=None):
     except ImportError as exc:
         print(f"needs CuPy and PyTorch with CUDA: {exc}")
         return 2
+    import pyconv.kernels
     from pyconv.backends import cuda_cupy as cu
 
     ok, why = cu.available()
@@ -135,63 +138,65 @@ def main(argv=None):
     dtype = np.dtype(args.dtype)
     tol = 1e-10 if dtype == np.float64 else 5e-3 if args.tf32 else 1e-4
     if args.core:   # the defaults change; small problems still take their SMALL_PROBLEM kernels
-        cu.VARIANTS.update({p: args.core for p in cu.GEMM_PRIMITIVES})
-    variants = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in args.variant)
+        cu.DEFAULTS.update({p: cores[args.core] for p, cores in cu.GEMM_VARIANTS.items()})
+    for kv in args.variant:
+        primitive, _, step = kv.partition("=")
+        pyconv.kernels.set_step(primitive, int(step), backend="cuda")
+    variants = {p: cu.variant(p) for p in cu.DEFAULTS}
 
     print(f"# {torch.cuda.get_device_name()}, {args.dtype}, TF32 {'on' if args.tf32 else 'off'}, median of {args.repeat}; "
-          f"variants: { {**cu.VARIANTS, **variants} }")
+          f"variants (large problems): {variants}")
     header = (f"{'case':34} {'phase':8} {'ours ms':>9} {'torch ms':>9} {'ours TF/s':>9} "
               f"{'torch TF/s':>10} {'ratio':>6} {'check':>8}")
     print(header)
     print("-" * len(header))
     worst = {}
-    with cu.use_variants(**variants):
-        for case in CONV_CASES:
-            x, w, b, conv_args = conv_inputs(cp, case, dtype)
-            N, C, H, W, K, R, st, pad = case
-            y = cu.conv2d_forward(x, w, b, *conv_args)
-            dy = cp.random.default_rng(1).standard_normal(y.shape, dtype=dtype)
-            tx, tw, tb, tdy = (torch.from_dlpack(a) for a in (x, w, b, dy))
-            ours = ours_conv(cu, x, w, b, dy, conv_args)
-            theirs = torch_conv(torch, tx, tw, tb, tdy, st, pad)
-            # validate first: forward and all three gradients
-            err = max(rel_err(cp, y, theirs[0]()),
-                      *(rel_err(cp, o, t) for o, t in zip(ours[1](), theirs[1]())))
-            check = "ok" if err <= tol else f"ERR {err:.1e}"
-            flops = conv_flops(case)
-            phases = {"fwd": (ours[0], theirs[0], flops), "bwd": (ours[1], theirs[1], 2 * flops)}
-            totals = [0.0, 0.0]
-            for phase, (mine, ref, f) in phases.items():
-                a = cu.time_ms(mine, warmup=args.warmup, repeat=args.repeat)
-                t = torch_ms(torch, ref, args.warmup, args.repeat)
-                totals[0] += a
-                totals[1] += t
-                print(f"{conv_label(case):34} {phase:8} {a:9.3f} {t:9.3f} {f / a / 1e9:9.2f} "
-                      f"{f / t / 1e9:10.2f} {a / t:6.2f} {check:>8}")
-            a, t = totals
-            ratio = a / t
-            worst["conv"] = max(worst.get("conv", 0), ratio)
-            print(f"{conv_label(case):34} {'fwd+bwd':8} {a:9.3f} {t:9.3f} {3 * flops / a / 1e9:9.2f} "
-                  f"{3 * flops / t / 1e9:10.2f} {ratio:6.2f} {check:>8}")
-        if not args.skip_matmul:
-            for M, K, N in MATMUL_CASES:
-                rng = cp.random.default_rng(2)
-                a = rng.standard_normal((1, M, K), dtype=dtype)
-                bm = rng.standard_normal((1, K, N), dtype=dtype)
-                dc = rng.standard_normal((1, M, N), dtype=dtype)
-                ta, tbm, tdc = (torch.from_dlpack(v) for v in (a, bm, dc))
-                flops = 2 * M * K * N
-                rows = [("c=a@b", lambda: cu.matmul(a, bm), lambda: torch.matmul(ta, tbm)),
-                        ("da=dc@bT", lambda: cu.matmul_backward_a(dc, bm), lambda: torch.matmul(tdc, tbm.transpose(1, 2))),
-                        ("db=aT@dc", lambda: cu.matmul_backward_b(a, dc), lambda: torch.matmul(ta.transpose(1, 2), tdc))]
-                for phase, mine, ref in rows:
-                    err = rel_err(cp, mine(), ref())
-                    check = "ok" if err <= tol else f"ERR {err:.1e}"
-                    ms_a = cu.time_ms(mine, warmup=args.warmup, repeat=args.repeat)
-                    ms_t = torch_ms(torch, ref, args.warmup, args.repeat)
-                    worst["matmul"] = max(worst.get("matmul", 0), ms_a / ms_t)
-                    print(f"{f'matmul {M}x{K}x{N}':34} {phase:8} {ms_a:9.3f} {ms_t:9.3f} "
-                          f"{flops / ms_a / 1e9:9.2f} {flops / ms_t / 1e9:10.2f} {ms_a / ms_t:6.2f} {check:>8}")
+    for case in CONV_CASES:
+        x, w, b, conv_args = conv_inputs(cp, case, dtype)
+        N, C, H, W, K, R, st, pad = case
+        y = cu.conv2d_forward(x, w, b, *conv_args)
+        dy = cp.random.default_rng(1).standard_normal(y.shape, dtype=dtype)
+        tx, tw, tb, tdy = (torch.from_dlpack(a) for a in (x, w, b, dy))
+        ours = ours_conv(cu, x, w, b, dy, conv_args)
+        theirs = torch_conv(torch, tx, tw, tb, tdy, st, pad)
+        # validate first: forward and all three gradients
+        err = max(rel_err(cp, y, theirs[0]()),
+                  *(rel_err(cp, o, t) for o, t in zip(ours[1](), theirs[1]())))
+        check = "ok" if err <= tol else f"ERR {err:.1e}"
+        flops = conv_flops(case)
+        phases = {"fwd": (ours[0], theirs[0], flops), "bwd": (ours[1], theirs[1], 2 * flops)}
+        totals = [0.0, 0.0]
+        for phase, (mine, ref, f) in phases.items():
+            a = cu.time_ms(mine, warmup=args.warmup, repeat=args.repeat)
+            t = torch_ms(torch, ref, args.warmup, args.repeat)
+            totals[0] += a
+            totals[1] += t
+            print(f"{conv_label(case):34} {phase:8} {a:9.3f} {t:9.3f} {f / a / 1e9:9.2f} "
+                  f"{f / t / 1e9:10.2f} {a / t:6.2f} {check:>8}")
+        a, t = totals
+        ratio = a / t
+        worst["conv"] = max(worst.get("conv", 0), ratio)
+        print(f"{conv_label(case):34} {'fwd+bwd':8} {a:9.3f} {t:9.3f} {3 * flops / a / 1e9:9.2f} "
+              f"{3 * flops / t / 1e9:10.2f} {ratio:6.2f} {check:>8}")
+    if not args.skip_matmul:
+        for M, K, N in MATMUL_CASES:
+            rng = cp.random.default_rng(2)
+            a = rng.standard_normal((1, M, K), dtype=dtype)
+            bm = rng.standard_normal((1, K, N), dtype=dtype)
+            dc = rng.standard_normal((1, M, N), dtype=dtype)
+            ta, tbm, tdc = (torch.from_dlpack(v) for v in (a, bm, dc))
+            flops = 2 * M * K * N
+            rows = [("c=a@b", lambda: cu.matmul(a, bm), lambda: torch.matmul(ta, tbm)),
+                    ("da=dc@bT", lambda: cu.matmul_backward_a(dc, bm), lambda: torch.matmul(tdc, tbm.transpose(1, 2))),
+                    ("db=aT@dc", lambda: cu.matmul_backward_b(a, dc), lambda: torch.matmul(ta.transpose(1, 2), tdc))]
+            for phase, mine, ref in rows:
+                err = rel_err(cp, mine(), ref())
+                check = "ok" if err <= tol else f"ERR {err:.1e}"
+                ms_a = cu.time_ms(mine, warmup=args.warmup, repeat=args.repeat)
+                ms_t = torch_ms(torch, ref, args.warmup, args.repeat)
+                worst["matmul"] = max(worst.get("matmul", 0), ms_a / ms_t)
+                print(f"{f'matmul {M}x{K}x{N}':34} {phase:8} {ms_a:9.3f} {ms_t:9.3f} "
+                      f"{flops / ms_a / 1e9:9.2f} {flops / ms_t / 1e9:10.2f} {ms_a / ms_t:6.2f} {check:>8}")
     print()
     if "conv" in worst:
         print(f"worst conv fwd+bwd ratio {worst['conv']:.2f} (target <= {CONV_TARGET})")

@@ -2,11 +2,19 @@
 
 Each check runs one primitive family of `cuda_cupy` and of `numpy_ref` on the same random data
 and compares them: max |ours - ref| / max |ref| <= TOL[dtype]. `to_dev` / `to_host` move arrays
-(cupy.asarray / cupy.asnumpy on a GPU, the identity under emulation).
+(cupy.asarray / cupy.asnumpy on a GPU, the identity under emulation). `use_core` and
+`use_step` choose the kernels a block of a test runs, through pyconv.kernels.
 """
+import contextlib
+
 import numpy as np
 
+from pyconv import kernels
 from pyconv.backends import numpy_ref as ref
+
+CONV = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
+MATMUL = ("matmul", "matmul_backward_a", "matmul_backward_b")
+ARGMAX_BACKWARD = ("max_pool2d_backward", "min_pool2d_backward")   # pool2d_backward_argmax
 
 TOL = {np.float32: 1e-4, np.float64: 1e-10}
 TF32_TOL = 5e-3   # float32 through TF32 tensor cores (10-bit mantissa operands)
@@ -126,3 +134,23 @@ def check_matmul(cu, to_dev, to_host, case, dtype, seed=0, tol=None):
     _close("matmul", to_host(c), ref.matmul(a, b), dtype, tol)
     _close("matmul_backward_a", to_host(cu.matmul_backward_a(to_dev(dc), to_dev(b))), ref.matmul_backward_a(dc, b), dtype, tol)
     _close("matmul_backward_b", to_host(cu.matmul_backward_b(to_dev(a), to_dev(dc))), ref.matmul_backward_b(a, dc), dtype, tol)
+
+
+@contextlib.contextmanager
+def use_steps(choices):
+    """Run step (variant) choices[primitive] of each primitive on the cuda backend inside the block."""
+    with contextlib.ExitStack() as stack:
+        for primitive, step in choices.items():
+            stack.enter_context(kernels.use(primitive, step, backend="cuda"))
+        yield
+
+
+def use_step(step, primitives):
+    """The same step of each of `primitives` inside the block."""
+    return use_steps({p: step for p in primitives})
+
+
+def use_core(cu, core, primitives):
+    """Each of the GEMM-based `primitives` on `core` inside the block: "naive" (variant 1) or
+    one of cu.GEMM_CORES (the variant number differs by primitive: cu.GEMM_VARIANTS)."""
+    return use_steps({p: 1 if core == "naive" else cu.GEMM_VARIANTS[p][core] for p in primitives})

@@ -1,5 +1,5 @@
 """The cuda backend on a GPU: every primitive against numpy_ref, forward and backward, on odd
-and large shapes, every kernel variant; a float64 gradcheck through the autograd on the GPU.
+and large shapes, every kernel variant (chosen through pyconv.kernels); a float64 gradcheck through the autograd on the GPU.
 
 Skipped without CuPy or a CUDA device. Tolerances: max |ours - ref| / max |ref| <= 1e-4
 (float32), 1e-10 (float64). The same odd-shape checks run on the CPU in test_cuda_emulated.py.
@@ -37,25 +37,25 @@ def conv_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2, 3])
+@pytest.mark.parametrize("core", ["naive", "shared", "async"])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
-def test_conv2d_odd(case, v, dtype):
-    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+def test_conv2d_odd(case, core, dtype):
+    with cases.use_core(cu, core, cases.CONV):
         cases.check_conv(cu, to_dev, to_host, case, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
 def test_conv2d_odd_small_filter_bank_kernels(case, dtype):
-    with cu.use_variants(conv2d_forward=1, conv2d_backward_input=1, conv2d_backward_weight=4):
+    with cases.use_steps(cu.SMALL_PROBLEM):
         cases.check_conv(cu, to_dev, to_host, case, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [2, 3])
+@pytest.mark.parametrize("core", ["shared", "async"])
 @pytest.mark.parametrize("case", cases.CONV_LARGE, ids=conv_id)
-def test_conv2d_large(case, v, dtype):
-    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+def test_conv2d_large(case, core, dtype):
+    with cases.use_core(cu, core, cases.CONV):
         cases.check_conv(cu, to_dev, to_host, case, dtype)
 
 
@@ -67,7 +67,7 @@ def pool_id(c):
 @pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=pool_id)
 def test_pool2d_odd(case, v, dtype):
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with cases.use_step(v, cases.ARGMAX_BACKWARD):
         cases.check_pool(cu, to_dev, to_host, case, dtype)
 
 
@@ -75,7 +75,7 @@ def test_pool2d_odd(case, v, dtype):
 @pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_LARGE, ids=pool_id)
 def test_pool2d_large(case, v, dtype):
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with cases.use_step(v, cases.ARGMAX_BACKWARD):
         cases.check_pool(cu, to_dev, to_host, case, dtype)
 
 
@@ -101,18 +101,18 @@ def matmul_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2, 3])
+@pytest.mark.parametrize("core", ["naive", "shared", "async"])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=matmul_id)
-def test_matmul_odd(case, v, dtype):
-    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+def test_matmul_odd(case, core, dtype):
+    with cases.use_core(cu, core, cases.MATMUL):
         cases.check_matmul(cu, to_dev, to_host, case, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2, 3])
+@pytest.mark.parametrize("core", ["naive", "shared", "async"])
 @pytest.mark.parametrize("case", cases.MATMUL_LARGE, ids=matmul_id)
-def test_matmul_large(case, v, dtype):
-    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+def test_matmul_large(case, core, dtype):
+    with cases.use_core(cu, core, cases.MATMUL):
         cases.check_matmul(cu, to_dev, to_host, case, dtype)
 
 
@@ -120,7 +120,7 @@ def test_matmul_large(case, v, dtype):
 @pytest.mark.parametrize("case", cases.CONV_ODD + cases.CONV_LARGE, ids=conv_id)
 def test_conv2d_tf32(case, dtype):
     tol = cases.TF32_TOL if dtype == np.float32 else None
-    with cu.use_variants(conv2d_forward=5, conv2d_backward_input=5, conv2d_backward_weight=5):
+    with cases.use_core(cu, "tf32", cases.CONV):
         cases.check_conv(cu, to_dev, to_host, case, dtype, tol=tol)
 
 
@@ -128,7 +128,7 @@ def test_conv2d_tf32(case, dtype):
 @pytest.mark.parametrize("case", cases.MATMUL_ODD + cases.MATMUL_LARGE, ids=matmul_id)
 def test_matmul_tf32(case, dtype):
     tol = cases.TF32_TOL if dtype == np.float32 else None
-    with cu.use_variants(matmul=5, matmul_backward_a=5, matmul_backward_b=5):
+    with cases.use_core(cu, "tf32", cases.MATMUL):
         cases.check_matmul(cu, to_dev, to_host, case, dtype, tol=tol)
 
 

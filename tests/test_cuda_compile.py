@@ -9,7 +9,8 @@
   marked slow.
 * NVRTC (when libnvrtc can be loaded, e.g. from the nvidia-cuda-nvrtc-cu12 wheel) compiles the
   same text the way CuPy's RawModule will, which also proves no host-only header sneaked in.
-* Launch-configuration helpers, the variant table, kernel names and availability reporting.
+* Launch-configuration helpers, the variant tables and their choice (the steps of
+  pyconv.kernels), kernel names and availability reporting.
 """
 import ctypes
 import ctypes.util
@@ -22,6 +23,7 @@ import subprocess
 import numpy as np
 import pytest
 
+import pyconv.kernels
 from pyconv.backends import cuda_cupy as cu
 from pyconv.backends import geometry
 
@@ -35,8 +37,8 @@ ARCHS = [pytest.param(90, id="sm_90"),
          pytest.param(75, id="sm_75", marks=pytest.mark.slow)]
 
 # Spill bytes (stores, loads) that ptxas reports today, by (arch, dtype, kernel); any other
-# kernel must not spill, and none of these may spill more. All three are core 2's float32
-# conv kernels on sm_90, at the 128-register cap of __launch_bounds__(256, 2): the same code
+# kernel must not spill, and none of these may spill more (common.cuh says the same where
+# GEMM_MIN_BLOCKS is set). All three are gemm_core_shared's float32 conv kernels on sm_90, at the 128-register cap of __launch_bounds__(256, 2): the same code
 # fits in 128 registers for sm_75 and sm_80. The SASS (cuobjdump -sass, STL/LDL between a
 # backward branch and its target) puts one word per k-step in the loop for the forward
 # (1 STL + 1 LDL), two for the input gradient and three accesses for the weight gradient: a
@@ -44,7 +46,7 @@ ARCHS = [pytest.param(90, id="sm_90"),
 KNOWN_SPILLS = {
     (90, "float32", "conv2d_forward_2"): (8, 12),
     (90, "float32", "conv2d_backward_input_2"): (16, 16),
-    (90, "float32", "conv2d_backward_weight_2"): (12, 12),
+    (90, "float32", "conv2d_backward_weight_3"): (12, 12),
 }
 TILED_FLOAT_MAX_REGISTERS = 128      # 65536 / (256 threads * GEMM_MIN_BLOCKS 2)
 STATIC_SHARED_LIMIT = 48 * 1024
@@ -73,9 +75,9 @@ def _ptxas_report(stderr):
 
 
 def _is_tiled(name):
-    """A kernel on one of the 128x128 GEMM cores (variants 2, 3 and 5 of the GEMM primitives)."""
+    """A kernel on one of the 128x128 GEMM cores (cu.GEMM_VARIANTS)."""
     primitive, _, v = name.rpartition("_")
-    return primitive in cu.GEMM_PRIMITIVES and v in ("2", "3", "5")
+    return primitive in cu.GEMM_VARIANTS and v.isdigit() and int(v) in cu.GEMM_VARIANTS[primitive].values()
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
@@ -161,22 +163,54 @@ def test_sources_are_found_and_self_contained():
 
 
 def test_every_variant_in_the_tables_exists_in_the_sources():
-    assert set(cu.VARIANTS) == {p for families in cu.KERNELS.values() for p in families}
+    assert set(cu.STEPS) == {f for families in cu.KERNELS.values() for f in families}
     for file, families in cu.KERNELS.items():
         names = cu.kernel_names_in_source(file)
-        wanted = {f"{p}_{v}" for p, vs in families.items() for v in vs} | set(cu.HELPER_KERNELS.get(file, ()))
+        wanted = {f"{f}_{v}" for f in families for v in range(1, len(cu.STEPS[f]) + 1)}
+        wanted |= set(cu.HELPER_KERNELS.get(file, ()))
         assert wanted == names, f"{file}: table and source disagree: {wanted ^ names}"
-        for primitive in families:
-            assert cu.VARIANTS[primitive] in families[primitive]
+
+
+def test_kernel_steps_cover_the_contract_and_need_no_gpu():
+    from pyconv.backends.contract import PRIMITIVES
+    steps = cu.kernel_steps()
+    assert tuple(steps) == PRIMITIVES
+    assert steps["max_pool2d_backward"] == steps["min_pool2d_backward"] == cu.STEPS["pool2d_backward_argmax"]
+    assert set(cu.DEFAULTS) == set(PRIMITIVES)
+    for primitive, entries in steps.items():
+        assert 1 <= cu.default_step(primitive) <= len(entries)
+        assert all(isinstance(name, str) and isinstance(doc, str) and "\n" not in doc for name, doc in entries)
+        file = next(f for f, families in cu.KERNELS.items() if cu.FAMILY.get(primitive, primitive) in families)
+        assert cu.kernel_name(primitive, len(entries)) in cu.kernel_names_in_source(file)
+    for primitive, cores in cu.GEMM_VARIANTS.items():
+        assert list(cores) == list(cu.GEMM_CORES)
+        assert [steps[primitive][v - 1][0] for v in cores.values()] == ["gemm_shared", "gemm_async", "gemm_tf32"]
+        assert cu.TF32_VARIANT[primitive] == len(steps[primitive])     # the top of the ladder
+    assert pyconv.kernels.available("conv2d_backward_weight", backend="cuda")[1].name == "block_reduce"
+
+
+def test_kernels_use_chooses_and_restores_and_ran_reports():
+    assert cu.variant("conv2d_forward") == cu.DEFAULTS["conv2d_forward"] == 2
+    with pyconv.kernels.use("conv2d_forward", 1, backend="cuda"):
+        assert cu.variant("conv2d_forward") == 1
+        assert cu._run_variant("conv2d_forward") == 1
+        assert pyconv.kernels.ran("conv2d_forward", backend="cuda") == 1
+    assert cu.variant("conv2d_forward") == 2
+    with pytest.raises(ValueError, match="steps 1..4"):
+        with pyconv.kernels.use("conv2d_forward", 9, backend="cuda"):
+            pass
+    with pytest.raises(ValueError, match="steps 1..3"):
+        pyconv.kernels.set_step("max_pool2d_backward", 4, backend="cuda")
 
 
 def test_small_problems_take_the_small_kernels_unless_a_variant_is_chosen():
     for primitive, v in cu.SMALL_PROBLEM.items():
-        assert v in cu.KERNELS["conv2d.cu"][primitive]
+        assert 1 <= v <= len(cu.STEPS[primitive])
         assert cu.variant(primitive, small=True) == v
-        assert cu.variant(primitive, small=False) == cu.VARIANTS[primitive]
-        with cu.use_variants(**{primitive: 2}):
-            assert cu.variant(primitive, small=True) == 2
+        assert cu.variant(primitive, small=False) == cu.DEFAULTS[primitive]
+        with pyconv.kernels.use(primitive, 3, backend="cuda"):
+            assert cu.variant(primitive, small=True) == 3
+    assert cu.SMALL_PROBLEM["conv2d_backward_weight"] == 2     # one block-reduction per element
 
 
 def test_small_gemm_needs_few_rows_and_a_short_reduction():
@@ -187,29 +221,32 @@ def test_small_gemm_needs_few_rows_and_a_short_reduction():
 
 
 def test_tf32_is_opt_in_and_only_for_gemm_primitives():
+    """The order of variant(): an explicit choice, then the small-problem rule, then set_tf32,
+    then DEFAULTS."""
     assert not cu.tf32_enabled()
     try:
         cu.set_tf32(True)
         for primitive in cu.GEMM_PRIMITIVES:
-            assert cu.variant(primitive) == cu.TF32_VARIANT
-            assert cu.TF32_VARIANT in cu.KERNELS[cu._file_of(primitive)][primitive]
-        assert cu.variant("max_pool2d_forward") == cu.VARIANTS["max_pool2d_forward"]
+            assert cu.variant(primitive) == cu.TF32_VARIANT[primitive] == cu.default_step(primitive)
+        assert cu.TF32_VARIANT["conv2d_backward_weight"] == 5 and cu.TF32_VARIANT["matmul"] == 4
+        assert cu.variant("max_pool2d_forward") == cu.DEFAULTS["max_pool2d_forward"]
         assert cu.variant("conv2d_backward_weight", small=True) == cu.SMALL_PROBLEM["conv2d_backward_weight"]
-        with cu.use_variants(matmul=2):
+        with pyconv.kernels.use("matmul", 2, backend="cuda"):
             assert cu.variant("matmul") == 2
     finally:
         cu.set_tf32(False)
-    assert cu.variant("matmul") == cu.VARIANTS["matmul"]
+    assert cu.variant("matmul") == cu.DEFAULTS["matmul"]
 
 
-def test_use_variants_overrides_and_restores():
-    assert cu.kernel_name("conv2d_forward") == f"conv2d_forward_{cu.VARIANTS['conv2d_forward']}"
-    with cu.use_variants(conv2d_forward=1):
-        assert cu.kernel_name("conv2d_forward") == "conv2d_forward_1"
-    assert cu.variant("conv2d_forward") == cu.VARIANTS["conv2d_forward"]
-    with pytest.raises(ValueError, match="variants"):
-        with cu.use_variants(conv2d_forward=9):
-            pass
+def test_process_wide_choices_lose_to_a_with_block():
+    try:
+        pyconv.kernels.set_step("matmul", 3, backend="cuda")
+        assert cu.variant("matmul") == 3
+        with pyconv.kernels.use("matmul", 1, backend="cuda"):
+            assert cu.variant("matmul") == 1
+    finally:
+        pyconv.kernels.set_step("matmul", None, backend="cuda")
+    assert cu.variant("matmul") == cu.DEFAULTS["matmul"]
 
 
 def test_launch_configuration():
@@ -228,7 +265,7 @@ def test_launch_configuration():
 def test_matmul_grid_puts_rows_on_x_and_columns_on_y():
     """The op layer folds the batch into the GEMM's rows: past 65535 row blocks (8.4M rows tiled,
     1.05M naive) they must be on gridDim.x, the one axis with a 2^31-1 limit."""
-    for v, tile in ((1, 16), (2, cu.GEMM_TILE), (3, cu.GEMM_TILE), (5, cu.GEMM_TILE)):
+    for v, tile in ((1, 16), (2, cu.GEMM_TILE), (3, cu.GEMM_TILE), (4, cu.GEMM_TILE)):
         M = (cu.MAX_GRID_Z + 1) * tile                  # one row block past the y/z limit
         grid, block = cu.matmul_grid("matmul", v, M, 10, 3)
         assert grid == (cu.MAX_GRID_Z + 1, 1, 3)

@@ -46,10 +46,10 @@ def emulated(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2, 3])
+@pytest.mark.parametrize("core", ["naive", "shared", "async"])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
-def test_conv2d(emulated, case, v, dtype):
-    with cu.use_variants(conv2d_forward=v, conv2d_backward_input=v, conv2d_backward_weight=v):
+def test_conv2d(emulated, case, core, dtype):
+    with cases.use_core(cu, core, cases.CONV):
         cases.check_conv(cu, same, same, case, dtype)
 
 
@@ -57,39 +57,39 @@ def test_conv2d(emulated, case, v, dtype):
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
 def test_conv2d_small_filter_bank_kernels(emulated, case, dtype):
     """The kernels SMALL_PROBLEM picks: naive forward and input gradient, block-per-element
-    weight gradient (variant 4)."""
-    with cu.use_variants(conv2d_forward=1, conv2d_backward_input=1, conv2d_backward_weight=4):
+    weight gradient (variant 2)."""
+    with cases.use_steps(cu.SMALL_PROBLEM):
         cases.check_conv(cu, same, same, case, dtype)
 
 
 def _tf32_tol(dtype):
-    return cases.TF32_TOL if dtype == np.float32 else None   # doubles run exact (core 3)
+    return cases.TF32_TOL if dtype == np.float32 else None   # doubles run exact (cp.async core)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
 def test_conv2d_tf32(emulated, case, dtype):
-    """Variant 5, TF32 tensor cores: the mma.sync fragment layouts, emulated lane by lane."""
-    with cu.use_variants(conv2d_forward=5, conv2d_backward_input=5, conv2d_backward_weight=5):
+    """The TF32 variants, tensor cores: the mma.sync fragment layouts, emulated lane by lane."""
+    with cases.use_core(cu, "tf32", cases.CONV):
         cases.check_conv(cu, same, same, case, dtype, tol=_tf32_tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
 def test_matmul_tf32(emulated, case, dtype):
-    with cu.use_variants(matmul=5, matmul_backward_a=5, matmul_backward_b=5):
+    with cases.use_core(cu, "tf32", cases.MATMUL):
         cases.check_matmul(cu, same, same, case, dtype, tol=_tf32_tol(dtype))
 
 
 def test_tf32_rounds_operands(emulated):
     """TF32 is not float32: with operands that need more than 10 mantissa bits the result moves
-    by about 2^-11 relative, so the variant-5 kernels really round (and the tests above are not
+    by about 2^-11 relative, so the TF32 kernels really round (and the tests above are not
     passing on float32 arithmetic)."""
     a = np.full((1, 1, 8), 1 + 2.0 ** -12, np.float32)      # rounds to 1 in TF32
     b = np.ones((1, 8, 1), np.float32)
-    with cu.use_variants(matmul=5):
+    with cases.use_core(cu, "tf32", ["matmul"]):
         assert cu.matmul(a, b)[0, 0, 0] == 8.0
-    with cu.use_variants(matmul=3):
+    with cases.use_core(cu, "async", ["matmul"]):
         assert cu.matmul(a, b)[0, 0, 0] == np.float32(8 * (1 + 2.0 ** -12))
 
 
@@ -97,7 +97,7 @@ def test_tf32_rounds_operands(emulated):
 @pytest.mark.parametrize("v", [1, 2, 3])
 @pytest.mark.parametrize("case", cases.POOL_ODD, ids=lambda c: "x{}k{}s{}p{}".format(*c))
 def test_pool2d(emulated, case, v, dtype):
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with cases.use_step(v, cases.ARGMAX_BACKWARD):
         cases.check_pool(cu, same, same, case, dtype)
 
 
@@ -119,7 +119,7 @@ def test_pool2d_backward_deterministic_variants_add_in_row_major_order(emulated,
         for g in dy[n].ravel():
             acc = dtype(acc + g)
         want[n, 0, 2, 2] = acc
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with cases.use_step(v, cases.ARGMAX_BACKWARD):
         np.testing.assert_array_equal(cu.max_pool2d_backward(dy, idx, x.shape), want)
 
 
@@ -129,10 +129,10 @@ def test_pool2d_nan_and_inf(emulated, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("v", [1, 2, 3])
+@pytest.mark.parametrize("core", ["naive", "shared", "async"])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
-def test_matmul(emulated, case, v, dtype):
-    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+def test_matmul(emulated, case, core, dtype):
+    with cases.use_core(cu, core, cases.MATMUL):
         cases.check_matmul(cu, same, same, case, dtype)
 
 
@@ -152,7 +152,7 @@ def test_matmul_launches_any_row_count(emulated, monkeypatch, v):
     rows = 9_000_000
     tall = np.zeros((1, rows, 1), np.float32)
     one = np.zeros((1, 1, 1), np.float32)
-    with cu.use_variants(matmul=v, matmul_backward_a=v, matmul_backward_b=v):
+    with cases.use_step(v, cases.MATMUL):
         assert cu.matmul(tall, one).shape == (1, rows, 1)               # c (M,N): M rows
         assert cu.matmul_backward_a(tall, one).shape == (1, rows, 1)    # da (M,K): M rows
         assert cu.matmul_backward_b(tall.reshape(1, 1, rows), one).shape == (1, rows, 1)  # db (K,N)
@@ -181,24 +181,24 @@ def _use_kernels_from(monkeypatch, src):
 
 
 def test_emulation_guard_cp_async_lands_only_when_waited_for(emulated, monkeypatch, tmp_path):
-    """Guards the emulation itself: core 3 waiting for one group too few reads stages whose
-    copies have not landed yet, so its product is wrong here, as it would be on a GPU."""
+    """Guards the emulation itself: the cp.async core waiting for one group too few reads
+    stages whose copies have not landed yet, so its product is wrong here, as on a GPU."""
     src = _altered_sources(tmp_path, ("cp_async_wait<GEMM_STAGES - 2>();", "cp_async_wait<GEMM_STAGES - 1>();"))
     _use_kernels_from(monkeypatch, src)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((1, 70, 40)).astype(np.float32), rng.standard_normal((1, 40, 50)).astype(np.float32)
-    with cu.use_variants(matmul=3):
+    with cases.use_core(cu, "async", ["matmul"]):
         assert not np.allclose(cu.matmul(a, b), a @ b, atol=1e-3)
 
 
 def test_emulation_guard_no_copies_in_flight_at_block_end(emulated, monkeypatch, tmp_path):
-    """Core 3 without its final drain, issuing copies past the last k-tile: those are never
-    waited for, and the launch is refused."""
+    """The cp.async core without its final drain, issuing copies past the last k-tile: those
+    are never waited for, and the launch is refused."""
     src = _altered_sources(tmp_path, ("if (next < tiles) {", "if (true) {"),
                            ("    cp_async_wait<0>();   // no copy", "    // no copy"))
     _use_kernels_from(monkeypatch, src)
     a, b = np.ones((1, 8, 16), np.float32), np.ones((1, 16, 8), np.float32)
-    with cu.use_variants(matmul=3), pytest.raises(RuntimeError, match="still in flight"):
+    with cases.use_core(cu, "async", ["matmul"]), pytest.raises(RuntimeError, match="still in flight"):
         cu.matmul(a, b)
 
 
@@ -347,19 +347,20 @@ _RACY_MATMUL = """
 import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 import cuda_emu
+import pyconv.kernels
 from pyconv.backends import cuda_cupy as cu
 cu.xp = np
 cu._function = lambda file, name, dtype: cuda_emu.function(file, name, dtype, src=sys.argv[2])
 a = np.ones((1, 64, 64), np.float32)
-with cu.use_variants(matmul=2):
+with pyconv.kernels.use("matmul", cu.GEMM_VARIANTS["matmul"]["shared"], backend="cuda"):
     cu.matmul(a, a)
 """
 
 
 @pytest.mark.slow
 def test_emulation_guard_thread_sanitizer_sees_a_missing_barrier(tmp_path):
-    """Guards the racecheck stand-in: core 2 without the barrier that ends its k-step lets
-    threads overwrite a tile others still read, and ThreadSanitizer stops the run."""
+    """Guards the racecheck stand-in: the shared-memory core without the barrier that ends its
+    k-step lets threads overwrite a tile others still read, and ThreadSanitizer stops the run."""
     import subprocess
     import sys
     if not _tsan_usable():

@@ -15,6 +15,7 @@ import types
 import numpy as np
 import pytest
 
+import pyconv.kernels
 from pyconv.backends import cuda_cupy as cu
 from pyconv.backends import numpy_ref as ref
 
@@ -211,18 +212,20 @@ def test_tf32_is_unavailable_below_ampere(gpus):
     try:
         cu.set_tf32(True)
         for primitive in cu.GEMM_PRIMITIVES:            # set_tf32 has no effect on Turing
-            assert cu.variant(primitive) == cu.VARIANTS[primitive]
+            assert cu.variant(primitive) == cu.DEFAULTS[primitive] == cu.default_step(primitive)
     finally:
         cu.set_tf32(False)
-    with pytest.raises(ValueError, match=r"matmul variant 5 is unavailable: TF32 .* 8\.0"):
-        with cu.use_variants(matmul=5):
-            pass
-    with cu.use_variants(matmul=3):                     # cp.async variants stay choosable
+    for primitive, v in cu.TF32_VARIANT.items():
+        with pytest.raises(ValueError, match=rf"cuda {primitive} step {v} \(TF32 tensor cores\) "
+                                             r"cannot run here: TF32 .* 8\.0"):
+            with pyconv.kernels.use(primitive, v, backend="cuda"):
+                pass
+    with pyconv.kernels.use("matmul", 3, backend="cuda"):    # cp.async variants stay choosable
         assert cu.variant("matmul") == 3
     _gpu_of_capability(gpus, "80")
     assert cu.tf32_available() == (True, "")
-    with cu.use_variants(matmul=5):
-        assert cu.variant("matmul") == 5
+    with pyconv.kernels.use("matmul", 4, backend="cuda"):
+        assert cu.variant("matmul") == 4
 
 
 def test_without_a_gpu_the_capability_is_unknown_and_tf32_stays_choosable(monkeypatch):
@@ -289,7 +292,7 @@ def test_pool_backward_refuses_indices_outside_the_plane(emulated, kind, v):
     idx[0, 1, 0, 0] = -1
     outside = int(((idx < 0) | (idx >= 16)).sum())
     assert 1 < outside < idx.size
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with pyconv.kernels.use(f"{kind}_pool2d_backward", v, backend="cuda"):
         with pytest.raises(ValueError, match=rf"idx holds {outside} indices outside \[0, H\*W\) = \[0, 16\)"):
             getattr(cu, f"{kind}_pool2d_backward")(dy, idx, (1, 2, 4, 4))
 
@@ -323,7 +326,7 @@ def test_pool_backward_kernels_write_only_inside_their_plane(v, dtype):
 def test_pool_backward_right_idx_still_matches_the_reference(emulated):
     x = np.random.default_rng(1).standard_normal((2, 3, 7, 8))
     for v in (1, 2, 3):
-        with cu.use_variants(pool2d_backward_argmax=v):
+        with pyconv.kernels.use("max_pool2d_backward", v, backend="cuda"):
             _, idx = cu.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
             dy = np.random.default_rng(2).standard_normal(idx.shape)
             np.testing.assert_allclose(cu.max_pool2d_backward(dy, idx, x.shape),
@@ -338,7 +341,7 @@ def test_pool_backward_right_idx_still_matches_the_reference(emulated):
 def test_gpu_pool_backward_refuses_a_wrong_idx_and_stays_usable(v):
     cp = cu.xp
     dy, idx = _argmax_of_larger_x("max")
-    with cu.use_variants(pool2d_backward_argmax=v):
+    with pyconv.kernels.use("max_pool2d_backward", v, backend="cuda"):
         with pytest.raises(ValueError, match="indices outside"):
             cu.max_pool2d_backward(cp.asarray(dy), cp.asarray(idx), (1, 2, 4, 4))
         with pytest.raises(ValueError, match="must be"):

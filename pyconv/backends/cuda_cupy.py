@@ -19,17 +19,18 @@ module cache by the whole source text.
 
 Supported GPUs: compute capability 7.5 (Turing) and newer; `available()` refuses older ones.
 7.5 is the oldest architecture CUDA 13 compiles for and the oldest the tests compile the
-kernels for (tests/test_cuda_compile.py, sm_75/sm_80/sm_90). cp.async (variant 3) becomes plain
-copies below 8.0, and the TF32 variant 5 needs 8.0 (`tf32_available()`).
+kernels for (tests/test_cuda_compile.py, sm_75/sm_80/sm_90). The cp.async variants become plain
+copies below 8.0, and the TF32 variants need 8.0 (`tf32_available()`).
 
-Every kernel exists in numbered variants (`conv2d_forward_1` naive, `conv2d_forward_2` tiled
-implicit GEMM, ...). VARIANTS below is the one place where the default of each primitive is
-chosen; `use_variants(...)` overrides it for a block (tests and benchmarks compare them).
+Every kernel exists as a ladder of numbered variants (`conv2d_forward_1` naive,
+`conv2d_forward_2` tiled implicit GEMM, ...), which are the steps of `pyconv.kernels` for the
+backend "cuda": STEPS lists them, DEFAULTS is the one place where the default of each primitive
+is chosen, and `variant()` is the one place that picks the variant a call runs
+(`with pyconv.kernels.use("conv2d_forward", 1, backend="cuda"): ...` overrides it).
 
 CuPy is optional: without it (or without a GPU) this module still imports and `available()`
 says why the backend is disabled.
 """
-import contextlib
 import math
 import os
 import re
@@ -38,6 +39,7 @@ import threading
 import numpy as np
 
 from . import geometry
+from .contract import PRIMITIVES
 
 try:
     import cupy as xp
@@ -47,20 +49,60 @@ except Exception:  # not installed, or installed without a usable CUDA runtime
 NAME = "cuda"
 DEVICE = "cuda"
 
-# The default kernel variant of each primitive (numbers as in the .cu files' headers):
-VARIANTS = {
-    "conv2d_forward": 2,            # 1 naive | 2 implicit GEMM, 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
-    "conv2d_backward_input": 2,     # 1 naive gather | 2 implicit GEMM of the transposed problem | 3 as 2, cp.async
-    "conv2d_backward_weight": 2,    # 1 naive | 2 implicit GEMM, split reduction + sum_splits | 3 as 2, cp.async | 4 block per element
-    "conv2d_backward_bias": 1,      # 1 one block per channel, tree reduction
-    "max_pool2d_forward": 1,        # 1 one thread per output
-    "min_pool2d_forward": 1,        # 1 one thread per output
-    "pool2d_backward_argmax": 3,    # 1 atomic scatter | 2 one thread per plane | 3 count, then first-owner sums
-    "avg_pool2d_forward": 1,        # 1 one thread per output
-    "avg_pool2d_backward": 1,       # 1 gather, one thread per input pixel
-    "matmul": 2,                    # 1 naive | 2 128x128x8 tiles, 8x8 per thread | 3 as 2, cp.async pipeline
-    "matmul_backward_a": 2,         # as matmul
-    "matmul_backward_b": 2,         # as matmul
+# -- the kernel ladder ------------------------------------------------------------------------
+# Each kernel family of the .cu files, `<family>_<n>`, by variant n = 1, 2, ...: (short name,
+# what it is). Each variant adds one idea to the one before; the .cu headers give the details.
+# The rungs on common.cuh's GEMM cores (gemm_core_shared, gemm_core_async, gemm_core_tf32):
+_GEMM_ASYNC = ("gemm_async", "+ cp.async pipeline, GEMM_STAGES k-tiles in flight")
+_GEMM_TF32 = ("gemm_tf32", "+ TF32 tensor cores (mma.sync): ~1e-3 relative error, opt-in")
+_MATMUL = (("naive", "one thread per output element, k loop in registers"),
+           ("gemm_shared", "+ 128x128x8 shared-memory tiles, 8x8 outputs per thread"),
+           _GEMM_ASYNC, _GEMM_TF32)
+STEPS = {
+    "conv2d_forward": (
+        ("naive", "one thread per output y[n,k,p,q], loops over c,r,s"),
+        ("gemm_shared", "+ implicit GEMM w . im2col(x) on 128x128x8 shared-memory tiles"),
+        _GEMM_ASYNC, _GEMM_TF32),
+    "conv2d_backward_input": (
+        ("naive", "gather: one thread per dx[n,c,h,w], no atomics"),
+        ("gemm_shared", "+ implicit GEMM w^T . col2im(dy) per stride phase, shared-memory tiles"),
+        _GEMM_ASYNC, _GEMM_TF32),
+    "conv2d_backward_weight": (
+        ("naive", "one thread per dw[k,c,r,s] sums over n,p,q"),
+        ("block_reduce", "+ one block per dw element, fixed-order tree reduction"),
+        ("gemm_shared", "+ implicit GEMM dy . im2col(x)^T, shared-memory tiles, split reduction"),
+        _GEMM_ASYNC, _GEMM_TF32),
+    "conv2d_backward_bias": (("block_reduce", "one block per channel, fixed-order tree reduction"),),
+    "max_pool2d_forward": (("naive", "one thread per output: value and argmax"),),
+    "min_pool2d_forward": (("naive", "one thread per output: value and argmin"),),
+    "pool2d_backward_argmax": (
+        ("atomic", "scatter with atomicAdd; not bitwise deterministic with overlapping windows"),
+        ("per_plane", "+ deterministic: one thread per plane, outputs in row-major order"),
+        ("first_owner", "+ parallel: count per pixel, then its first output sums them in order")),
+    "avg_pool2d_forward": (("naive", "one thread per output"),),
+    "avg_pool2d_backward": (("gather", "one thread per input pixel sums its windows, no atomics"),),
+    "matmul": _MATMUL,
+    "matmul_backward_a": _MATMUL,
+    "matmul_backward_b": _MATMUL,
+}
+# The primitives whose kernels are another family's (both argmax backwards scatter by idx).
+FAMILY = {"max_pool2d_backward": "pool2d_backward_argmax", "min_pool2d_backward": "pool2d_backward_argmax"}
+
+# The variant each primitive runs on a large problem when nothing is chosen (see variant()).
+DEFAULTS = {
+    "conv2d_forward": 2,            # gemm_shared
+    "conv2d_backward_input": 2,     # gemm_shared
+    "conv2d_backward_weight": 3,    # gemm_shared (2, a block per element, is for small filter banks)
+    "conv2d_backward_bias": 1,
+    "max_pool2d_forward": 1,
+    "max_pool2d_backward": 3,       # first_owner: deterministic and parallel
+    "min_pool2d_forward": 1,
+    "min_pool2d_backward": 3,
+    "avg_pool2d_forward": 1,
+    "avg_pool2d_backward": 1,
+    "matmul": 2,                    # gemm_shared
+    "matmul_backward_a": 2,
+    "matmul_backward_b": 2,
 }
 
 # Bitwise determinism (same inputs, same bits on every run): every kernel but
@@ -69,22 +111,34 @@ VARIANTS = {
 # split weight gradient and the bias reduction add in a fixed order (sum_splits, a fixed tree).
 
 # Problems that would leave most of a 128x128 GEMM tile empty (the LeNet layers) go to a simpler
-# kernel instead of the VARIANTS default; an explicit use_variants(...) choice always wins.
+# kernel instead of the default (see variant()).
 SMALL_ROWS = 32          # GEMM rows (K for forward, C for the input gradient) below this ...
 SMALL_REDUCTION = 1024   # ... and a reduction (C*R*S forward, K*R*S input gradient) at most this: small
 SMALL_WEIGHT = 4096      # weight gradients of at most this many elements: small
 SMALL_PROBLEM = {
     "conv2d_forward": 1,            # K < SMALL_ROWS, C*R*S <= SMALL_REDUCTION: naive, a thread per output
     "conv2d_backward_input": 1,     # C < SMALL_ROWS, K*R*S <= SMALL_REDUCTION: naive gather
-    "conv2d_backward_weight": 4,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
+    "conv2d_backward_weight": 2,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
 }
 
-# TF32 tensor cores (variant 5 of the GEMM-based primitives): ~1e-3 relative error instead of
-# ~1e-6, so off unless asked for (set_tf32(True)), like torch.backends.cuda.matmul.allow_tf32.
-# float64 is never rounded to TF32 (variant 5 is core 3 in the double build).
-GEMM_PRIMITIVES = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-                   "matmul", "matmul_backward_a", "matmul_backward_b")
-TF32_VARIANT = 5
+# The variants of the GEMM-based primitives on each core of common.cuh. The weight gradient has
+# one more rung below them (2, a block per element), so its cores are one number up.
+GEMM_CORES = ("shared", "async", "tf32")    # gemm_core_shared, gemm_core_async, gemm_core_tf32
+GEMM_VARIANTS = {
+    "conv2d_forward": {"shared": 2, "async": 3, "tf32": 4},
+    "conv2d_backward_input": {"shared": 2, "async": 3, "tf32": 4},
+    "conv2d_backward_weight": {"shared": 3, "async": 4, "tf32": 5},
+    "matmul": {"shared": 2, "async": 3, "tf32": 4},
+    "matmul_backward_a": {"shared": 2, "async": 3, "tf32": 4},
+    "matmul_backward_b": {"shared": 2, "async": 3, "tf32": 4},
+}
+GEMM_PRIMITIVES = tuple(GEMM_VARIANTS)
+
+# TF32 tensor cores (the last variant of the GEMM-based primitives): ~1e-3 relative error
+# instead of ~1e-6, so off unless asked for (set_tf32(True)), like
+# torch.backends.cuda.matmul.allow_tf32. float64 is never rounded to TF32 (the TF32 variants
+# run the cp.async variant's code in the double build).
+TF32_VARIANT = {p: cores["tf32"] for p, cores in GEMM_VARIANTS.items()}
 _tf32 = [False]
 
 
@@ -102,15 +156,12 @@ def tf32_enabled():
     return _tf32[0]
 
 
-# Which source file holds each kernel family, and every variant that exists.
+# Which source file holds each kernel family (the names before `_<variant>`).
 KERNELS = {
-    "conv2d.cu": {"conv2d_forward": (1, 2, 3, 5), "conv2d_backward_input": (1, 2, 3, 5),
-                  "conv2d_backward_weight": (1, 2, 3, 4, 5), "conv2d_backward_bias": (1,)},
-    "pool2d.cu": {"max_pool2d_forward": (1,), "min_pool2d_forward": (1,),
-                  "pool2d_backward_argmax": (1, 2, 3), "avg_pool2d_forward": (1,),
-                  "avg_pool2d_backward": (1,)},
-    "matmul.cu": {"matmul": (1, 2, 3, 5), "matmul_backward_a": (1, 2, 3, 5),
-                  "matmul_backward_b": (1, 2, 3, 5)},
+    "conv2d.cu": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias"),
+    "pool2d.cu": ("max_pool2d_forward", "min_pool2d_forward", "pool2d_backward_argmax",
+                  "avg_pool2d_forward", "avg_pool2d_backward"),
+    "matmul.cu": ("matmul", "matmul_backward_a", "matmul_backward_b"),
 }
 HELPER_KERNELS = {"conv2d.cu": ("sum_splits",), "pool2d.cu": ("pool2d_argmax_count",)}
 SOURCES = tuple(KERNELS)
@@ -124,8 +175,6 @@ SPLIT_MIN_K = 256        # the smallest reduction length worth giving its own sp
 MAX_GRID_X = 2**31 - 1   # CUDA's limit on gridDim.x
 MAX_GRID_Z = 65535       # CUDA's limit on gridDim.z, and on gridDim.y
 INT_MAX = 2**31 - 1      # the kernels index with 32-bit ints
-
-_state = threading.local()
 
 
 # -- availability, sources, compilation -------------------------------------------------------
@@ -172,9 +221,10 @@ def compute_capability():
 
 
 def tf32_available():
-    """(ok, reason): whether variant 5 can run on TF32 tensor cores on the current GPU. Below
-    compute capability 8.0 the modules build variant 5 as variant 3 (common.cuh), and the
-    variant choice never picks it. Unknown (no GPU, the emulation) counts as available."""
+    """(ok, reason): whether the TF32 variants can run on TF32 tensor cores on the current GPU.
+    Below compute capability 8.0 the modules build them as the cp.async variants (common.cuh),
+    variant() never picks them and pyconv.kernels refuses them (check_step). Unknown (no GPU,
+    the emulation) counts as available."""
     cc = compute_capability()
     if cc is not None and cc < TF32_CAPABILITY:
         return False, (f"TF32 tensor cores need compute capability 8.0 (Ampere) or newer; "
@@ -233,46 +283,62 @@ def _launch(file, name, dtype, grid, block, *args):
     _function(file, name, dtype)(tuple(grid), tuple(block), args)
 
 
-# -- variants ---------------------------------------------------------------------------------
+# -- variants: the steps of pyconv.kernels ------------------------------------------------------
+
+def _family(primitive):
+    """The kernel family (the .cu name before `_<variant>`) that runs `primitive`."""
+    return FAMILY.get(primitive, primitive)
+
+
+def kernel_steps():
+    """{primitive: ((name, doc), ...)} for every primitive of the backend contract: step n is
+    variant n of its kernel family. pyconv.kernels lists and checks the steps with it; it
+    needs neither CuPy nor a GPU."""
+    return {p: STEPS[_family(p)] for p in PRIMITIVES}
+
+
+def default_step(primitive):
+    """The variant `primitive` runs on a large problem when nothing is chosen: rules 3 and 4 of
+    variant()."""
+    if _tf32[0] and primitive in TF32_VARIANT and tf32_available()[0]:
+        return TF32_VARIANT[primitive]
+    return DEFAULTS[primitive]
+
+
+def check_step(primitive, step):
+    """Raise ValueError if variant `step` of `primitive` cannot run here: the TF32 variants on
+    a GPU without TF32 tensor cores (tf32_available)."""
+    if TF32_VARIANT.get(primitive) == step:
+        ok, reason = tf32_available()
+        if not ok:
+            raise ValueError(f"cuda {primitive} step {step} (TF32 tensor cores) cannot run here: {reason}")
+
 
 def variant(primitive, small=False):
-    """The variant number used now for a kernel family: the use_variants(...) choice if any,
-    else SMALL_PROBLEM's for a `small` problem, else TF32_VARIANT for a GEMM-based primitive
-    when set_tf32(True) and the GPU has TF32 (tf32_available), else VARIANTS'."""
-    chosen = getattr(_state, "variants", {})
-    if primitive in chosen:
-        return chosen[primitive]
+    """The variant `primitive` runs now; the one place that chooses, in this order:
+      1. an explicit choice: `pyconv.kernels.use(primitive, n, backend="cuda")` (this thread,
+         inside the block), `pyconv.kernels.set_step(...)`, or PYCONV_KERNELS=cuda:primitive=n;
+      2. SMALL_PROBLEM's, when the caller says the problem is `small` (most of a 128x128 GEMM
+         tile would be empty);
+      3. the TF32 variant of a GEMM-based primitive after set_tf32(True), on a GPU with TF32
+         tensor cores (tf32_available);
+      4. DEFAULTS'.
+    Rules 3 and 4 are default_step."""
+    from .. import kernels   # pyconv.kernels imports the backends package: import at call time
+    chosen = kernels.chosen(NAME, primitive)
+    if chosen is not None:
+        return chosen
     if small and primitive in SMALL_PROBLEM:
         return SMALL_PROBLEM[primitive]
-    if _tf32[0] and primitive in GEMM_PRIMITIVES and tf32_available()[0]:
-        return TF32_VARIANT
-    return VARIANTS[primitive]
+    return default_step(primitive)
 
 
-@contextlib.contextmanager
-def use_variants(**chosen):
-    """Override VARIANTS in this thread: `with use_variants(conv2d_forward=1): ...`."""
-    for primitive, v in chosen.items():
-        file = _file_of(primitive)
-        if v not in KERNELS[file][primitive]:
-            raise ValueError(f"{primitive} has variants {KERNELS[file][primitive]}, not {v}")
-        if v == TF32_VARIANT and primitive in GEMM_PRIMITIVES:
-            ok, reason = tf32_available()
-            if not ok:
-                raise ValueError(f"{primitive} variant {v} is unavailable: {reason}")
-    previous = getattr(_state, "variants", {})
-    _state.variants = {**previous, **chosen}
-    try:
-        yield
-    finally:
-        _state.variants = previous
-
-
-def _file_of(primitive):
-    for file, families in KERNELS.items():
-        if primitive in families:
-            return file
-    raise ValueError(f"unknown kernel family {primitive!r}")
+def _run_variant(primitive, small=False):
+    """variant(), reported to pyconv.kernels as the step this call runs (kernels.ran)."""
+    from .. import kernels
+    v = variant(primitive, small)
+    kernels.record(NAME, primitive, v)
+    return v
 
 
 def _small_gemm(rows, reduction):
@@ -283,8 +349,9 @@ def _small_gemm(rows, reduction):
     return rows < SMALL_ROWS and reduction <= SMALL_REDUCTION
 
 
-def kernel_name(primitive, v=None):
-    return f"{primitive}_{variant(primitive) if v is None else v}"
+def kernel_name(primitive, v):
+    """The kernel of variant v of `primitive`, as named in its .cu file."""
+    return f"{_family(primitive)}_{v}"
 
 
 # -- launch configuration (pure Python) -------------------------------------------------------
@@ -447,7 +514,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     y = xp.empty((N, K, P, Q), dtype=x.dtype)
     if y.size == 0:
         return y
-    v = variant("conv2d_forward", small=_small_gemm(K, C * R * S))
+    v = _run_variant("conv2d_forward", small=_small_gemm(K, C * R * S))
     if v == 1:
         grid, block = (blocks(y.size),), (THREADS,)
     else:
@@ -469,7 +536,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         return dx
     if dy.size == 0:
         return xp.zeros((N, C, H, W), dtype=dy.dtype)
-    v = variant("conv2d_backward_input", small=_small_gemm(C, K * R * S))
+    v = _run_variant("conv2d_backward_input", small=_small_gemm(C, K * R * S))
     name = kernel_name("conv2d_backward_input", v)
     if v == 1:
         _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
@@ -495,10 +562,10 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
         raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
     if K * C * R * S == 0 or N * P * Q == 0:
         return xp.zeros((K, C, R, S), dtype=dy.dtype)
-    v = variant("conv2d_backward_weight", small=K * C * R * S <= SMALL_WEIGHT)
-    if v in (1, 4):
+    v = _run_variant("conv2d_backward_weight", small=K * C * R * S <= SMALL_WEIGHT)
+    if v in (1, 2):
         dw = xp.empty((K, C, R, S), dtype=dy.dtype)
-        grid = (blocks(dw.size),) if v == 1 else (dw.size,)   # 4: a block per element
+        grid = (blocks(dw.size),) if v == 1 else (dw.size,)   # 2: a block per element
         _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
                 grid, (THREADS,), dw, dy, x, *g)
         return dw
@@ -523,8 +590,8 @@ def conv2d_backward_bias(dy):
         return xp.zeros((K,), dtype=dy.dtype)
     db = xp.empty((K,), dtype=dy.dtype)
     if K:
-        _launch("conv2d.cu", kernel_name("conv2d_backward_bias"), dy.dtype, (K,), (THREADS,),
-                db, dy, N, K, P * Q)
+        name = kernel_name("conv2d_backward_bias", _run_variant("conv2d_backward_bias"))
+        _launch("conv2d.cu", name, dy.dtype, (K,), (THREADS,), db, dy, N, K, P * Q)
     return db
 
 
@@ -538,12 +605,12 @@ def _arg_pool_forward(primitive, x, kernel, stride, padding):
     y = xp.empty((N, C, P, Q), dtype=x.dtype)
     idx = xp.empty((N, C, P, Q), dtype=np.int64)
     if y.size:
-        _launch("pool2d.cu", kernel_name(primitive), x.dtype, (blocks(y.size),), (THREADS,),
-                y, idx, x, *g)
+        name = kernel_name(primitive, _run_variant(primitive))
+        _launch("pool2d.cu", name, x.dtype, (blocks(y.size),), (THREADS,), y, idx, x, *g)
     return y, idx
 
 
-def _arg_pool_backward(dy, idx, x_shape):
+def _arg_pool_backward(primitive, dy, idx, x_shape):
     dy = _array("dy", dy, 4)
     idx = _array("idx", idx, 4, dtype=np.int64)
     N, C, H, W = _x_shape(x_shape)
@@ -554,7 +621,7 @@ def _arg_pool_backward(dy, idx, x_shape):
     P, Q = dy.shape[2:]
     if dy.size == 0 or dx.size == 0:   # an x without pixels: its windows hold only padding
         return dx
-    v = variant("pool2d_backward_argmax")
+    v = _run_variant(primitive)
     bad = xp.zeros((1,), dtype=np.int32)
     if v == 3:   # deterministic in two passes, a thread per dy element each (see pool2d.cu)
         count = xp.zeros((N, C, H, W), dtype=np.int32)
@@ -562,11 +629,11 @@ def _arg_pool_backward(dy, idx, x_shape):
         grid = (blocks(dy.size),), (THREADS,)
         _launch("pool2d.cu", "pool2d_argmax_count", dy.dtype, *grid,
                 count, first, idx, bad, N * C, H * W, P * Q)
-        _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, *grid,
+        _launch("pool2d.cu", kernel_name(primitive, v), dy.dtype, *grid,
                 dx, dy, idx, count, first, N * C, H * W, P * Q)
     else:
         grid, block = ((blocks(dy.size),), (THREADS,)) if v == 1 else ((blocks(N * C, 128),), (128,))
-        _launch("pool2d.cu", kernel_name("pool2d_backward_argmax", v), dy.dtype, grid, block,
+        _launch("pool2d.cu", kernel_name(primitive, v), dy.dtype, grid, block,
                 dx, dy, idx, bad, N * C, H * W, P * Q)
     # The kernels skip (and count) indices outside a plane, so a wrong idx never writes outside
     # dx; reading the count waits for the kernel, which is the price of refusing such an idx
@@ -583,7 +650,7 @@ def max_pool2d_forward(x, kernel, stride, padding):
 
 
 def max_pool2d_backward(dy, idx, x_shape):
-    return _arg_pool_backward(dy, idx, x_shape)
+    return _arg_pool_backward("max_pool2d_backward", dy, idx, x_shape)
 
 
 def min_pool2d_forward(x, kernel, stride, padding):
@@ -591,7 +658,7 @@ def min_pool2d_forward(x, kernel, stride, padding):
 
 
 def min_pool2d_backward(dy, idx, x_shape):
-    return _arg_pool_backward(dy, idx, x_shape)
+    return _arg_pool_backward("min_pool2d_backward", dy, idx, x_shape)
 
 
 def avg_pool2d_forward(x, kernel, stride, padding):
@@ -599,8 +666,8 @@ def avg_pool2d_forward(x, kernel, stride, padding):
     g = _pool_geometry("avg_pool2d", x.shape, kernel, stride, padding)
     y = xp.empty(x.shape[:2] + (g[3], g[4]), dtype=x.dtype)
     if y.size:
-        _launch("pool2d.cu", kernel_name("avg_pool2d_forward"), x.dtype, (blocks(y.size),), (THREADS,),
-                y, x, *g)
+        name = kernel_name("avg_pool2d_forward", _run_variant("avg_pool2d_forward"))
+        _launch("pool2d.cu", name, x.dtype, (blocks(y.size),), (THREADS,), y, x, *g)
     return y
 
 
@@ -611,8 +678,8 @@ def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
         raise ValueError(f"dy must have shape {tuple(x_shape[:2]) + (g[3], g[4])}, got {tuple(dy.shape)}")
     dx = xp.empty(tuple(int(i) for i in x_shape), dtype=dy.dtype)
     if dx.size:
-        _launch("pool2d.cu", kernel_name("avg_pool2d_backward"), dy.dtype, (blocks(dx.size),), (THREADS,),
-                dx, dy, *g)
+        name = kernel_name("avg_pool2d_backward", _run_variant("avg_pool2d_backward"))
+        _launch("pool2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, *g)
     return dx
 
 
@@ -641,7 +708,7 @@ def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
     if Kd == 0:
         out[...] = 0
         return out
-    v = variant(primitive)
+    v = _run_variant(primitive)
     if out.size > INT_MAX:
         raise ValueError(f"{primitive}: the output {tuple(out_shape)} has {out.size} elements; "
                          "the CUDA kernels index with 32-bit ints")
