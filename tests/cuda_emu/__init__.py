@@ -1,8 +1,9 @@
 """Run pyconv's CUDA kernels on the CPU: a test harness for machines without a GPU.
 
 Each csrc/cuda/*.cu file is compiled with g++ against shim.h (one OS thread per CUDA thread,
-blocks in sequence, __syncthreads as a barrier, cp.async a copy deferred until waited for)
-into one shared library per (file, dtype).
+blocks in sequence, __syncthreads as a barrier, and CPU versions of common.cuh's sm_80
+instruction wrappers: cp.async a copy deferred until waited for, mma.sync computed lane by
+lane) into one shared library per (file, dtype).
 `function(file, name, dtype)` returns a callable with the signature of a CuPy RawModule kernel,
 `fn(grid, block, args)`, taking numpy arrays and numpy ints; tests put it in place of
 `cuda_cupy._function` and numpy in place of `cuda_cupy.xp`, so the whole Python wrapper and the
