@@ -14,7 +14,8 @@
  * Return codes: PC_OK, PC_ENOMEM (a workspace could not be allocated), PC_EINVAL (an argument the
  * Python side should have rejected: a step outside 0..pc_kernel_steps(name), a pooling index
  * outside its plane, a negative size, a size whose element count or padded extent would
- * overflow; every entry point checks its sizes with checked.h before it indexes anything).
+ * overflow; every entry point checks its sizes with checked.h before it indexes anything),
+ * PC_ENOTIMPL (a lab's stub in a student copy: see pyconv/lab.py).
  *
  * Threads: pc_set_num_threads(n), n <= 0 for the default. In a process forked after a kernel
  * ran in parallel, every kernel runs single-threaded (pc_forked_single_threaded() says so):
@@ -29,7 +30,7 @@
 #include <stdint.h>
 
 /* cdef-begin */
-enum { PC_OK = 0, PC_ENOMEM = 1, PC_EINVAL = 2 };
+enum { PC_OK = 0, PC_ENOMEM = 1, PC_EINVAL = 2, PC_ENOTIMPL = 3 };
 
 typedef struct {
     int64_t N, C, H, W;     /* input */

@@ -8,6 +8,7 @@ commands:
           pooling and matmul (forward and forward+backward) and print one table
   train   train a model (LeNet-5, VGG-, ResNet-, Inception-style) on MNIST or Fashion-MNIST
   info    print the version, the backends and why any is disabled
+  lab     the lab track: list, new N DIR (a student copy), grade N --path DIR, solution-check
   kernels list every backend's kernel steps (the ladder), the default of each marked '*'
 
 run `python -m pyconv <command> --help` for a command's options"""
@@ -36,6 +37,9 @@ def main(argv=None):
         return train(rest)
     if command == "info":
         return info()
+    if command == "lab":
+        from .lab import main as lab
+        return lab(rest)
     if command == "kernels":
         import pyconv
         print(pyconv.kernels.table())

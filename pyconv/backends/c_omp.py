@@ -233,6 +233,9 @@ def _call(fn, *args):
         err = fn(*args)
     if err == lib.PC_ENOMEM:
         raise MemoryError("the C backend could not allocate its workspace")
+    if err == lib.PC_ENOTIMPL:
+        raise NotImplementedError("this C kernel step is a lab stub, not written yet (see labs/ and "
+                                  "`python -m pyconv lab list`)")
     if err != lib.PC_OK:
         raise ValueError("the C backend rejected its arguments (a size it cannot index, or a pooling "
                          "index outside its plane)")
