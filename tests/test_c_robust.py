@@ -109,25 +109,51 @@ def test_extent_past_int64_is_a_value_error():
 
 def test_c_entry_points_check_their_sizes():
     """The C functions themselves refuse counts that overflow, whatever the Python side passed:
-    they return PC_EINVAL before touching the (here NULL) buffers."""
+    every step returns PC_EINVAL before touching the (here NULL) buffers."""
     ffi, lib = c.ffi, c.lib
     null = ffi.NULL
+
+    def steps(name):
+        return range(0, lib.pc_kernel_steps(name.encode()) + 1)     # 0: the default
     huge = dict(N=2 ** 40, C=2 ** 40, H=1, W=1, K=1, R=1, S=1, P=1, Q=1, sh=1, sw=1, pt=0, pl=0, dh=1, dw=1)
-    for fn in ("pc_conv2d_forward_f64", "pc_conv2d_forward_naive_f32"):
-        assert getattr(lib, fn)(ffi.new("pc_conv_shape *", huge), null, null, null, null) == lib.PC_EINVAL
+    for step in steps("conv2d_forward"):
+        for fn in (lib.pc_conv2d_forward_f64, lib.pc_conv2d_forward_f32):
+            assert fn(ffi.new("pc_conv_shape *", huge), null, null, null, null, step, null) == lib.PC_EINVAL
     wide = dict(huge, N=1, C=1, W=3, Q=2, sw=2 ** 62, S=1)
-    assert lib.pc_conv2d_backward_input_f32(ffi.new("pc_conv_shape *", wide), null, null, null) == lib.PC_EINVAL
+    for step in steps("conv2d_backward_input"):
+        assert lib.pc_conv2d_backward_input_f32(ffi.new("pc_conv_shape *", wide), null, null, null, step,
+                                                null) == lib.PC_EINVAL
     negative = dict(huge, N=1, C=1, pt=-1)
-    assert lib.pc_conv2d_backward_weight_f64(ffi.new("pc_conv_shape *", negative), null, null, null) == lib.PC_EINVAL
+    for step in steps("conv2d_backward_weight"):
+        assert lib.pc_conv2d_backward_weight_f64(ffi.new("pc_conv_shape *", negative), null, null, null, step,
+                                                 null) == lib.PC_EINVAL
     assert lib.pc_conv2d_backward_bias_f32(ffi.new("pc_conv_shape *", dict(huge, K=2 ** 40)), null, null) == lib.PC_EINVAL
     pool = ffi.new("pc_pool_shape *", dict(N=2 ** 31, C=2 ** 31, H=2, W=2, R=2, S=2, P=1, Q=1, sh=1, sw=1,
                                            ph=0, pw=0))
-    assert lib.pc_max_pool2d_forward_f32(pool, null, null, null) == lib.PC_EINVAL
+    for step in steps("max_pool2d_forward"):
+        assert lib.pc_max_pool2d_forward_f32(pool, null, null, null, step, null) == lib.PC_EINVAL
+    for step in steps("avg_pool2d_forward"):
+        assert lib.pc_avg_pool2d_forward_f64(pool, null, null, step, null) == lib.PC_EINVAL
     assert lib.pc_avg_pool2d_backward_f64(pool, null, null) == lib.PC_EINVAL
     assert lib.pc_index_pool2d_backward_f64(pool, null, null, null) == lib.PC_EINVAL
-    assert lib.pc_matmul_f32(2 ** 21, 2 ** 21, 2 ** 21, 1, null, 1, 1, null, 1, 1, null) == lib.PC_EINVAL
-    # strides that would leave the (M, K) block of a
-    assert lib.pc_matmul_f64(1, 2, 2, 2, null, 3, 1, null, 2, 1, null) == lib.PC_EINVAL
+    for step in steps("matmul"):
+        assert lib.pc_matmul_f32(2 ** 21, 2 ** 21, 2 ** 21, 1, null, 1, 1, null, 1, 1, null, step, null) == lib.PC_EINVAL
+        # strides that would leave the (M, K) block of a
+        assert lib.pc_matmul_f64(1, 2, 2, 2, null, 3, 1, null, 2, 1, null, step, null) == lib.PC_EINVAL
+
+
+def test_c_entry_points_refuse_a_step_that_does_not_exist():
+    ffi, lib = c.ffi, c.lib
+    ran = ffi.new("int *", 99)
+    a = np.ones((1, 2, 2), np.float32)
+    out = np.empty((1, 2, 2), np.float32)
+    ptr = ffi.from_buffer("float[]", a)
+    for step in (-1, lib.pc_kernel_steps(b"matmul") + 1):
+        assert lib.pc_matmul_f32(1, 2, 2, 2, ptr, 2, 1, ptr, 2, 1, ffi.from_buffer("float[]", out), step,
+                                 ran) == lib.PC_EINVAL
+        assert ran[0] == 0
+    assert lib.pc_kernel_steps(b"no_such_primitive") == 0
+    assert lib.pc_kernel_step_doc(b"matmul", 0) == ffi.NULL
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
