@@ -32,8 +32,10 @@ class Value:
         out = Value(self.data + other.data, (self, other), "+")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of a + b flows to a and b
             self.grad += out.grad
             other.grad += out.grad
+            # END LAB 1
         out._backward = _backward
         return out
 
@@ -42,8 +44,10 @@ class Value:
         out = Value(self.data * other.data, (self, other), "*")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of a * b flows to a and b
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
+            # END LAB 1
         out._backward = _backward
         return out
 
@@ -53,7 +57,9 @@ class Value:
         out = Value(self.data ** exponent, (self,), f"**{exponent}")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of x ** exponent (an int or float)
             self.grad += exponent * self.data ** (exponent - 1) * out.grad if exponent else 0.0
+            # END LAB 1
         out._backward = _backward
         return out
 
@@ -61,7 +67,9 @@ class Value:
         out = Value(math.exp(self.data), (self,), "exp")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of exp(x)
             self.grad += out.data * out.grad
+            # END LAB 1
         out._backward = _backward
         return out
 
@@ -77,7 +85,9 @@ class Value:
         out = Value(math.tanh(self.data), (self,), "tanh")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of tanh(x)
             self.grad += (1 - out.data ** 2) * out.grad
+            # END LAB 1
         out._backward = _backward
         return out
 
@@ -95,12 +105,15 @@ class Value:
         out = Value(self.data if self.data > 0 else 0.0, (self,), "relu")
 
         def _backward():
+            # BEGIN LAB 1: the gradient of relu(x)
             self.grad += (self.data > 0) * out.grad
+            # END LAB 1
         out._backward = _backward
         return out
 
     def _topological_order(self):
         """Every Value that leads to self, each after the Values it was made from."""
+        # BEGIN LAB 1: every Value that leads to self, each after the Values it was made from (no recursion)
         order, visited, stack = [], set(), [(self, False)]
         while stack:
             node, children_done = stack.pop()
@@ -111,12 +124,14 @@ class Value:
                 stack.append((node, True))
                 stack.extend((child, False) for child in node._prev if id(child) not in visited)
         return order
+        # END LAB 1
 
     def backward(self):
         """d(self)/d(v) added into v.grad for every leaf v of the graph (accumulates).
 
         Inner Values restart from 0, so that a second call adds exactly the same gradients
         to the leaves again."""
+        # BEGIN LAB 1: the backward pass: inner grads to 0, seed 1, every _backward from the output back
         order = self._topological_order()
         for node in order:
             if node._prev:
@@ -124,6 +139,7 @@ class Value:
         self.grad += 1.0
         for node in reversed(order):
             node._backward()
+        # END LAB 1
 
     def zero_grad(self):
         """Set .grad to 0 on self and every Value it was computed from."""
