@@ -150,9 +150,11 @@ static int SFX(conv2d_backward_weight_5_im2col_parallel)(const pc_conv_shape *s,
                                                          const REAL *x, REAL *dw)
 {
     const int64_t K = s->K, CRS = s->C * s->R * s->S, PQ = s->P * s->Q, CHW = s->C * s->H * s->W;
-    const int nt = pc_threads();
-    const int64_t cw = pc_round_up(pc_max64(1, pc_ceil_div(CRS, 2 * (int64_t)nt)), NR);
+    const int nt_all = pc_threads();
+    const int64_t cw = pc_round_up(pc_max64(1, pc_ceil_div(CRS, 2 * (int64_t)nt_all)), NR);
     const int64_t nblk = pc_ceil_div(CRS, cw);
+    /* no more threads than blocks: each holds a cw x PQ buffer, about CRS*PQ in all */
+    const int nt = (int)pc_max64(1, pc_min64(nt_all, nblk));
     int err = pc_gemm_3_reserve(nt);
     REAL *cols = err ? NULL : pc_conv2d_alloc_col(pc_smul(nt, cw), PQ, sizeof(REAL), &err);
     if (!cols)
