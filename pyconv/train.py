@@ -1,18 +1,18 @@
 """Training loop for image classifiers: `fit(...)` for notebooks, `main(argv)` for
 `python -m pyconv train`.
 
-    python -m pyconv train --model lenet5 --dataset mnist --out runs/lenet5
+    python -m pyconv train --model lenet5 --dataset mnist    # writes to runs/lenet5-mnist
 
 Each epoch trains on the training split (with a progress bar: tqdm when installed, else a plain
 line), evaluates on the validation split, steps the learning-rate schedule and writes a
-checkpoint to OUT/checkpoint.npz (model, optimizer, scheduler, epoch, every RNG state, history,
+checkpoint to OUT/checkpoint.npz (OUT: --out, by default runs/<model>-<dataset>; model, optimizer, scheduler, epoch, every RNG state, history,
 the run's settings; written to a temporary file in OUT and renamed, so a crash never leaves half
 a file). The checkpoint holds arrays and JSON only (see pyconv.checkpoint), so reading one never
 runs code. `--resume` loads it and continues exactly as the uninterrupted run would have, after
 checking that the run's settings are the checkpoint's; a longer or shorter `--epochs` continues
 on the learning-rate schedule built for the new length. At the end the test accuracy and
-confusion matrix are printed and OUT/history.json (plus OUT/curves.png when matplotlib is
-installed) is written.
+confusion matrix are printed and OUT/model.npz and OUT/history.json (plus OUT/curves.png and
+OUT/confusion.png when matplotlib is installed) are written.
 """
 import argparse
 import json
@@ -28,6 +28,8 @@ from . import nn, optim
 from .checkpoint import (CheckpointError, atomic_write, load_checkpoint, remove_stale_temporaries,
                          save_checkpoint)
 from .data import transforms as T
+from .data.mnist import FILES as DATA_FILES
+from .data.mnist import cache_dir
 from .models import MODELS, get_model
 from .nn import functional as F
 from .tensor import no_grad
@@ -137,11 +139,21 @@ def confusion_matrix(preds, targets, num_classes):
 
 
 def format_confusion(counts, classes=None):
+    """The confusion matrix as text: rows are true classes, columns predictions. Short class
+    names (digits) head the columns; longer ones (Fashion-MNIST's "T-shirt/top") are written in
+    full on the rows, and the columns are numbered in the same order."""
     k = len(counts)
-    labels = [str(c)[:6] for c in (classes or range(k))]
-    width = max(6, len(str(counts.max())) + 1)
-    head = "true\\pred " + "".join(f"{l:>{width}}" for l in labels[:k])
-    rows = [f"{labels[i]:<10}" + "".join(f"{v:>{width}}" for v in counts[i]) for i in range(k)]
+    names = [str(c) for c in (classes if classes is not None else range(k))][:k]
+    width = max(5, len(str(counts.max())) + 1)
+    if max(map(len, names)) < width:
+        head = "true\\pred " + "".join(f"{n:>{width}}" for n in names)
+        rows = [f"{names[i]:<10}" + "".join(f"{v:>{width}}" for v in counts[i]) for i in range(k)]
+        return "\n".join([head] + rows)
+    labels = [f"{i} {name}" for i, name in enumerate(names)]
+    corner = "true \\ predicted"
+    first = max(len(corner), max(map(len, labels))) + 1
+    head = f"{corner:<{first}}" + "".join(f"{i:>{width}}" for i in range(k))
+    rows = [f"{labels[i]:<{first}}" + "".join(f"{v:>{width}}" for v in counts[i]) for i in range(k)]
     return "\n".join([head] + rows)
 
 
@@ -312,16 +324,27 @@ def write_history(out_dir, history):
     atomic_write(os.path.join(out_dir, "history.json"), lambda f: f.write(text.encode()))
 
 
-def plot_curves(out_dir, history):
-    """OUT/curves.png of losses and accuracies per epoch; returns its path, or None without matplotlib."""
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    return plt
+
+
+def curves_figure(history, title=None):
+    """The matplotlib figure of curves.png: losses, accuracies and (when the history has it) the
+    learning rate per epoch, under `title`; None without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return None
     epochs = history["epoch"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    lr = history.get("lr")
+    fig, axes = plt.subplots(1, 3 if lr else 2, figsize=(14 if lr else 10, 4))
+    ax1, ax2 = axes[:2]
     ax1.plot(epochs, history["train_loss"], "o-", label="train")
     if any(v is not None for v in history["val_loss"]):
         ax1.plot(epochs, history["val_loss"], "o-", label="validation")
@@ -330,8 +353,35 @@ def plot_curves(out_dir, history):
     if any(v is not None for v in history["val_accuracy"]):
         ax2.plot(epochs, history["val_accuracy"], "o-", label="validation")
     ax2.set_xlabel("epoch"); ax2.set_ylabel("accuracy"); ax2.legend()
-    path = os.path.join(out_dir, "curves.png")
+    if lr:
+        axes[2].plot(epochs, lr, "o-", color="tab:green")
+        axes[2].set_xlabel("epoch"); axes[2].set_ylabel("learning rate (during the epoch)")
+        axes[2].ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(out_dir, history, title=None):
+    """OUT/curves.png (see curves_figure); returns its path, or None without matplotlib."""
+    fig = curves_figure(history, title)
+    if fig is None:
+        return None
+    path = os.path.join(out_dir, "curves.png")
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_confusion_png(out_dir, counts, classes, title=None):
+    """OUT/confusion.png (pyconv.viz.plot_confusion); returns its path, or None without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    from .viz import plot_confusion
+    fig = plot_confusion(counts, classes, title=title)
+    path = os.path.join(out_dir, "confusion.png")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -370,7 +420,9 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="threads of the c backend (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
-    p.add_argument("--out", default=None, help="directory for checkpoint.npz, model.npz, history.json, curves.png")
+    p.add_argument("--out", default=None,
+                   help="directory for checkpoint.npz, model.npz, history.json, curves.png, confusion.png "
+                        "(default runs/<model>-<dataset>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz (a fresh run when there is none yet); the settings "
                         "that shape the run must be the checkpoint's, --epochs may differ")
@@ -418,6 +470,41 @@ def run_settings(args):
     return settings
 
 
+def default_out_dir(model, dataset):
+    """Where a run writes when --out is not given: runs/<model>-<dataset> under the current directory."""
+    return os.path.join("runs", f"{model}-{dataset}")
+
+
+def _cli_error(message):
+    """A one-line error on stderr and exit status 2 (argparse's), instead of a traceback."""
+    print(f"python -m pyconv train: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_datasets(cls, data_dir, download):
+    """(train set, test set) of `cls`; a missing folder or download is a one-line CLI error that
+    names where the files were looked for and the ways to provide them."""
+    try:
+        return cls(data_dir, train=True, download=download), cls(data_dir, train=False, download=download)
+    except FileNotFoundError:
+        if data_dir is not None:
+            where = f"--data-dir {data_dir}"
+        elif os.environ.get("PYCONV_DATA"):
+            where = f"$PYCONV_DATA ({os.environ['PYCONV_DATA']})"
+        else:
+            where = f"{cache_dir(cls.folder)} (no --data-dir given, PYCONV_DATA not set)"
+        _cli_error(f"no {cls.__name__} data in {where}: looked for the four IDX files "
+                   f"({DATA_FILES[0]}, ...) in {', '.join(cls._candidates(data_dir))}; give "
+                   f"--data-dir DIR (the folder that holds them), set PYCONV_DATA=DIR, or add --download "
+                   f"to fetch them")
+    except RuntimeError as exc:
+        if not download:
+            raise
+        reason = str(exc).splitlines()[0]
+        _cli_error(f"{reason} Put the four IDX files in a folder by hand and give --data-dir DIR or set "
+                   f"PYCONV_DATA=DIR")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     out = print
@@ -427,12 +514,11 @@ def main(argv=None):
     if args.threads:
         pyconv.set_num_threads(args.threads)
     backend = pyconv.get_backend() if args.device == "cpu" else "cuda"
-    if args.resume and not args.out:
-        raise SystemExit("--resume needs --out DIR (where the checkpoint is)")
+    if args.out is None:
+        args.out = default_out_dir(args.model, args.dataset)
 
     cls = DATASETS[args.dataset]
-    train_set = cls(args.data_dir, train=True, download=args.download)
-    test_set = cls(args.data_dir, train=False, download=args.download)
+    train_set, test_set = load_datasets(cls, args.data_dir, args.download)
     rng = np.random.default_rng(args.seed)
     indices = rng.permutation(len(train_set))
     if args.limit is not None:
@@ -465,6 +551,8 @@ def main(argv=None):
         f"{n_val} validation, {test_n} test images; backend {backend}; {args.optimizer} "
         f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
         f"augment {augment_text}, seed {args.seed}")
+    out(f"writing to {args.out}: checkpoint.npz after every epoch; model.npz, history.json, curves.png "
+        f"and confusion.png at the end")
     started = time.perf_counter()
     try:
         history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
@@ -482,13 +570,15 @@ def main(argv=None):
         f"on backend {backend} ({time.perf_counter() - started:.0f} s in this run)")
     history.update(test_accuracy=test_acc, test_loss=test_loss, confusion_matrix=counts.tolist(),
                    model=args.model, dataset=args.dataset, backend=backend, args=vars(args))
-    if args.out:
-        model_path = os.path.join(args.out, "model.npz")
-        atomic_write(model_path, lambda f: np.savez(f, **model.state_dict()))
-        write_history(args.out, history)
-        curves = plot_curves(args.out, history)
-        out(f"wrote {model_path}, {os.path.join(args.out, 'history.json')}"
-            + (f", {curves}" if curves else " (install matplotlib for curves.png)"))
+    model_path = os.path.join(args.out, "model.npz")
+    atomic_write(model_path, lambda f: np.savez(f, **model.state_dict()))
+    write_history(args.out, history)
+    curves = plot_curves(args.out, history, title=f"{args.model} on {args.dataset}, backend {backend}")
+    confusion = plot_confusion_png(args.out, counts, cls.classes,
+                                   title=f"{args.model} on the {args.dataset} test set: "
+                                         f"accuracy {test_acc:.1%} ({backend})")
+    out(f"wrote {model_path}, {os.path.join(args.out, 'history.json')}"
+        + (f", {curves}, {confusion}" if curves else " (install matplotlib for curves.png and confusion.png)"))
     return 0
 
 

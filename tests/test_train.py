@@ -1,5 +1,6 @@
 """The training loop: checkpoints, identical resume, what resume refuses, early stopping, the
-command line on small fake MNIST files, and (when the real files are present) a short run that
+command line on small fake MNIST and Fashion-MNIST files (its outputs, the default output folder,
+class names, a missing data folder), and (when the real files are present) a short run that
 must learn."""
 import hashlib
 import json
@@ -176,10 +177,9 @@ def test_confusion_matrix_and_plain_progress(capsys):
 
 
 # -- the command line on fake MNIST files ----------------------------------------------------------
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
+def write_fake_dataset(root, cls, monkeypatch):
+    """120 training and 40 test images of `cls`'s layout in `root`, whose MD5s `cls` accepts."""
     rng = np.random.default_rng(0)
-    root = tmp_path / "data" / "mnist"
     root.mkdir(parents=True)
     for prefix, n in (("train", 120), ("t10k", 40)):
         y = (np.arange(n) % 10).astype(np.uint8)
@@ -189,7 +189,12 @@ def fake_mnist(tmp_path, monkeypatch):
         data.write_idx(str(root / f"{prefix}-images-idx3-ubyte.gz"), x)
         data.write_idx(str(root / f"{prefix}-labels-idx1-ubyte.gz"), y)
     md5 = {f: hashlib.md5((root / f).read_bytes()).hexdigest() for f in mnist_module.FILES}
-    monkeypatch.setattr(MNIST, "md5", md5)
+    monkeypatch.setattr(cls, "md5", md5)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    write_fake_dataset(tmp_path / "data" / "mnist", MNIST, monkeypatch)
     return tmp_path / "data"
 
 
@@ -208,6 +213,32 @@ def test_cli_trains_and_writes_outputs(fake_mnist, tmp_path, capsys):
     assert np.array(history["confusion_matrix"]).sum() == 40
     weights = np.load(out / "model.npz")
     assert set(weights.files) == set(pyconv.models.get_model("lenet5").state_dict())
+    assert f"writing to {out}" in text.splitlines()[1]  # said before the first epoch
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "install matplotlib for curves.png and confusion.png" in text
+    else:
+        for name in ("curves.png", "confusion.png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_cli_writes_to_runs_model_dataset_by_default(fake_mnist, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert T.main(ARGS + ["--data-dir", str(fake_mnist), "--epochs", "1", "--limit", "40"]) == 0
+    out = os.path.join("runs", "lenet5-mnist")
+    assert f"writing to {out}" in capsys.readouterr().out
+    assert {"checkpoint.npz", "model.npz", "history.json"} <= set(os.listdir(tmp_path / out))
+
+
+def test_cli_prints_fashion_mnist_class_names(tmp_path, monkeypatch, capsys):
+    write_fake_dataset(tmp_path / "data" / "fashion-mnist", data.FashionMNIST, monkeypatch)
+    assert T.main(ARGS + ["--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                          "--limit", "40", "--out", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    matrix = text[text.index("confusion matrix"):text.index("test accuracy")]
+    for i, name in enumerate(data.FashionMNIST.classes):
+        assert f"\n{i} {name} " in matrix  # full names on the rows, columns numbered alike
 
 
 def test_cli_resume_matches_uninterrupted_run(fake_mnist, tmp_path, monkeypatch):
@@ -270,11 +301,29 @@ def test_cli_resume_refuses_an_old_pickle_checkpoint(fake_mnist, tmp_path):
     assert not marker.exists()
 
 
-def test_cli_errors(fake_mnist):
+def test_cli_errors(fake_mnist, tmp_path, capsys):
     with pytest.raises(SystemExit):
         T.main(["--model", "alexnet"])
-    with pytest.raises(SystemExit):
-        T.main(["--resume"])
+    capsys.readouterr()
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(SystemExit) as info:
+        T.main(["--resume", "--data-dir", str(missing), "--out", str(tmp_path / "run")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback
+    assert f"no MNIST data in --data-dir {missing}" in err
+    assert "--download" in err and "PYCONV_DATA" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_format_confusion_keeps_long_class_names_whole():
+    counts = np.arange(9).reshape(3, 3)
+    text = T.format_confusion(counts, ("T-shirt/top", "Trouser", "Ankle boot"))
+    lines = text.splitlines()
+    assert lines[0].split()[-3:] == ["0", "1", "2"]
+    assert lines[1].startswith("0 T-shirt/top ") and lines[3].startswith("2 Ankle boot ")
+    assert lines[3].split()[-3:] == ["6", "7", "8"]
+    assert T.format_confusion(counts, ("0", "1", "2")).splitlines()[0].split() == ["true\\pred", "0", "1", "2"]
 
 
 # -- real MNIST ------------------------------------------------------------------------------------
@@ -295,3 +344,12 @@ def test_curves_png_when_matplotlib_is_installed(tmp_path):
                "train_accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.75]}
     path = T.plot_curves(str(tmp_path), history)
     assert path and os.path.getsize(path) > 1000
+    fig = T.curves_figure(dict(history, lr=[1e-3, 5e-4]), title="lenet5 on mnist, backend numpy")
+    assert fig._suptitle.get_text() == "lenet5 on mnist, backend numpy"
+    assert len(fig.axes) == 3 and list(fig.axes[2].lines[0].get_ydata()) == [1e-3, 5e-4]
+
+
+def test_confusion_png_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = T.plot_confusion_png(str(tmp_path), np.array([[3, 1], [0, 4]]), ("cat", "dog"), title="t")
+    assert path.endswith("confusion.png") and os.path.getsize(path) > 1000
