@@ -223,9 +223,13 @@ def matmul(a, b):
 
 def matmul_backward_a(dc, b):
     """da = dc @ b^T: (B,M,N) x (B,K,N) -> (B,M,K)."""
+    # BEGIN LAB 2: da = dc @ b^T for each of the B products
     return np.ascontiguousarray(np.matmul(dc, b.transpose(0, 2, 1)))
+    # END LAB 2
 
 
 def matmul_backward_b(a, dc):
     """db = a^T @ dc: (B,M,K) x (B,M,N) -> (B,K,N)."""
+    # BEGIN LAB 2: db = a^T @ dc for each of the B products
     return np.ascontiguousarray(np.matmul(a.transpose(0, 2, 1), dc))
+    # END LAB 2

@@ -12,6 +12,7 @@ def xp_of(array):
 
 def unbroadcast(grad, shape):
     """Sum `grad` over the axes that broadcasting added or stretched, down to `shape`."""
+    # BEGIN LAB 2: sum grad over the axes broadcasting added (leading) or stretched (size 1 in shape)
     shape = tuple(shape)
     if tuple(grad.shape) == shape:
         return grad
@@ -22,6 +23,7 @@ def unbroadcast(grad, shape):
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad.reshape(shape)
+    # END LAB 2
 
 
 def normalize_axes(axis, ndim):

@@ -132,9 +132,11 @@ class Mul(Function):
         return a * b
 
     def backward(self, grad):
+        # BEGIN LAB 2: the gradients of a * b (None for an input that needs none), summed to each input's shape
         da = unbroadcast(grad * self.b, self.shapes[0]) if self.needs_grad[0] else None
         db = unbroadcast(grad * self.a, self.shapes[1]) if self.needs_grad[1] else None
         return da, db
+        # END LAB 2
 
 
 def mul(input, other):
@@ -151,10 +153,12 @@ class Div(Function):
         return a / b
 
     def backward(self, grad):
+        # BEGIN LAB 2: the gradients of a / b (None for an input that needs none), summed to each input's shape
         a, b = self.a, self.b
         da = unbroadcast(grad / b, self.shapes[0]) if self.needs_grad[0] else None
         db = unbroadcast(-grad * a / (b * b), self.shapes[1]) if self.needs_grad[1] else None
         return da, db
+        # END LAB 2
 
 
 def div(input, other, *, rounding_mode=None):

@@ -56,8 +56,10 @@ class Sum(Function):
         return xp_of(x).sum(x, axis=self.axes, keepdims=keepdims, dtype=dtype)
 
     def backward(self, grad):
+        # BEGIN LAB 2: the gradient of a sum over self.axes: grad copied to every summed element
         grad = expand_reduced(grad, self.shape, self.axes, self.keepdims)
         return xp_of(grad).broadcast_to(grad, self.shape).copy()
+        # END LAB 2
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
@@ -75,9 +77,11 @@ class Mean(Function):
         return xp_of(x).mean(x, axis=self.axes, keepdims=keepdims)
 
     def backward(self, grad):
+        # BEGIN LAB 2: the gradient of a mean over self.axes
         grad = expand_reduced(grad, self.shape, self.axes, self.keepdims)
         n = _count(self.shape, self.axes)
         return xp_of(grad).broadcast_to(grad / n, self.shape).copy()
+        # END LAB 2
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
