@@ -68,6 +68,7 @@ def _pad(x, top, bottom, left, right, value=0.0):
 
 def _windows(xpad, R, S, P, Q, stride, dilation):
     """(N,C,R,S,P,Q) read-only view: [n,c,r,s,p,q] = xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
+    # BEGIN LAB 3: the (N,C,R,S,P,Q) view [n,c,r,s,p,q] = xpad[n, c, p*sh + r*dh, q*sw + s*dw]
     (sh, sw), (dh, dw) = stride, dilation
     N, C = xpad.shape[:2]
     bn, bc, bh, bw = xpad.strides
@@ -75,10 +76,12 @@ def _windows(xpad, R, S, P, Q, stride, dilation):
     # from overflowing the byte strides
     steps = [b * k if n > 1 else 0 for b, k, n in ((bh, dh, R), (bw, dw, S), (bh, sh, P), (bw, sw, Q))]
     return as_strided(xpad, shape=(N, C, R, S, P, Q), strides=(bn, bc, *steps), writeable=False)
+    # END LAB 3
 
 
 def _scatter_windows(dcols, Hp, Wp, stride, dilation):
     """col2im: the adjoint of _windows. dcols (N,C,R,S,P,Q) -> (N,C,Hp,Wp), one slice-add per (r,s)."""
+    # BEGIN LAB 3: col2im: add each dcols[n,c,r,s,p,q] back at xpad[n, c, p*sh + r*dh, q*sw + s*dw]
     (sh, sw), (dh, dw) = stride, dilation
     N, C, R, S, P, Q = dcols.shape
     dxpad = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
@@ -87,15 +90,18 @@ def _scatter_windows(dcols, Hp, Wp, stride, dilation):
             h0, w0 = r * dh, s * dw
             dxpad[:, :, h0:h0 + (P - 1) * sh + 1:sh, w0:w0 + (Q - 1) * sw + 1:sw] += dcols[:, :, r, s]
     return dxpad
+    # END LAB 3
 
 
 # -- conv2d -----------------------------------------------------------------------------------
 
 def _im2col(x, R, S, P, Q, stride, padding, dilation):
     """(N, C*R*S, P*Q) column matrices, one per image: copied from the strided window view."""
+    # BEGIN LAB 3: im2col: (N, C*R*S, P*Q) columns of the padded input, row (c*R + r)*S + s, column p*Q + q
     N, C = x.shape[:2]
     cols = _windows(_pad(x, *padding), R, S, P, Q, stride, dilation)
     return np.ascontiguousarray(cols).reshape(N, C * R * S, P * Q)
+    # END LAB 3
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation):
@@ -105,11 +111,13 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     P, Q = conv_output_size(H, W, R, S, stride, padding, dilation)
+    # BEGIN LAB 3: the forward GEMM: (K, C*R*S) weights times each image's columns, plus the bias
     cols = _im2col(x, R, S, P, Q, stride, padding, dilation)
     y = np.matmul(w.reshape(K, C * R * S), cols)                     # (N, K, P*Q)
     if b is not None:
         y += b.reshape(K, 1)
     return y.reshape(N, K, P, Q)
+    # END LAB 3
 
 
 def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
@@ -118,23 +126,29 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     K, _, R, S = w.shape
     P, Q = dy.shape[2:]
     pt, pb, pl, pr = padding
+    # BEGIN LAB 3: dx: the columns' gradient w^T dy, col2im, cropped to (N,C,H,W)
     dcols = np.matmul(w.reshape(K, C * R * S).T, dy.reshape(N, K, P * Q))   # (N, C*R*S, P*Q)
     dxpad = _scatter_windows(dcols.reshape(N, C, R, S, P, Q), H + pt + pb, W + pl + pr,
                              stride, dilation)
     return np.ascontiguousarray(dxpad[:, :, pt:pt + H, pl:pl + W])
+    # END LAB 3
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
     """dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]."""
     K, C, R, S = w_shape
     N, _, P, Q = dy.shape
+    # BEGIN LAB 3: dw: dy times the columns transposed, summed over the batch
     cols = _im2col(x, R, S, P, Q, stride, padding, dilation)
     dw = np.matmul(dy.reshape(N, K, P * Q), cols.transpose(0, 2, 1)).sum(axis=0)
     return dw.reshape(K, C, R, S)
+    # END LAB 3
 
 
 def conv2d_backward_bias(dy):
+    # BEGIN LAB 3: db: dy summed over everything but K
     return np.ascontiguousarray(dy.sum(axis=(0, 2, 3)))
+    # END LAB 3
 
 
 # -- pooling ----------------------------------------------------------------------------------
