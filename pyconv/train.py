@@ -357,6 +357,9 @@ def curves_figure(history, title=None):
         axes[2].plot(epochs, lr, "o-", color="tab:green")
         axes[2].set_xlabel("epoch"); axes[2].set_ylabel("learning rate (during the epoch)")
         axes[2].ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    from matplotlib.ticker import MaxNLocator
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     if title:
         fig.suptitle(title)
     fig.tight_layout()

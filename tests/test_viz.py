@@ -1,5 +1,7 @@
 """pyconv.viz: the DOT text of small graphs of Values and Tensors (no package needed), and the
 matplotlib figures on the Agg backend (skipped without matplotlib)."""
+import importlib.util
+import os
 import re
 import shutil
 
@@ -168,3 +170,31 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(ImportError, match=r"pyconv\[viz\]"):
         viz.plot_confusion(np.eye(2))
+
+
+# -- docs/make_figures.py ------------------------------------------------------------------------------
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+
+
+def test_make_figures_runs(plt, tmp_path):
+    spec = importlib.util.spec_from_file_location("make_figures", os.path.join(DOCS, "make_figures.py"))
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    make_figures.find_mnist = lambda data_dir: None  # synthetic digits: fast and the same everywhere
+    written = make_figures.main(["--out", str(tmp_path), "--train-images", "60", "--test-images", "20",
+                                 "--epochs", "1"])
+    names = {os.path.basename(p) for p in written}
+    expected = {"conv_example.png", "pooling_example.png", "lenet5_filters.png", "lenet5_feature_maps.png",
+                "lenet5_curves.png", "lenet5_confusion.png"}
+    assert expected | ({"neuron_graph.png"} if shutil.which("dot") else set()) == names
+    for path in written:
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) < 150_000
+
+
+def test_committed_figures_are_small_pngs():
+    folder = os.path.join(DOCS, "figures")
+    if not os.path.isdir(folder):
+        pytest.skip("docs/figures/ not present")
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        assert name.endswith(".png") and os.path.getsize(path) < 150_000, name
