@@ -155,11 +155,13 @@ def conv2d_backward_bias(dy):
 
 def _pool_windows(x, kernel, stride, padding, fill):
     """(N,C,P,Q,R*S) copy of the pooling windows, padding read as `fill`."""
+    # BEGIN LAB 4: the (N,C,P,Q,R*S) windows of x padded by `fill`, window elements in row-major order
     (R, S), (ph, pw) = kernel, padding
     N, C, H, W = x.shape
     P, Q = pool_output_size(H, W, kernel, stride, padding)
     win = _windows(_pad(x, ph, ph, pw, pw, fill), R, S, P, Q, stride, (1, 1))
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(N, C, P, Q, R * S)
+    # END LAB 4
 
 
 def _arg_pool(x, kernel, stride, padding, fill, arg):
@@ -168,6 +170,7 @@ def _arg_pool(x, kernel, stride, padding, fill, arg):
     np.argmax/argmin return the first extreme in row-major window order, and the first NaN when
     there is one, which is the contract every backend follows.
     """
+    # BEGIN LAB 4: y and the flat index h*W + w of each window's first extreme (`arg` is np.argmax or np.argmin)
     (R, S), (sh, sw), (ph, pw) = kernel, stride, padding
     H, W = x.shape[2:]
     win = _pool_windows(x, kernel, stride, padding, fill)
@@ -184,14 +187,17 @@ def _arg_pool(x, kernel, stride, padding, fill, arg):
     idx = (h * W + w).astype(np.int64)
     y = np.take_along_axis(x.reshape(*x.shape[:2], H * W), idx.reshape(*idx.shape[:2], P * Q), axis=-1)
     return np.ascontiguousarray(y.reshape(idx.shape)), idx
+    # END LAB 4
 
 
 def _scatter_index(dy, idx, x_shape):
     """dx with every dy[n,c,p,q] added at plane index idx[n,c,p,q] (windows may overlap)."""
+    # BEGIN LAB 4: dx: every dy[n,c,p,q] added at plane index idx[n,c,p,q] (windows may overlap)
     N, C, H, W = x_shape
     plane = np.arange(N * C, dtype=np.int64).reshape(N, C, 1, 1) * (H * W)
     dx = np.bincount((plane + idx).ravel(), weights=dy.ravel(), minlength=N * C * H * W)
     return dx.astype(dy.dtype, copy=False).reshape(x_shape)
+    # END LAB 4
 
 
 def max_pool2d_forward(x, kernel, stride, padding):
@@ -212,13 +218,16 @@ def min_pool2d_backward(dy, idx, x_shape):
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     """Mean over each R*S window; padded zeros count (divisor is always R*S)."""
+    # BEGIN LAB 4: the mean of each window, padded zeros included (divide by R*S)
     R, S = kernel
     win = _pool_windows(x, kernel, stride, padding, 0.0)
     return np.ascontiguousarray(win.sum(axis=-1) / x.dtype.type(R * S))
+    # END LAB 4
 
 
 def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
     """Each window spreads dy/(R*S) over its R*S cells: col2im with a constant column."""
+    # BEGIN LAB 4: dx: each window spreads dy / (R*S) over its cells, cropped to (N,C,H,W)
     (R, S), (ph, pw) = kernel, padding
     N, C, H, W = x_shape
     P, Q = dy.shape[2:]
@@ -226,6 +235,7 @@ def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
     dcols = np.broadcast_to(share[:, :, None, None], (N, C, R, S, P, Q))
     dxpad = _scatter_windows(dcols, H + 2 * ph, W + 2 * pw, stride, (1, 1))
     return np.ascontiguousarray(dxpad[:, :, ph:ph + H, pw:pw + W])
+    # END LAB 4
 
 
 # -- matmul -----------------------------------------------------------------------------------
