@@ -85,11 +85,13 @@ def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, desc="train",
     bar = progress_bar(len(loader), desc, progress)
     start = time.perf_counter()
     for x, y in loader:
+        # BEGIN LAB 7: one training step on the batch (x, y): set logits and loss, then update the parameters
         optimizer.zero_grad()
         logits = model(x)
         loss = loss_fn(logits, y)
         loss.backward()
         optimizer.step()
+        # END LAB 7
         n = len(y)
         total_loss += float(loss.item()) * n
         correct += int((logits.data.argmax(axis=1) == y.data).sum())
