@@ -28,7 +28,9 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        # BEGIN LAB 7: y = x @ weight.T + bias (bias may be None), for x of shape (..., in_features)
         return F.linear(x, self.weight, self.bias)
+        # END LAB 7
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -330,8 +330,10 @@ class CrossEntropy(_ClassLoss):
         rows = self._rows("cross_entropy", x, target, reduction, ignore_index)
         w = self._class_weights(xp, weight[0] if weight else None)
         s, C = label_smoothing, self.n_classes
+        # BEGIN LAB 7: self.log_p = the log-softmax of each row of rows (M, C), without overflow for large logits
         z = rows - rows.max(axis=1, keepdims=True)
         self.log_p = z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))  # log-sum-exp, no overflow
+        # END LAB 7
         if self.labels is None:
             if ignore_index >= 0:
                 raise ValueError("cross_entropy: ignore_index is not supported for class-probability "
@@ -351,7 +353,9 @@ class CrossEntropy(_ClassLoss):
     def backward(self, grad):
         g = self._row_grad(grad)[:, None]
         xp = _xp(grad)
+        # BEGIN LAB 7: dx (M, C) = g times the gradient of each row's loss -sum_c q[c] * log_p[c] with respect to its logits
         dx = g * (xp.exp(self.log_p) * self.q.sum(axis=1, keepdims=True) - self.q)
+        # END LAB 7
         dt = None
         if self.labels is None and _needs(self, 1):
             dt = self._unrows(-g * self.soft_scale * self.log_p)

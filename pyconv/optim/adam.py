@@ -25,6 +25,7 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize))
 
     def _update(self, group, p, grad, state):
+        # BEGIN LAB 7: update the array p in place by the rule in the module docstring (state keeps step, exp_avg, exp_avg_sq, max_exp_avg_sq)
         xp = _xp(p)
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
@@ -49,6 +50,7 @@ class Adam(Optimizer):
             v = state["max_exp_avg_sq"]
         denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
         p -= (lr / (1 - beta1 ** t)) * m / denom
+        # END LAB 7
 
 
 class AdamW(Adam):

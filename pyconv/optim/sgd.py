@@ -20,6 +20,7 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
     def _update(self, group, p, grad, state):
+        # BEGIN LAB 7: update the array p in place by the rule in the module docstring (state keeps momentum_buffer)
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p
         momentum = group["momentum"]
@@ -33,3 +34,4 @@ class SGD(Optimizer):
             buf = state["momentum_buffer"]
             grad = grad + momentum * buf if group["nesterov"] else buf
         p -= group["lr"] * grad
+        # END LAB 7
