@@ -16,7 +16,8 @@
  *   2 col2im+naive     dcol (CRS, PQ) of one image by the triple-loop GEMM (pc_gemm_1_naive), then
  *                      col2im into dx[n]. Bytes: + CRS*PQ written and read back per image. One
  *                      thread.
- *   3 col2im+blocked   the GEMM cache-blocked (pc_gemm_2_blocked). One thread.
+ *   3 col2im+blocked   the GEMM cache-blocked (pc_gemm_2_blocked): a block of dy[n] and a row of
+ *                      dcol stay in cache while they are reused. One thread.
  *   4 col2im+packed    the GEMM on packed panels with a register-tiled vector micro-kernel
  *                      (pc_gemm_3_packed). One thread.
  *   5 col2im+parallel  OpenMP: the GEMM's tiles of dcol shared among threads (pc_gemm_4_parallel,

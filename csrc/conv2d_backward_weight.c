@@ -14,7 +14,8 @@
  *   2 im2col+naive     im2col builds col[n] (CRS, PQ), then the triple-loop GEMM (pc_gemm_1_naive)
  *                      adds dy[n] . col[n]^T to dw, image after image. Bytes: + CRS*PQ written and
  *                      read back per image. One thread.
- *   3 im2col+blocked   the GEMM cache-blocked (pc_gemm_2_blocked). One thread.
+ *   3 im2col+blocked   the GEMM cache-blocked (pc_gemm_2_blocked): a block of col^T and a row of
+ *                      dw stay in cache while they are reused. One thread.
  *   4 im2col+packed    the GEMM on packed panels with a register-tiled vector micro-kernel
  *                      (pc_gemm_3_packed). One thread.
  *   5 im2col+parallel  OpenMP: each thread owns a block of dw columns (c,r,s), builds those rows of

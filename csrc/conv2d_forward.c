@@ -12,8 +12,8 @@
  *   2 im2col+naive     im2col builds the column matrix col (CRS, PQ) of one image, then the
  *                      triple-loop GEMM (pc_gemm_1_naive) computes y[n]. Bytes: + CRS*PQ written
  *                      and read back per image (R*S times the image at unit stride). One thread.
- *   3 im2col+blocked   the GEMM cache-blocked (pc_gemm_2_blocked): tiles of w, col and y are
- *                      reused while they are in cache. One thread.
+ *   3 im2col+blocked   the GEMM cache-blocked (pc_gemm_2_blocked): a block of col and a row of y
+ *                      stay in cache while they are reused. One thread.
  *   4 im2col+packed    the GEMM on packed panels with a register-tiled vector micro-kernel
  *                      (pc_gemm_3_packed). One thread.
  *   5 im2col+parallel  OpenMP: im2col split over channels (channel c writes only its R*S rows of
