@@ -59,6 +59,7 @@ LABS = {lab.number: lab for lab in [
 SCANNED = ("pyconv", "csrc")                      # where regions may be
 SOURCES = (".py", ".c", ".h", ".cu", ".cuh")
 SKIPPED = {".git", ".venv", "build", "runs", "__pycache__", ".pytest_cache", "site", "dist"}
+SELF = os.path.join("pyconv", "lab.py")          # its docstring shows markers: examples, not regions
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)(?:#|/\*|//)\s*BEGIN LAB (?P<lab>\d+)(?::\s*(?P<what>.*?))?\s*(?:\*/)?\s*$")
 _END = re.compile(r"^[ \t]*(?:#|/\*|//)\s*END LAB (?P<lab>\d+)\s*(?:\*/)?\s*$")
 
@@ -79,8 +80,8 @@ def find_regions(root=ROOT):
         for folder, dirs, files in os.walk(os.path.join(root, top)):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
             for name in sorted(files):
-                if name.endswith(SOURCES):
-                    path = os.path.join(folder, name)
+                path = os.path.join(folder, name)
+                if name.endswith(SOURCES) and os.path.relpath(path, root) != SELF:
                     with open(path, encoding="utf-8") as f:
                         out += _regions_of(os.path.relpath(path, root), f.read().splitlines())
     return out
