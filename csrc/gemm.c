@@ -434,6 +434,7 @@ int SFX(pc_gemm_1_naive)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
                          int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
                          int64_t ldc, int accumulate)
 {
+    /* BEGIN LAB 5: step 1, C (+)= A . B by the i, j, kk loops, reading A and B through their strides */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             REAL acc = 0;
@@ -442,6 +443,7 @@ int SFX(pc_gemm_1_naive)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc : acc;
         }
     return PC_OK;
+    /* END LAB 5 */
 }
 
 /* y[0:n] += alpha * x[0:n*incx:incx]. The contiguous case is its own loop so the compiler
@@ -464,6 +466,7 @@ int SFX(pc_gemm_2_blocked)(int64_t m, int64_t n, int64_t k, const REAL *a, int64
                            int64_t a_cs, const REAL *b, int64_t b_rs, int64_t b_cs, REAL *c,
                            int64_t ldc, int accumulate)
 {
+    /* BEGIN LAB 5: step 2, the loops in i, kk, j order, tiled by B2_KB x B2_NB blocks of B (axpy does one row update) */
     if (!accumulate)
         for (int64_t i = 0; i < m; i++)
             memset(c + i * ldc, 0, sizeof(REAL) * n);
@@ -478,6 +481,7 @@ int SFX(pc_gemm_2_blocked)(int64_t m, int64_t n, int64_t k, const REAL *a, int64
         }
     }
     return PC_OK;
+    /* END LAB 5 */
 }
 
 /* Step 3: pc_gemm_block (packed panels, register-tiled micro-kernel) over NC-wide blocks of
@@ -527,6 +531,7 @@ int SFX(pc_gemm_4_batched)(int64_t batch, int64_t m, int64_t n, int64_t k, const
                             pc_bytes(pc_smul(PC_KC, pc_round_up(nc, NR)), sizeof(REAL)));
     if (err)
         return err;
+    /* BEGIN LAB 5: step 4, every (product, mc-row block, nc-column block) tile of C by pc_gemm_block in one OpenMP loop */
     const int64_t mblk = pc_ceil_div(m, mc), nblk = pc_ceil_div(n, nc);
     const int64_t items = pc_smul3(batch, mblk, nblk);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -539,6 +544,7 @@ int SFX(pc_gemm_4_batched)(int64_t batch, int64_t m, int64_t n, int64_t k, const
                            pc_ws_get(tid, PC_WS_GEMM_A), pc_ws_get(tid, PC_WS_GEMM_B));
     }
     return PC_OK;
+    /* END LAB 5 */
 }
 
 /* Step 4: step 3 with the tiles of C shared among OpenMP threads (pc_gemm_4_batched, one product). */

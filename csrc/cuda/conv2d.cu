@@ -61,6 +61,7 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
                                             const real* __restrict__ w,
                                             const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
+    /* BEGIN LAB 6: variant 1, one thread per output y[n,k,p,q]: the bias plus the sum over c, r, s (zero outside the input) */
     const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into y (N,K,P,Q)
     if (i >= N * K * P * Q) return;
     const int q = i % Q, p = (i / Q) % P, k = (i / (P * Q)) % K, n = i / (K * P * Q);
@@ -76,6 +77,7 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
             }
         }
     y[i] = acc;
+    /* END LAB 6 */
 }
 
 // B operand of the forward GEMM: im2col(x), element (kd = (c,r,s), col = (n,p,q)).
@@ -119,6 +121,7 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
                                                     const real* __restrict__ w,
                                                     const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
+    /* BEGIN LAB 6: this block's GEMM_BM x GEMM_BN tile of w (K x CRS) times im2col(x) (CRS x NPQ) on Core, then this thread's 8x8 outputs to y */
     const int CRS = C * R * S, NPQ = N * P * Q, PQ = P * Q;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
     const Strided<LOAD_K4> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
@@ -136,6 +139,7 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
             if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
         }
     }
+    /* END LAB 6 */
 }
 
 // 2: implicit GEMM, 128x128x8 block tile, 8x8 per thread, double-buffered shared memory.
@@ -182,6 +186,7 @@ __device__ __forceinline__ int source_row(int hp, int s, int P)
 extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const real* __restrict__ dy,
                                                    const real* __restrict__ w, CONV_ARGS)
 {
+    /* BEGIN LAB 6: variant 1, one thread per dx[n,c,h,w]: the sum of dy * w over every (k, r, s) whose window reads it (source_row) */
     const int i = blockIdx.x * blockDim.x + threadIdx.x;   // flat index into dx (N,C,H,W)
     if (i >= N * C * H * W) return;
     const int u = i % W, h = (i / W) % H, c = (i / (H * W)) % C, n = i / (C * H * W);
@@ -197,6 +202,7 @@ extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const 
             }
         }
     dx[i] = acc;
+    /* END LAB 6 */
 }
 
 // The GEMM kernels of the input gradient run once per stride phase (a_h, a_w): the input rows h
