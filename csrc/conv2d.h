@@ -66,6 +66,7 @@ void *pc_conv2d_alloc_col(int64_t rows, int64_t cols, size_t elem, int *err);
 
 /* im2col of one image xn (C,H,W): rows i0..i1-1 of col (CRS, PQ), row i = (c,r,s), written to
  * col (i1-i0, PQ); taps that fall in the padding get 0. Reads and writes (i1-i0)*PQ values.
+ * im2row: the whole col^T (PQ, CRS) of one image, row j = (p,q).
  * col2im of channels c0..c1-1 of one image: dxn[c] (H,W) = the sum of the dcol (CRS, PQ) values
  * read from each input pixel, added in the order (r, s, p, q); writes only dxn[c0..c1).
  * pc_gemm_fn: the signature of the GEMM ladder's steps (gemm.h), which the teaching steps take
@@ -77,6 +78,7 @@ void *pc_conv2d_alloc_col(int64_t rows, int64_t cols, size_t elem, int *err);
                                 int64_t ldc, int accumulate);                                     \
     void pc_conv2d_im2col##SFX(const pc_conv_shape *s, const T *xn, int64_t i0, int64_t i1,      \
                                T *col);                                                           \
+    void pc_conv2d_im2row##SFX(const pc_conv_shape *s, const T *xn, T *colt);                    \
     void pc_conv2d_col2im##SFX(const pc_conv_shape *s, const T *dcol, int64_t c0, int64_t c1,    \
                                T *dxn);                                                           \
     int pc_conv2d_forward_6_implicit##SFX(const pc_conv_shape *s, const T *x, const T *w,         \

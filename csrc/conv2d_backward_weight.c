@@ -11,9 +11,10 @@
  *   1 naive            the loop nest: each dw element sums over its images and pixels, every read
  *                      bounds-checked. Threads: one (k,c) filter slice each (it is also what step
  *                      6 falls back to).
- *   2 im2col+naive     im2col builds col[n] (CRS, PQ), then the triple-loop GEMM (pc_gemm_1_naive)
- *                      adds dy[n] . col[n]^T to dw, image after image. Bytes: + CRS*PQ written and
- *                      read back per image. One thread.
+ *   2 im2col+naive     im2row builds col[n]^T (PQ, CRS) (the column matrix, transposed, so the
+ *                      GEMM's B operand has contiguous rows), then the triple-loop GEMM
+ *                      (pc_gemm_1_naive) adds dy[n] . col[n]^T to dw, image after image. Bytes:
+ *                      + CRS*PQ written and read back per image. One thread.
  *   3 im2col+blocked   the GEMM cache-blocked (pc_gemm_2_blocked): a block of col^T and a row of
  *                      dw stay in cache while they are reused. One thread.
  *   4 im2col+packed    the GEMM on packed panels with a register-tiled vector micro-kernel
@@ -101,8 +102,10 @@ static int SFX(conv2d_backward_weight_1_naive)(const pc_conv_shape *s, const REA
 
 /* ---- steps 2-4: im2col, then one GEMM per image added into dw -------------------------------- */
 
-/* dw (K, CRS) = sum over images of dy[n] (K, PQ) . col[n]^T (PQ, CRS), col[n] = im2col(x[n]);
- * col^T is col read with swapped strides. */
+/* dw (K, CRS) = sum over images of dy[n] (K, PQ) . col[n]^T (PQ, CRS), with col[n]^T built
+ * directly (im2row), so that B's rows are contiguous: read through swapped strides instead, the
+ * blocked GEMM's inner loop over dw's columns jumped PQ values per element and ran at 0.46
+ * GFLOP/s on the 3x3 VGG layer, 4x slower than the naive GEMM (benchmarks/NOTES.md). */
 static int SFX(backward_weight_im2col)(const pc_conv_shape *s, const REAL *dy, const REAL *x,
                                        REAL *dw, SFX(pc_gemm_fn) *gemm)
 {
@@ -114,8 +117,8 @@ static int SFX(backward_weight_im2col)(const pc_conv_shape *s, const REAL *dy, c
     if (s->N == 0)
         memset(dw, 0, sizeof(REAL) * K * CRS);
     for (int64_t n = 0; n < s->N && !err; n++) {
-        SFX(pc_conv2d_im2col)(s, x + n * CHW, 0, CRS, col);
-        err = gemm(K, CRS, PQ, dy + n * K * PQ, PQ, 1, col, 1, PQ, dw, CRS, n > 0);
+        SFX(pc_conv2d_im2row)(s, x + n * CHW, col);
+        err = gemm(K, CRS, PQ, dy + n * K * PQ, PQ, 1, col, CRS, 1, dw, CRS, n > 0);
     }
     free(col);
     return err;
@@ -609,7 +612,7 @@ static int SFX(conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REA
 
 static const pc_step_info weight_steps[] = {
     {"naive", "the loop nest, one weight gradient at a time"},
-    {"im2col+naive", "column matrix of each image, dw += dy . col^T by the triple-loop GEMM"},
+    {"im2col+naive", "col^T of each image (im2row), dw += dy . col^T by the triple-loop GEMM"},
     {"im2col+blocked", "the GEMM cache-blocked"},
     {"im2col+packed", "the GEMM on packed panels, register-tiled vector micro-kernel"},
     {"im2col+parallel", "OpenMP: threads own columns of dw and sum over all images"},

@@ -5,6 +5,8 @@
  *         h = p*sh - pt + r*dh, v = q*sw - pl + s*dw (0 in the padding). No FLOPs; it reads
  *         each input value up to R*S times and writes CRS*PQ values: R*S times the image when
  *         the stride is 1, which is the memory the fast path (step 6) never spends.
+ * im2row  the same values transposed, col^T (PQ, CRS): one row per output pixel, so that the
+ *         weight gradient's GEMM (dy . col^T) reads its B operand along rows.
  * col2im  the adjoint: every dcol value is added to the input pixel it was read from (values
  *         that land in the padding are dropped). CRS*PQ additions, scattered.
  * Both are written with bounds checks in the inner loop: the plain version, not the fast one.
@@ -75,6 +77,20 @@ void SFX(pc_conv2d_im2col)(const pc_conv_shape *s, const REAL *xn, int64_t i0, i
                 const int64_t v = q * s->sw - s->pl + t.s * s->dw;
                 row[p * Q + q] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0;
             }
+        }
+    }
+}
+
+void SFX(pc_conv2d_im2row)(const pc_conv_shape *s, const REAL *xn, REAL *colt)
+{
+    const int64_t H = s->H, W = s->W, Q = s->Q, CRS = s->C * s->R * s->S;
+    for (int64_t j = 0; j < s->P * Q; j++) {
+        const int64_t p = j / Q, q = j % Q;
+        REAL *row = colt + j * CRS;
+        pc_crs t = crs_of(0, s->R, s->S);
+        for (int64_t i = 0; i < CRS; i++, crs_next(&t, s->R, s->S)) {
+            const int64_t h = p * s->sh - s->pt + t.r * s->dh, v = q * s->sw - s->pl + t.s * s->dw;
+            row[i] = h >= 0 && h < H && v >= 0 && v < W ? xn[(t.c * H + h) * W + v] : 0;
         }
     }
 }

@@ -47,12 +47,12 @@ def laddered(backend):
 
 
 def peak_gflops(backend, dtype, threads):
-    """This machine's FMA peak (GFLOP/s) on `threads` threads, or None where not measured."""
+    """This machine's FMA peak (GFLOP/s) on `threads` threads, or None where not measured: the
+    best of three 0.25 s probes (a busy machine only ever lowers a probe)."""
     if backend != "c":
         return None
     from .backends import c_omp
-    probe = c_omp.lib.pc_peak_gflops_f32 if np.dtype(dtype) == np.float32 else c_omp.lib.pc_peak_gflops_f64
-    return max(probe(threads, 0.25) for _ in range(3))
+    return max(c_omp.peak_gflops(dtype, threads, 0.25) for _ in range(3))
 
 
 def validate(be, primitive, step, dtype, devices):
@@ -73,8 +73,10 @@ def time_step(be, primitive, step, case, dtype, repeat, devices, cuda):
     return t, ran
 
 
-def run(backend="c", ops=None, dtype=np.float32, repeat=7, out=print):
-    """Validate and time every step; returns the report as a dict (see --json)."""
+def run(backend="c", ops=None, dtype=np.float32, repeat=7, out=print, shapes=None):
+    """Validate and time every step; returns the report as a dict (see --json). `shapes`
+    ({primitive: [(label, case), ...]}) replaces the reference shapes of SHAPES."""
+    shapes = {**SHAPES, **(shapes or {})}
     be = backends.module(backend)
     cuda = be.DEVICE == "cuda"
     devices = _devices(cuda)
@@ -90,7 +92,7 @@ def run(backend="c", ops=None, dtype=np.float32, repeat=7, out=print):
             report["failures"] += bad
             for line in bad:
                 out(f"FAILED {primitive} step {step.number}: {line}")
-        for label, case in SHAPES[primitive]:
+        for label, case in shapes[primitive]:
             gflop = conformance.flops(primitive, case) / 1e9
             out(f"\n{primitive}  {label}  ({gflop:.3g} GFLOP)")
             out(f"{'step':>4} {'name':<22} {'ran':>5} {'ms':>10} {'spread':>7} {'GFLOP/s':>8} "

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from .. import kernels
 from . import geometry
 
 NAME = "c"
@@ -78,6 +79,14 @@ def openmp_enabled():
 def build_info():
     """One line describing how the extension was built (tile, vector width, OpenMP, ISA)."""
     return ffi.string(lib.pc_build_info()).decode() if lib is not None else "not built"
+
+
+def peak_gflops(dtype=np.float32, threads=0, seconds=0.25):
+    """This machine's fused multiply-add peak in GFLOP/s for `dtype`, measured now for about
+    `seconds` on `threads` threads (0: the kernels' thread count). See csrc/peak.c."""
+    _require()
+    probe = lib.pc_peak_gflops_f32 if np.dtype(dtype) == np.float32 else lib.pc_peak_gflops_f64
+    return float(probe(int(threads), float(seconds)))
 
 
 def max_threads():
@@ -220,9 +229,12 @@ def default_step(primitive):
     return len(kernel_steps()[primitive])
 
 
-def _stepped(primitive, fn, *args):
-    """Call a laddered C entry point with the chosen step; report the step that ran."""
-    from .. import kernels
+def _stepped(primitive, out, fn, *args):
+    """Call a laddered C entry point that fills `out` with the chosen step; report the step that
+    ran. An empty output needs no call: nothing runs, and kernels.ran() says None."""
+    if not out.size:
+        kernels.record(NAME, primitive, None)
+        return
     ran = ffi.new("int *")
     _call(fn, *args, kernels.chosen(NAME, primitive) or 0, ran)
     kernels.record(NAME, primitive, ran[0])
@@ -266,9 +278,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     _rank("w", w, 4)
     s = _conv_shape(x.shape, w.shape, stride, padding, dilation)
     y = np.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype)
-    if y.size:
-        _stepped("conv2d_forward", _fn("conv2d_forward", x.dtype), s, _ptr(x), _ptr(w),
-                 ffi.NULL if b is None else _ptr(b), _ptr(y))
+    _stepped("conv2d_forward", y, _fn("conv2d_forward", x.dtype), s, _ptr(x), _ptr(w),
+             ffi.NULL if b is None else _ptr(b), _ptr(y))
     return y
 
 
@@ -280,9 +291,8 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     if dy.shape != (s.N, s.K, s.P, s.Q):
         raise ValueError(f"dy must have shape {(s.N, s.K, s.P, s.Q)}, got {dy.shape}")
     dx = np.empty((s.N, s.C, s.H, s.W), dtype=dy.dtype)
-    if dx.size:
-        _stepped("conv2d_backward_input", _fn("conv2d_backward_input", dy.dtype), s, _ptr(dy),
-                 _ptr(w), _ptr(dx))
+    _stepped("conv2d_backward_input", dx, _fn("conv2d_backward_input", dy.dtype), s, _ptr(dy),
+             _ptr(w), _ptr(dx))
     return dx
 
 
@@ -294,9 +304,8 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
     if dy.shape != (s.N, s.K, s.P, s.Q):
         raise ValueError(f"dy must have shape {(s.N, s.K, s.P, s.Q)}, got {dy.shape}")
     dw = np.empty((s.K, s.C, s.R, s.S), dtype=dy.dtype)
-    if dw.size:
-        _stepped("conv2d_backward_weight", _fn("conv2d_backward_weight", dy.dtype), s, _ptr(dy),
-                 _ptr(x), _ptr(dw))
+    _stepped("conv2d_backward_weight", dw, _fn("conv2d_backward_weight", dy.dtype), s, _ptr(dy),
+             _ptr(x), _ptr(dw))
     return dw
 
 
@@ -331,8 +340,7 @@ def _arg_pool_forward(name, x, kernel, stride, padding):
     s = _pool_shape(name.removesuffix("_forward"), x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
     idx = np.empty((s.N, s.C, s.P, s.Q), dtype=np.int64)
-    if y.size:
-        _stepped(name, _fn(name, x.dtype), s, _ptr(x), _ptr(y), ffi.from_buffer("int64_t[]", idx))
+    _stepped(name, y, _fn(name, x.dtype), s, _ptr(x), _ptr(y), ffi.from_buffer("int64_t[]", idx))
     return y, idx
 
 
@@ -375,8 +383,7 @@ def avg_pool2d_forward(x, kernel, stride, padding):
     _rank("x", x, 4)
     s = _pool_shape("avg_pool2d", x.shape, kernel, stride, padding)
     y = np.empty((s.N, s.C, s.P, s.Q), dtype=x.dtype)
-    if y.size:
-        _stepped("avg_pool2d_forward", _fn("avg_pool2d_forward", x.dtype), s, _ptr(x), _ptr(y))
+    _stepped("avg_pool2d_forward", y, _fn("avg_pool2d_forward", x.dtype), s, _ptr(x), _ptr(y))
     return y
 
 
@@ -399,9 +406,8 @@ def _gemm(primitive, a, b, M, N, K, a_strides, b_strides):
     B = a.shape[0]
     _check_size((B, M, K), (B, K, N), (B, M, N))
     c = np.empty((B, M, N), dtype=a.dtype)
-    if c.size:
-        _stepped(primitive, _fn(primitive, a.dtype), B, M, N, K, _ptr(a), *a_strides, _ptr(b),
-                 *b_strides, _ptr(c))
+    _stepped(primitive, c, _fn(primitive, a.dtype), B, M, N, K, _ptr(a), *a_strides, _ptr(b),
+             *b_strides, _ptr(c))
     return c
 
 
