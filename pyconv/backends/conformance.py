@@ -18,7 +18,7 @@ import numpy as np
 from . import numpy_ref as ref
 from .geometry import conv_output_size, pool_output_size
 
-TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+TOL = {np.float32: 1e-4, np.float64: 1e-10}
 
 # (x shape, w shape, stride, padding (top, bottom, left, right), dilation)
 CONV = [
@@ -40,6 +40,7 @@ CONV = [
     ((1, 131, 3, 4), (3, 131, 1, 2), (2, 1), (1, 1, 0, 1), (1, 2)),     # C = 131: two GPU tiles of dx
     ((2, 5, 7, 6), (6, 5, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),         # 5x5, C*R*S = 125 (not /8)
     ((2, 3, 11, 10), (4, 3, 3, 3), (2, 2), (2, 1, 2, 2), (2, 2)),       # stride 2 with dilation 2
+    ((1, 3, 8, 8), (2, 3, 3, 3), (2, 2), (0, 1, 0, 1), (1, 1)),         # "same" at stride 2
 ]
 # (x shape, kernel, stride, padding)
 POOL = [
@@ -55,6 +56,14 @@ POOL = [
 # (B, M, K, N)
 MATMUL = [(1, 1, 1, 1), (3, 37, 45, 29), (2, 9, 300, 70), (1, 130, 17, 530), (2, 70, 33, 130),
           (3, 5, 129, 7), (1, 257, 9, 131)]
+
+# The subsets the CUDA tests run on the CPU emulation (one OS thread per CUDA thread: slow, and
+# rerun under sanitizers), chosen to reach every tile edge of the GPU kernels: one tiny case,
+# uneven strides, dilation, "same" at stride 2, two row tiles (K = 130), two tiles of dx
+# (C = 131), a reduction length not a multiple of 8, stride with dilation, a 1x1 output.
+CONV_EMULATED = [CONV[i] for i in (0, 1, 2, 18, 14, 15, 16, 17, 13)]
+POOL_EMULATED = [POOL[i] for i in (0, 2, 3, 4)]
+MATMUL_EMULATED = [MATMUL[i] for i in (0, 4, 5, 6)]
 
 _FAMILY = {
     "conv2d_forward": CONV, "conv2d_backward_input": CONV, "conv2d_backward_weight": CONV,
@@ -164,7 +173,7 @@ def error(got, want):
 def mismatch(be, primitive, case, dtype, *, tol=None, **devices):
     """"" when `be` agrees with the reference on `case`, else a one-line description."""
     got, want = evaluate(be, primitive, case, dtype, **devices)
-    tol = TOL[np.dtype(dtype)] if tol is None else tol
+    tol = TOL[np.dtype(dtype).type] if tol is None else tol
     if isinstance(want, tuple):                  # pooling forward: values, then exact indices
         (got, got_idx), (want, want_idx) = got, want
         if got_idx.shape != want_idx.shape or not np.array_equal(got_idx, want_idx):
