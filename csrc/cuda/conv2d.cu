@@ -6,8 +6,9 @@
 //
 // FLOPs (each of forward, gradient of input, gradient of weight): 2*N*K*P*Q*C*R*S.
 // Bytes (compulsory, fp32): forward 4*(N*C*H*W + K*C*R*S + N*K*P*Q); the same order for the two
-// gradients. A 3x3 layer with C=K=64 and 56x56 images does ~74 flops per compulsory byte, far
-// above an H100's ~20 (67 TFLOP/s / 3.3 TB/s): these kernels are meant to be compute-bound.
+// gradients. A 3x3 layer with C=K=64 and 56x56 images does ~132 flops per compulsory byte (66 in
+// fp64), far above an H100's ~20 (67 TFLOP/s / 3.3 TB/s): these kernels are meant to be
+// compute-bound.
 //
 // Variants: a ladder per primitive, each variant adding one idea to the one before. The variant
 // number is the step of pyconv.kernels (`pyconv.kernels.use("conv2d_forward", 2, backend="cuda")`);
