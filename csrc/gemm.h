@@ -1,4 +1,5 @@
-/* gemm.h: the blocked GEMM pieces shared by conv2d.c and matmul.c, and the per-thread workspaces.
+/* gemm.h: the blocked GEMM pieces shared by the conv2d_*.c files and matmul.c, the GEMM ladder,
+ * and the per-thread workspaces.
  *
  * C (m x n) (+)= A (m x k) . B (k x n), built the GotoBLAS/BLIS way:
  *
@@ -13,7 +14,7 @@
  * padded lanes only ever produce results that are thrown away.
  *
  * Indirect B: when row kk of B is already NR-contiguous in memory at b + off[kk] + j (a zero-padded
- * image in conv2d.c: every column-matrix row is a shifted copy of the image), the macro kernel
+ * image in conv2d_forward.c: every column-matrix row is a shifted copy of the image), the macro kernel
  * can read it in place (pc_gemm_macro_indirect) instead of packing it; the reads run up to NR - 1
  * values past the last column, which the caller must keep readable. Same sums, same order.
  *

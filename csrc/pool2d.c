@@ -33,8 +33,9 @@
  * All steps do the same FLOPs and move the same bytes; they differ in how many outputs a cycle
  * they finish. Branchy compare-and-select on random data mispredicts every other output: the
  * first scalar version ran at ~20 ns per output, the vector one at ~2.
- * Measured: see benchmarks/NOTES.md (python -m pyconv bench --ladder --op max_pool2d_forward, and
- *           --op avg_pool2d_forward)
+ * Measured (python -m pyconv bench --ladder --op max_pool2d_forward; benchmarks/NOTES.md), ms for
+ * 64x32x28x28, float32, 2 threads, 2-core AVX2 machine: max 2x2/2: 1: 11.6  2: 3.8  3: 1.6;
+ * max 3x3/2 pad 1: 1: 18.5  2: 5.5  3 (falls back to 2): 5.9; avg 2x2/2: 1: 4.7  2: 4.7.
  * The backward kernels are one step each (a loop over the outputs; nothing to climb).
  */
 #ifndef REAL
