@@ -35,7 +35,8 @@
  * C*R*S*NCI elements and one padded image per thread, never a whole column matrix.
  *
  * Measured, GFLOP/s, 2-core AVX2 machine, float32, 2 threads, FMA peak 181
- * (python -m pyconv bench --ladder --op conv2d_backward_input; benchmarks/NOTES.md has the table), VGG 3x3 / LeNet's second layer:
+ * (python -m pyconv bench --ladder --op conv2d_backward_input; benchmarks/NOTES.md has the
+ * table), VGG 3x3 / LeNet's second layer:
  *   1: 0.58 / 0.48   2: 0.57 / 1.4   3: 21.6 / 11.6   4: 26.0 / 15.8   5: 38.0 / 10.2   6: 45.4 / 37.0
  */
 #ifndef REAL

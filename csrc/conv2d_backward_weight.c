@@ -37,7 +37,8 @@
  * additions, dy read once); it has a single step.
  *
  * Measured, GFLOP/s, 2-core AVX2 machine, float32, 2 threads, FMA peak 181
- * (python -m pyconv bench --ladder --op conv2d_backward_weight; benchmarks/NOTES.md has the table), VGG 3x3 / LeNet's second layer:
+ * (python -m pyconv bench --ladder --op conv2d_backward_weight; benchmarks/NOTES.md has the
+ * table), VGG 3x3 / LeNet's second layer:
  *   1: 2.7 / 2.4   2: 1.1 / 1.1   3: 8.0 / 5.7   4: 14.2 / 7.6   5: 41.3 / 9.1   6: 36.9 / 19.6
  * (step 5 beat step 6 on the VGG layer on this AVX2 machine: see NOTES)
  */

@@ -28,7 +28,8 @@
  * one K x NCF block per thread.
  *
  * Measured, GFLOP/s, 2-core AVX2 machine, float32, 2 threads, FMA peak 181
- * (python -m pyconv bench --ladder --op conv2d_forward; benchmarks/NOTES.md has the table), VGG 3x3 layer / LeNet's second layer:
+ * (python -m pyconv bench --ladder --op conv2d_forward; benchmarks/NOTES.md has the
+ * table), VGG 3x3 layer / LeNet's second layer:
  *   1: 1.2 / 1.8   2: 0.47 / 2.0   3: 16.1 / 12.4   4: 35.7 / 20.0   5: 33.6 / 16.8   6: 63.7 / 35.1
  */
 #ifndef REAL

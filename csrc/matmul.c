@@ -23,8 +23,10 @@
  * Steps 3 and 4 sum over k in ascending order, KC terms at a time, whatever the tiling: no two
  * threads write the same element and their results are bit-identical, for any thread count.
  * Measured, GFLOP/s, 2-core AVX2 machine, float32, 2 threads, FMA peak 181
- * (python -m pyconv bench --ladder --op matmul; benchmarks/NOTES.md), 512x512 @ 512x512 / 64x400 @ 400x120:
- *   1: 1.0 / 1.4   2: 11.8 / 13.2   3: 45.2 / 45.5   4: 85.7 / 31.2 (the small product: too few tiles for 2)
+ * (python -m pyconv bench --ladder --op matmul; benchmarks/NOTES.md),
+ * 512x512 @ 512x512 / 64x400 @ 400x120:
+ *   1: 1.0 / 1.4   2: 11.8 / 13.2   3: 45.2 / 45.5   4: 85.7 / 31.2
+ * (the small product has too few tiles for 2 threads)
  *
  * Workspaces: one packed A block and one packed B block per thread (gemm.h's PC_WS_GEMM_A/B),
  * reused across calls.
