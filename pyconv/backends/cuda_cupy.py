@@ -750,18 +750,10 @@ def matmul_backward_b(a, dc):
 # -- timing -----------------------------------------------------------------------------------
 
 def time_ms(fn, *args, warmup=3, repeat=20):
-    """Median time of fn(*args) in milliseconds, measured with CUDA events on the current stream."""
-    for _ in range(warmup):
-        fn(*args)
-    times = []
-    for _ in range(repeat):
-        start, stop = xp.cuda.Event(), xp.cuda.Event()
-        start.record()
-        fn(*args)
-        stop.record()
-        stop.synchronize()
-        times.append(xp.cuda.get_elapsed_time(start, stop))
-    return float(np.median(times))
+    """Median time of fn(*args) in milliseconds, measured with CUDA events on the current stream
+    (pyconv.timing.measure with cuda=True, which also gives the spread)."""
+    from .. import timing
+    return timing.measure(lambda: fn(*args), repeat=repeat, warmup=warmup, cuda=True).median_ms
 
 
 def kernel_names_in_source(file):
