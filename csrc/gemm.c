@@ -166,8 +166,12 @@ void *pc_ws_find(int tid, int slot, size_t bytes)
 /* Step 2's cache blocks: a B2_KB x B2_NB block of B (128 KiB in float, 256 KiB in double) stays in
  * L2 while every row of A sweeps it, and the B2_NB-wide segment of one C row (1-2 KiB) stays in
  * L1 across the B2_KB rank-1 updates that add to it. */
-#define B2_KB 128
+#ifndef B2_KB
+#define B2_KB 128   /* PYCONV_CFLAGS="-DB2_KB=64 -DB2_NB=512" tries others */
+#endif
+#ifndef B2_NB
 #define B2_NB 256
+#endif
 
 /* step 3's packing buffers, in elements: one MC x KC block of A, one KC x NC block of B (NC
  * rounded up to whole panels of the wider, float, NR) */

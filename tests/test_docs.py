@@ -11,7 +11,9 @@ the promise: one test per block, named `docs/01-...md:42` after the block's open
 * Marks: a fence ```python skip-slow or ```python skip-gpu, or an HTML comment on the line
   before the fence (`<!-- docs-test: slow -->`, `<!-- docs-test: gpu -->`), skips the block in
   the default run. `PYCONV_DOCS_ALL=1 python -m pytest tests/test_docs.py` runs them too (gpu
-  blocks only where CuPy sees a GPU). Later blocks must not depend on a marked block.
+  blocks only where CuPy sees a GPU). Later blocks must not depend on a marked block. The
+  mark `c` (`<!-- docs-test: c -->`) is different: such a block needs the C extension and is
+  skipped only where it is not built (a chapter about the C kernels marks all its blocks).
 * Fences in other languages (bash, text, ...) are never run.
 
 The site: mkdocs.yml's nav must name existing pages, and `mkdocs build --strict` must pass
@@ -35,7 +37,7 @@ FILES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 RUN_ALL = os.environ.get("PYCONV_DOCS_ALL") == "1"
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)(.*)$")
 MARK_COMMENT = re.compile(r"^\s*<!--\s*docs-test:\s*(\w+)\s*-->\s*$")
-MARKS = ("slow", "gpu")
+MARKS = ("slow", "gpu", "c")
 
 
 def parse_blocks(text):
@@ -79,6 +81,9 @@ CASES = [pytest.param(name, k, id=f"{name}:{line}")
 
 
 def _skip_reason(marks):
+    if "c" in marks and pyconv.available_backends()["c"] != "enabled":
+        return "needs the C extension (not built here)"
+    marks = marks - {"c"}
     if not RUN_ALL and marks:
         return f"marked {'/'.join(sorted(marks))}: run with PYCONV_DOCS_ALL=1"
     if "gpu" in marks and not pyconv.cuda.is_available():
