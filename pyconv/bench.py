@@ -307,7 +307,8 @@ def main(argv=None):
                         help="every step of every kernel ladder (pyconv.kernels), validated, then timed "
                              "against this machine's measured FMA peak")
     parser.add_argument("--op", help="with --ladder: one primitive (e.g. conv2d_forward)")
-    parser.add_argument("--plot", metavar="PATH", help="with --ladder: draw the ladder (needs matplotlib)")
+    parser.add_argument("--plot", metavar="PATH", help="draw the table (backends side by side per "
+                        "shape; with --ladder, the steps) as an image (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.threads:
         from . import set_num_threads
@@ -333,6 +334,12 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+    if args.plot:
+        from . import ladder
+        from .viz.benchmarks import plot_bench
+        title = f"{args.device}, {args.dtype}, {args.threads or 'default'} threads"
+        ladder._save(lambda: plot_bench(rows, title), args.plot)
+        print(f"plot written to {args.plot}")
     return 0
 
 

@@ -166,31 +166,22 @@ def _format(r):
 
 
 def plot(report, path):
-    """Bar charts of GFLOP/s per step, one panel per (primitive, shape), the peak as a line."""
+    """Save the ladder's bar charts (pyconv.viz.benchmarks.plot_ladder) to `path`."""
+    from .viz.benchmarks import plot_ladder
+    _save(lambda: plot_ladder(report), path)
+
+
+def _save(make, path):
+    """Save the figure `make()` returns, with matplotlib's file-only backend."""
     try:
         import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError as exc:
         raise RuntimeError("--plot needs matplotlib: pip install -e '.[plot]'") from exc
-    panels = list(dict.fromkeys((r["primitive"], r["shape"]) for r in report["rows"]))
-    cols = 2
-    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, squeeze=False,
-                             figsize=(11, 3.2 * ((len(panels) + cols - 1) // cols)))
-    for ax, (primitive, shape) in zip(axes.flat, panels):
-        rows = [r for r in report["rows"] if (r["primitive"], r["shape"]) == (primitive, shape)]
-        ax.bar([f"{r['step']} {r['name']}" for r in rows], [r["gflops"] for r in rows], color="#4878a8")
-        if report["peak_gflops"]:
-            ax.axhline(report["peak_gflops"], color="#c44e52", ls="--", lw=1, label="FMA peak")
-            ax.legend(fontsize=7)
-        ax.set_title(f"{primitive}\n{shape}", fontsize=8)
-        ax.set_ylabel("GFLOP/s", fontsize=8)
-        ax.set_yscale("log")
-        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    fig.tight_layout()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = make()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(args):

@@ -61,3 +61,19 @@ def test_ladder_reports_a_step_that_disagrees(capsys, monkeypatch):
     monkeypatch.setattr(c_omp, "matmul", off_by_one)
     report = ladder.run("c", ["matmul"], np.float32, repeat=1, out=lambda line: None)
     assert report["failures"] and "matmul" in report["failures"][0]
+
+
+def test_plots_of_the_table_and_of_the_ladder(tmp_path, monkeypatch):
+    import pytest
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(bench, "default_cases", lambda device, quick: [bench.matmul_case(1, 8, 8, 8)])
+    path = tmp_path / "bench.png"
+    assert bench.main(["--backends", "numpy", "--repeat", "1", "--no-torch", "--plot", str(path)]) == 0
+    assert path.stat().st_size > 1000
+    from pyconv import backends
+    if backends.available_backends()["c"] != "enabled":
+        return
+    _tiny_ladder(monkeypatch)
+    path = tmp_path / "ladder.png"
+    assert bench.main(["--ladder", "--op", "matmul", "--repeat", "1", "--plot", str(path)]) == 0
+    assert path.stat().st_size > 1000
