@@ -296,7 +296,8 @@ def _print_table(rows, out, base_name):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m pyconv bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
-    parser.add_argument("--backends", help="comma-separated backends (default: every enabled one on the device)")
+    parser.add_argument("--backends", help="comma-separated backends (default: every enabled one on the "
+                        "device); module:name registers an external backend first")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="threads for the c backend")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -313,14 +314,19 @@ def main(argv=None):
     if args.threads:
         from . import set_num_threads
         set_num_threads(args.threads)
+    names = []
+    for entry in filter(None, (n.strip() for n in (args.backends or "").split(","))):
+        module, colon, name = entry.rpartition(":")
+        if colon:                       # my_kernels:mine, an external backend
+            backends.register(name, module)
+        names.append(name)
+    args.backends = ",".join(names) or None
     if args.ladder:
         from . import ladder
         return ladder.main(args)
 
     enabled = {n: s for n, s in backends.available_backends().items()}
-    if args.backends:
-        names = [n.strip() for n in args.backends.split(",") if n.strip()]
-    else:
+    if not names:
         names = [n for n, s in enabled.items() if s == "enabled"
                  and backends.module(n).DEVICE == args.device]
     for n in names:

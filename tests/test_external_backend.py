@@ -111,3 +111,17 @@ def test_the_environment_variable_names_an_external_backend(tmp_path):
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "12.0"
+
+
+@pytest.mark.filterwarnings("ignore:backend 'mine2' does not provide")
+def test_bench_registers_module_colon_name(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_kernels2.py").write_text("from pyconv.backends.numpy_ref import matmul\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(bench, "default_cases", lambda device, quick: [bench.matmul_case(1, 8, 8, 8)])
+    try:
+        assert bench.main(["--backends", "numpy,my_kernels2:mine2", "--repeat", "1", "--no-torch"]) == 0
+        assert "mine2: validated against the numpy reference" in capsys.readouterr().out
+    finally:
+        backends._MODULES.pop("mine2", None)
+        backends._loaded.pop("mine2", None)
+        backends._external.pop("mine2", None)
