@@ -1,8 +1,13 @@
 """`python -m pyconv bench`: validate each backend against the numpy reference, then time it.
 
 Every primitive is called directly through the backend contract (no autograd), so the table
-measures kernels. For each (op, shape) and backend one row: median milliseconds over `repeat`
-runs after a warm-up, GFLOP/s and the speedup over the numpy reference in the same run.
+measures kernels. Each library (numpy, c, an external backend, PyTorch) runs in a fresh process
+of its own, one after the other: two thread pools in one process fight over the cores. For each
+(op, shape) and library one row: the median milliseconds over `repeat` runs after a warm-up, the
+spread ((max - min) / median: rows above 25% are flagged), GFLOP/s (GB/s for pooling, which is
+memory-bound) and the ratio to the baseline (the numpy reference; PyTorch on the GPU). The header
+names the version, dtype, threads, CPU and load; --json stores it with the rows and the kernel
+step each primitive ran.
 
 FLOPs counted: conv2d forward 2*N*K*P*Q*C*R*S, forward+backward three times that (the input and
 weight gradients are each one more GEMM of the same size); matmul 2*B*M*N*K, three times for
@@ -11,11 +16,14 @@ When PyTorch is importable its rows ("torch") are timed in the same run for comp
 """
 import argparse
 import json
+import os
+import platform
 import sys
+import time
 
 import numpy as np
 
-from . import backends, timing
+from . import backends, kernels, timing
 from .backends import conformance, geometry
 
 # (name, N, C, H, W, K, kernel, stride, padding)
@@ -47,8 +55,17 @@ CUDA_MATMUL_SHAPES = [(1, 4096, 4096, 4096)]
 # -- cases: each one prepares inputs and returns {"fwd": callable, "fwd+bwd": callable} ----------
 
 class Case:
-    def __init__(self, op, label, flops, make):
-        self.op, self.label, self.flops, self.make = op, label, flops, make
+    """One (op, shape): `flops` per forward (the work rate of compute-bound ops), or, for
+    memory-bound ones, `bytes` {phase: bytes moved} (their rate is GB/s)."""
+
+    def __init__(self, op, label, flops, make, bytes=None):
+        self.op, self.label, self.flops, self.make, self.bytes = op, label, flops, make, bytes
+
+    def rate(self, phase, ms):
+        """(rate, unit) of one timed phase."""
+        if self.bytes:
+            return self.bytes[phase] / ms / 1e6, "GB/s"
+        return (1 if phase == "fwd" else 3) * self.flops / ms / 1e6, "GFLOP/s"
 
 
 def conv_case(name, N, C, H, W, K, k, s, p):
@@ -92,7 +109,12 @@ def pool_case(kind, N, C, H, W, k, s):
             _, idx = forward(x, kernel, stride, padding)
             return backward(dy, idx, x.shape)
         return {"fwd": lambda: forward(x, kernel, stride, padding), "fwd+bwd": fwd_bwd}
-    return Case(f"{kind}_pool2d", f"{N}x{C}x{H}x{W} k{k} s{s}", flops, make)
+    # bytes moved, float32/64 by the array's item size later: x read, y written (+ int64 indices
+    # for max); backward reads dy (+ indices) and writes dx
+    nx, ny = N * C * H * W, N * C * P * Q
+    idx = 8 * ny if kind == "max" else 0
+    traffic = {"fwd": (nx + ny, idx), "fwd+bwd": (2 * nx + 3 * ny, 2 * idx)}
+    return Case(f"{kind}_pool2d", f"{N}x{C}x{H}x{W} k{k} s{s}", flops, make, bytes=traffic)
 
 
 def matmul_case(B, M, K, N):
@@ -208,62 +230,145 @@ def validate(be, to_dev, to_host, dtype):
     return [p for p in problems if p]
 
 
-def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None, torch=True, out=print):
-    """Validate and time; returns the rows (dicts) and prints the table."""
-    repeat = repeat or (3 if quick else 7)
-    warmup = 1
-    rows, runners = [], []
-    for name in backend_names:
-        be = backends.module(name)
-        if device == "cuda":
-            import cupy
-            xp, to_numpy = cupy, cupy.asnumpy
-        else:
-            xp, to_numpy = np, np.asarray
-        failures = [] if name == "numpy" else validate(be, xp.asarray, to_numpy, dtype)
-        failures += [] if name == "numpy" else validate(be, xp.asarray, to_numpy, np.float64)
-        if failures:
-            out(f"{name}: FAILED validation against numpy, not timed:\n  " + "\n  ".join(failures))
-            continue
-        if name != "numpy":
-            out(f"{name}: validated against the numpy reference ({len(backends.PRIMITIVES)} primitives, "
-                f"float32 and float64)")
-        runners.append((name, be, xp))
-    torch_mod = _torch_or_none(device) if torch else None
-    if torch_mod is not None:
-        runners.append(("torch", TorchBackend(torch_mod, device), _TorchArrays(torch_mod, device)))
-        out(f"torch {torch_mod.__version__}: timed for comparison")
+BIG_SPREAD = 0.25   # rows whose (max - min) / median exceeds this are flagged: not comparable
 
-    if device == "cuda":
-        def sync():
-            import cupy
-            cupy.cuda.Device().synchronize()
+
+def header(device, dtype, repeat, warmup):
+    """What a number in the table depends on: printed above it and stored in the JSON."""
+    from . import __version__
+    from .ladder import _cpu_name
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    threads = None
+    if backends.available_backends().get("c") == "enabled":
+        threads = backends.module("c").get_num_threads()
+    return {"pyconv": __version__, "device": device, "dtype": np.dtype(dtype).name, "threads": threads,
+            "cpu": _cpu_name(), "cores": os.cpu_count(), "load_average": load, "repeat": repeat,
+            "warmup": warmup, "python": platform.python_version(), "numpy": np.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def time_backend(name, device="cpu", quick=False, dtype=np.float32, repeat=7, warmup=1, threads=None,
+                 register=None):
+    """Validate and time one library (a pyconv backend, or "torch"); {"rows", "failures", "note"}.
+    Run in a fresh process by `run`, so two libraries never share one process's thread pools."""
+    if register:
+        backends.register(*register)
+    if threads:
+        from . import set_num_threads
+        set_num_threads(threads)
+    if name == "torch":
+        torch = _torch_or_none(device)
+        if torch is None:
+            return {"rows": [], "failures": [], "note": "torch: not importable here, not timed"}
+        be, xp, note = TorchBackend(torch, device), _TorchArrays(torch, device), f"torch {torch.__version__}"
+        torch.set_num_threads(threads or torch.get_num_threads())
     else:
-        def sync():
-            pass
-
-    base_name = "numpy" if device == "cpu" else "torch"
+        be = backends.module(name)
+        xp = __import__("cupy") if device == "cuda" else np
+        to_host = xp.asnumpy if device == "cuda" else np.asarray
+        failures = [] if name == "numpy" else (validate(be, xp.asarray, to_host, dtype)
+                                               + validate(be, xp.asarray, to_host, np.float64))
+        if failures:
+            return {"rows": [], "failures": failures, "note": f"{name}: FAILED validation, not timed"}
+        note = f"{name}: validated against the numpy reference ({len(backends.PRIMITIVES)} primitives, float32 and float64)"
+    rows = []
     for case in default_cases(device, quick):
-        for phase, mult in (("fwd", 1), ("fwd+bwd", 2 if "pool" in case.op else 3)):
-            group = []
-            for name, be, xp in runners:
-                rng = np.random.default_rng(1)
-                if name == "torch" and "pool" in case.op:
-                    fns = _torch_pool_fns(be, case, dtype, rng)
-                else:
-                    fns = case.make(be, xp, dtype, rng)
-                t = timing.measure(fns[phase], repeat=repeat, warmup=warmup, cuda=device == "cuda" and name != "torch",
-                                   sync=_torch_sync(be) if name == "torch" else sync)
-                ms = t.median_ms
-                group.append({"op": f"{case.op} {phase}", "shape": case.label, "backend": name, "ms": ms,
-                              "min_ms": t.min_ms, "max_ms": t.max_ms, "repeat": t.repeat,
-                              "gflops": mult * case.flops / ms / 1e6})
-            base = next((r["ms"] for r in group if r["backend"] == base_name), float("nan"))
-            for r in group:
-                r[f"speedup_vs_{base_name}"] = base / r["ms"]
-            rows += group
-    _print_table(rows, out, base_name)
-    return rows
+        for phase in ("fwd", "fwd+bwd"):
+            rows.append(_time_case(name, be, xp, case, phase, device, dtype, repeat, warmup))
+    return {"rows": rows, "failures": [], "note": note}
+
+
+def _time_case(name, be, xp, case, phase, device, dtype, repeat, warmup):
+    rng = np.random.default_rng(1)
+    fns = _torch_pool_fns(be, case, dtype, rng) if name == "torch" and "pool" in case.op else \
+        case.make(be, xp, dtype, rng)
+    sync = _torch_sync(be) if name == "torch" else _device_sync(device)
+    t = timing.measure(fns[phase], repeat=repeat, warmup=warmup, sync=sync,
+                       cuda=device == "cuda" and name != "torch")
+    if case.bytes:   # element counts and index bytes, scaled by this dtype's size
+        elems, idx = case.bytes[phase]
+        case = Case(case.op, case.label, case.flops, case.make,
+                    {phase: elems * np.dtype(dtype).itemsize + idx})
+    value, unit = case.rate(phase, t.median_ms)
+    steps = {p: kernels.ran(p, backend=name) for p in backends.PRIMITIVES
+             if name != "torch" and name in backends.registered() and kernels.ran(p, backend=name)}
+    return {"op": f"{case.op} {phase}", "shape": case.label, "backend": name, "ms": t.median_ms,
+            "min_ms": t.min_ms, "max_ms": t.max_ms, "repeat": t.repeat, "spread": t.spread,
+            "rate": value, "unit": unit, "gflops": value if unit == "GFLOP/s" else None, "steps": steps}
+
+
+def _device_sync(device):
+    if device != "cuda":
+        return None
+    import cupy
+    return cupy.cuda.Device().synchronize
+
+
+def _in_child(queue, args, kwargs):
+    try:
+        queue.put(time_backend(*args, **kwargs))
+    except BaseException as exc:  # reported by the parent, which stays alive
+        queue.put({"rows": [], "failures": [f"{type(exc).__name__}: {exc}"], "note": f"{args[0]}: crashed"})
+
+
+def _fresh_process(name, **kwargs):
+    """time_backend(name, ...) in a new Python process (spawned, not forked: no inherited pools)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_in_child, args=(queue, (name,), kwargs))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def run(backend_names, device="cpu", quick=False, dtype=np.float32, repeat=None, torch=True, out=print,
+        threads=None, fresh=True):
+    """Validate and time every library, each in a fresh process (`fresh`); print the table and
+    return {"header": ..., "rows": [...]}."""
+    repeat = repeat or (3 if quick else 7)
+    head = header(device, dtype, repeat, 1)
+    head["same_process"] = not fresh
+    out(_header_text(head, fresh))
+    names = list(backend_names) + (["torch"] if torch and _torch_or_none(device) is not None else [])
+    rows = []
+    for name in names:
+        target = backends._MODULES.get(name)
+        spawnable = fresh and (name == "torch" or isinstance(target, str))
+        register = (name, target) if name not in backends._BUILTIN and isinstance(target, str) else None
+        kwargs = dict(device=device, quick=quick, dtype=dtype, repeat=repeat, threads=threads, register=register)
+        result = _fresh_process(name, **kwargs) if spawnable else time_backend(name, **kwargs)
+        out(result["note"] + ("" if not result["failures"] else ":\n  " + "\n  ".join(result["failures"])))
+        rows += result["rows"]
+    base = "numpy" if device == "cpu" else "torch"
+    for r in rows:
+        ref = next((x["ms"] for x in rows if x["backend"] == base and (x["op"], x["shape"]) == (r["op"], r["shape"])), None)
+        r["ratio_to_baseline"] = ref / r["ms"] if ref else None
+    order = {key: i for i, key in enumerate(dict.fromkeys((r["op"], r["shape"]) for r in rows))}
+    rows.sort(key=lambda r: (order[(r["op"], r["shape"])], names.index(r["backend"])))
+    _print_table(rows, out, base)
+    _warn(head, rows, out)
+    return {"header": head, "rows": rows}
+
+
+def _header_text(h, fresh):
+    where = "each library in its own process" if fresh else "every library in this process"
+    load = "?" if h["load_average"] is None else f"{h['load_average']:.2f}"
+    return (f"pyconv {h['pyconv']} bench: {h['device']}, {h['dtype']}, {h['threads'] or 'default'} threads "
+            f"(c backend), {h['cpu']} ({h['cores']} cores), load average {load}, "
+            f"median of {h['repeat']} runs after {h['warmup']} warm-up; {where}")
+
+
+def _warn(head, rows, out):
+    noisy = [r for r in rows if r["spread"] > BIG_SPREAD]
+    if noisy:
+        out(f"WARNING: {len(noisy)} rows varied by more than {BIG_SPREAD:.0%} between runs (spread column): "
+            f"their ratios are not reliable; rerun on a quiet machine with more --repeat")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if load is not None and head["cores"] and max(load, head["load_average"] or 0) > head["cores"]:
+        out(f"WARNING: the load average ({load:.1f}) exceeds the {head['cores']} cores: other work "
+            f"shared the machine, the numbers are not comparable with a quiet run")
 
 
 def _torch_sync(be):
@@ -284,13 +389,20 @@ def _torch_pool_fns(be, case, dtype, rng):
     return be.make_pool_case(kind, x, dy, k, s)
 
 
-def _print_table(rows, out, base_name):
-    header = f"{'op':<18} {'shape':<36} {'backend':<8} {'ms':>9} {'GFLOP/s':>9} {'x ' + base_name:>9}"
-    out(header)
-    out("-" * len(header))
-    for r in rows:
-        out(f"{r['op']:<18} {r['shape']:<36} {r['backend']:<8} {r['ms']:>9.3f} {r['gflops']:>9.1f} "
-            f"{r['speedup_vs_' + base_name]:>9.2f}")
+def _print_table(rows, out, base):
+    """Columns as wide as their longest entry; the rate in GFLOP/s, or GB/s for pooling."""
+    label = f"x {base} reference" if base == "numpy" else f"x {base}"
+    cells = [(r["op"], r["shape"], r["backend"], f"{r['ms']:.3f}", f"{100 * r['spread']:.0f}%",
+              f"{r['rate']:.1f} {r['unit']}", "-" if r["ratio_to_baseline"] is None else f"{r['ratio_to_baseline']:.2f}")
+             for r in rows]
+    titles = ("op", "shape", "backend", "ms", "spread", "rate", label)
+    widths = [max([len(t)] + [len(c[i]) for c in cells]) for i, t in enumerate(titles)]
+    fmt = [str.ljust, str.ljust, str.ljust, str.rjust, str.rjust, str.rjust, str.rjust]
+    line = "  ".join(f(t, w) for f, t, w in zip(fmt, titles, widths))
+    out(line)
+    out("-" * len(line))
+    for c in cells:
+        out("  ".join(f(v, w) for f, v, w in zip(fmt, c, widths)))
 
 
 def main(argv=None):
@@ -303,7 +415,10 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, help="timed runs per row (median reported)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison rows")
-    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the header and rows as JSON")
+    parser.add_argument("--same-process", action="store_true",
+                        help="time every library in this process (quicker to start; thread pools may "
+                             "interfere, so cross-library ratios are less trustworthy)")
     parser.add_argument("--ladder", action="store_true",
                         help="every step of every kernel ladder (pyconv.kernels), validated, then timed "
                              "against this machine's measured FMA peak")
@@ -335,11 +450,13 @@ def main(argv=None):
     for n, s in enabled.items():
         if s != "enabled":
             print(f"{n}: disabled ({s})")
-    rows = run(names, device=args.device, quick=args.quick, dtype=np.dtype(args.dtype).type,
-               repeat=args.repeat, torch=not args.no_torch)
+    report = run(names, device=args.device, quick=args.quick, dtype=np.dtype(args.dtype).type,
+                 repeat=args.repeat, torch=not args.no_torch, threads=args.threads,
+                 fresh=not args.same_process)
+    rows = report["rows"]
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(report, f, indent=1)
     if args.plot:
         from . import ladder
         from .viz.benchmarks import plot_bench

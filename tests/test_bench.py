@@ -10,10 +10,16 @@ def test_bench_numpy_quick_table(tmp_path, capsys):
                        "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "conv2d fwd+bwd" in out and "GFLOP/s" in out
-    rows = json.loads(path.read_text())
+    report = json.loads(path.read_text())
+    rows = report["rows"]
     ops = {r["op"].split()[0] for r in rows}
     assert {"conv2d", "max_pool2d", "avg_pool2d", "matmul"} <= ops
-    assert all(r["ms"] > 0 and r["backend"] == "numpy" for r in rows)
+    assert all(r["ms"] > 0 and r["backend"] == "numpy" and r["repeat"] == 1 for r in rows)
+    assert {r["unit"] for r in rows if "pool" in r["op"]} == {"GB/s"}
+    assert {r["unit"] for r in rows if "pool" not in r["op"]} == {"GFLOP/s"}
+    head = report["header"]
+    assert head["dtype"] == "float32" and head["repeat"] == 1 and head["cpu"]
+    assert "each library in its own process" in out and "x numpy reference" in out
 
 
 def _tiny_ladder(monkeypatch):
@@ -68,7 +74,7 @@ def test_plots_of_the_table_and_of_the_ladder(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.setattr(bench, "default_cases", lambda device, quick: [bench.matmul_case(1, 8, 8, 8)])
     path = tmp_path / "bench.png"
-    assert bench.main(["--backends", "numpy", "--repeat", "1", "--no-torch", "--plot", str(path)]) == 0
+    assert bench.main(["--backends", "numpy", "--repeat", "1", "--no-torch", "--same-process", "--plot", str(path)]) == 0
     assert path.stat().st_size > 1000
     from pyconv import backends
     if backends.available_backends()["c"] != "enabled":

@@ -82,7 +82,7 @@ def test_kernels_lists_the_student_backend(mine):
 @pytest.mark.filterwarnings("ignore:backend 'mine' does not provide")
 def test_bench_times_the_student_backend(mine, monkeypatch, capsys):
     monkeypatch.setattr(bench, "default_cases", lambda device, quick: [bench.conv_case("tiny", 2, 3, 9, 9, 4, 3, 1, 1)])
-    assert bench.main(["--backends", f"numpy,{mine}", "--repeat", "1", "--no-torch"]) == 0
+    assert bench.main(["--backends", f"numpy,{mine}", "--repeat", "1", "--no-torch", "--same-process"]) == 0
     out = capsys.readouterr().out
     assert f"{mine}: validated against the numpy reference" in out
     assert any(f" {mine} " in line for line in out.splitlines() if line.startswith("conv2d"))
@@ -119,7 +119,7 @@ def test_bench_registers_module_colon_name(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(bench, "default_cases", lambda device, quick: [bench.matmul_case(1, 8, 8, 8)])
     try:
-        assert bench.main(["--backends", "numpy,my_kernels2:mine2", "--repeat", "1", "--no-torch"]) == 0
+        assert bench.main(["--backends", "numpy,my_kernels2:mine2", "--repeat", "1", "--no-torch", "--same-process"]) == 0
         assert "mine2: validated against the numpy reference" in capsys.readouterr().out
     finally:
         backends._MODULES.pop("mine2", None)

@@ -8,7 +8,7 @@ from .figures import _grid, _pyplot
 
 
 def plot_bench(rows, title=None):
-    """One panel per (op, shape) of `bench` rows: a bar of GFLOP/s per backend."""
+    """One panel per (op, shape) of `bench` rows: a bar per backend, GFLOP/s (GB/s for pooling)."""
     plt = _pyplot()
     panels = list(dict.fromkeys((r["op"], r["shape"]) for r in rows))
     names = list(dict.fromkeys(r["backend"] for r in rows))
@@ -16,16 +16,17 @@ def plot_bench(rows, title=None):
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(3.2 * ncols, 2.8 * nrows))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (op, shape) in zip(axes.flat, panels):
-        got = {r["backend"]: r["gflops"] for r in rows if (r["op"], r["shape"]) == (op, shape)}
+        mine = [r for r in rows if (r["op"], r["shape"]) == (op, shape)]
+        got = {r["backend"]: r.get("rate", r.get("gflops")) for r in mine}
         ax.bar(range(len(names)), [got.get(n, 0) for n in names],
                color=[colors[i % len(colors)] for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, fontsize=7)
         ax.set_title(f"{op}\n{shape}", fontsize=7)
+        ax.set_ylabel(mine[0].get("unit", "GFLOP/s"), fontsize=7)
         ax.set_yscale("log")
         ax.tick_params(axis="y", labelsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    axes[0][0].set_ylabel("GFLOP/s", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
