@@ -9,7 +9,8 @@
  *
  * Steps (pyconv.kernels.use("conv2d_backward_weight", step); the default is the last):
  *   1 naive            the loop nest: each dw element sums over its images and pixels, every read
- *                      bounds-checked. Threads: one (k,c) filter slice each (it is also what step
+ *                      bounds-checked (a tap in the padding multiplies dy by 0, as the column
+ *                      matrix of steps 2-6 does). Threads: one (k,c) filter slice each (it is also what step
  *                      6 falls back to).
  *   2 im2col+naive     im2row builds col[n]^T (PQ, CRS) (the column matrix, transposed, so the
  *                      GEMM's B operand has contiguous rows), then the triple-loop GEMM
@@ -95,8 +96,11 @@ static int SFX(conv2d_backward_weight_1_naive)(const pc_conv_shape *s, const REA
                         for (int64_t q = 0; q < Q; q++) {
                             int64_t h = p * s->sh - s->pt + r * s->dh;
                             int64_t v = q * s->sw - s->pl + t * s->dw;
-                            if (h >= 0 && h < H && v >= 0 && v < W)
-                                acc += dy[((n * K + k) * P + p) * Q + q] * x[((n * C + c) * H + h) * W + v];
+                            /* a tap in the padding reads 0 and is multiplied all the same:
+                             * an Inf or NaN dy there gives NaN (CONTRACT.md, non-finite values) */
+                            REAL xv = (h >= 0 && h < H && v >= 0 && v < W)
+                                          ? x[((n * C + c) * H + h) * W + v] : 0;
+                            acc += dy[((n * K + k) * P + p) * Q + q] * xv;
                         }
                 dw[(kc * R + r) * S + t] = acc;
             }
