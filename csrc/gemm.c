@@ -154,6 +154,25 @@ int pc_ws_reserve(int nthreads, int slot, size_t bytes)
 
 void *pc_ws_get(int tid, int slot) { return g_ws[tid * PC_WS_SLOTS + slot].ptr; }
 
+size_t pc_workspace_bytes(void)
+{
+    size_t total = 0;
+    for (int i = 0; i < g_ws_threads * PC_WS_SLOTS; i++)
+        total += g_ws[i].bytes;
+    return total;
+}
+
+/* The next kernel grows what it needs again: the Python side calls this only between kernels
+ * (under the same lock as the kernels), never while one runs. */
+void pc_workspace_release(void)
+{
+    for (int i = 0; i < g_ws_threads * PC_WS_SLOTS; i++) {
+        free(g_ws[i].ptr);
+        g_ws[i].ptr = NULL;
+        g_ws[i].bytes = 0;
+    }
+}
+
 void *pc_ws_find(int tid, int slot, size_t bytes)
 {
     if (tid < 0 || tid >= g_ws_threads || g_ws[tid * PC_WS_SLOTS + slot].bytes < bytes)

@@ -27,6 +27,7 @@
 #ifndef PYCONV_H
 #define PYCONV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* cdef-begin */
@@ -54,6 +55,11 @@ void pc_set_num_threads(int n);
 int pc_get_num_threads(void);
 int pc_forked_single_threaded(void);
 const char *pc_build_info(void);
+
+/* Bytes of the per-thread workspaces the kernels keep between calls (they grow, never shrink),
+ * and their release (call between kernels only: pyconv.empty_cache() does). */
+size_t pc_workspace_bytes(void);
+void pc_workspace_release(void);
 
 /* The kernel ladder (steps.c): how many steps `primitive` has, and step `step`'s short name and
  * one-line description (NULL for an unknown primitive or step). */

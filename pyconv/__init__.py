@@ -13,6 +13,7 @@ from .creation import *  # noqa: F401,F403
 from .creation import __all__ as _creation_all
 from .gradcheck import gradcheck
 from .ops import *  # noqa: F401,F403
+from .memory import empty_cache, memory_stats, reset_peak_memory_stats
 from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .scalar import Value
 from .serialization import load, save
@@ -51,4 +52,5 @@ def __dir__():
 __all__ = (["Function", "Tensor", "Value", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
             "Generator", "initial_seed", "seed", "get_rng_state", "set_rng_state", "device",
             "gradcheck", "save", "load", "available_backends", "backend", "get_backend", "set_backend",
-            "set_num_threads", "get_num_threads"] + list(ops.__all__) + list(_creation_all))
+            "set_num_threads", "get_num_threads", "memory_stats", "reset_peak_memory_stats",
+            "empty_cache"] + list(ops.__all__) + list(_creation_all))

@@ -5,6 +5,8 @@ requires grad, records the op in the result's `grad_fn` with what backward will 
 inputs, the Function that made each, and the versions of the arrays the op saved.
 `Tensor.backward()` (pyconv/tensor.py) hands its seed gradient to `_run_backward`, which orders
 the recorded Functions once and walks them in reverse, summing gradients into the leaves' `.grad`.
+Then the hooks registered with `register_post_backward_hook` run (data-parallel training
+averages the gradients there).
 
 It is a module of its own so that the op-recording rules and the sweep read in one place; it
 imports Tensor, and pyconv/tensor.py imports it back at its end.
@@ -14,6 +16,7 @@ import numbers
 import numpy as np
 
 from . import device as _device
+from . import memory
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor, _as_array, _is_array, _is_float, _may_share
 
@@ -35,6 +38,7 @@ class Function:
     """
 
     parents = needs_grad = input_fns = input_meta = saved_versions = ()  # until recorded
+    _saved_nbytes = 0
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -48,6 +52,7 @@ class Function:
             result._version_cell = tensors[0]._version_cell  # a view: one counter for both
         if any(fn.needs_grad) and _is_float(result.dtype):
             fn.saved_versions = _saved_versions(fn, tensors + [result])
+            memory.track_saved(fn)
             fn.parents = tuple(tensors)
             fn.input_fns = tuple(t._ctx for t in tensors)
             fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
@@ -57,6 +62,10 @@ class Function:
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
+
+    def __del__(self):
+        if self._saved_nbytes:   # a recorded op's saved arrays leave with it (pyconv.memory_stats)
+            memory.release_saved(self._saved_nbytes)
 
     def backward(self, grad):
         raise NotImplementedError
@@ -201,3 +210,31 @@ def _run_backward(root, seed):
     for leaf, g in leaves.values():
         if leaf.requires_grad:
             _accumulate(leaf, g)
+    _after_backward(tuple(leaf for leaf, _ in leaves.values() if leaf.requires_grad))
+
+
+# -- after the sweep ---------------------------------------------------------------------------
+_post_backward_hooks = {}
+
+
+class _HookHandle:
+    def __init__(self, key):
+        self.key = key
+
+    def remove(self):
+        _post_backward_hooks.pop(self.key, None)
+
+
+def register_post_backward_hook(hook):
+    """Call hook(leaves) at the end of every backward(), once the leaves' .grad are summed;
+    `leaves` is the tuple of leaf tensors that received a gradient. Returns a handle whose
+    remove() unregisters it. pyconv.distributed.DistributedDataParallel averages the gradients
+    over the processes this way, before optimizer.step() reads them."""
+    key = object()
+    _post_backward_hooks[key] = hook
+    return _HookHandle(key)
+
+
+def _after_backward(leaves):
+    for hook in list(_post_backward_hooks.values()):
+        hook(leaves)

@@ -292,7 +292,9 @@ def _time_case(name, be, xp, case, phase, device, dtype, repeat, warmup):
     value, unit = case.rate(phase, t.median_ms)
     steps = {p: kernels.ran(p, backend=name) for p in backends.PRIMITIVES
              if name != "torch" and name in backends.registered() and kernels.ran(p, backend=name)}
+    from .memory import memory_stats
     return {"op": f"{case.op} {phase}", "shape": case.label, "backend": name, "ms": t.median_ms,
+            "workspaces_bytes": memory_stats()["workspaces"] if name == "c" else None,
             "min_ms": t.min_ms, "max_ms": t.max_ms, "repeat": t.repeat, "spread": t.spread,
             "rate": value, "unit": unit, "gflops": value if unit == "GFLOP/s" else None, "steps": steps}
 

@@ -81,6 +81,18 @@ def build_info():
     return ffi.string(lib.pc_build_info()).decode() if lib is not None else "not built"
 
 
+def workspace_bytes():
+    """Bytes of the per-thread workspaces the C kernels keep between calls."""
+    return int(lib.pc_workspace_bytes()) if lib is not None else 0
+
+
+def release_workspaces():
+    """Free the C kernels' workspaces (the next call grows what it needs again)."""
+    if lib is not None:
+        with _lock:
+            lib.pc_workspace_release()
+
+
 def peak_gflops(dtype=np.float32, threads=0, seconds=0.25):
     """This machine's fused multiply-add peak in GFLOP/s for `dtype`, measured now for about
     `seconds` on `threads` threads (0: the kernels' thread count). See csrc/peak.c."""
