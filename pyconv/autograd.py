@@ -50,9 +50,8 @@ class Function:
         result = Tensor(out)
         if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
             result._version_cell = tensors[0]._version_cell  # a view: one counter for both
-        if any(fn.needs_grad) and _is_float(result.dtype):
+        if any(fn.needs_grad) and result._data.dtype.kind == "f":
             fn.saved_versions = _saved_versions(fn, tensors + [result])
-            memory.track_saved(fn)
             fn.parents = tuple(tensors)
             fn.input_fns = tuple(t._ctx for t in tensors)
             fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
@@ -92,22 +91,28 @@ class Function:
                     f"change after backward(), or use an out-of-place op (x = x * 2, not x *= 2)")
 
 
+_ENGINE = frozenset(("needs_grad", "parents", "input_fns", "input_meta", "saved_versions"))
+
+
 def _saved_versions(fn, tensors):
     """(version cell, version, shape, dtype) of each tensor whose array `fn` keeps (an attribute
-    that is, or views, that array): backward will check that none was changed in place."""
-    saved = []
+    that is, or views, that array): backward will check that none was changed in place. Also
+    counts the bytes `fn` keeps, for pyconv.memory_stats (each array object once)."""
+    saved, nbytes = {}, 0
     for key, value in vars(fn).items():
-        if key == "needs_grad":
+        if key in _ENGINE:
             continue
         for item in value if type(value) in (tuple, list) else (value,):
-            if _is_array(item):
-                saved.append(item)
+            if (type(item) is np.ndarray or _is_array(item)) and id(item) not in saved:
+                saved[id(item)] = item
+                nbytes += item.nbytes
     if not saved:
         return ()
+    memory.track_saved(fn, int(nbytes))
     by_id = {id(t.data): t for t in tensors}
     found = {}
-    for array in saved:
-        same = by_id.get(id(array))  # most ops keep their inputs themselves: no bounds to compare
+    for key, array in saved.items():
+        same = by_id.get(key)  # most ops keep their inputs themselves: no bounds to compare
         for t in [same] if same is not None else tensors:
             if t is same or _may_share(array, t.data):
                 found[id(t.data)] = t
@@ -116,6 +121,8 @@ def _saved_versions(fn, tensors):
 
 def _tensors_of(op, inputs):
     """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
+    if all(type(x) is Tensor and type(x._data) is np.ndarray for x in inputs):
+        return list(inputs)   # the common case: CPU tensors only, nothing to convert or check
     given = [x for x in inputs if isinstance(x, Tensor)]
     devices = {str(t.device) for t in given}
     if len(devices) > 1:

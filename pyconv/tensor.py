@@ -466,6 +466,7 @@ class Tensor(TensorMethods):
         seed = self._seed_gradient(gradient)
         if self._ctx is None:
             _accumulate(self, seed)
+            _after_backward((self,))
             return
         _run_backward(self._ctx, seed)
 
@@ -520,5 +521,5 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
 
 # These modules import Tensor from this one, so they come last: autograd (Function and the backward
 # sweep), then the creation functions and the ops that the methods above call.
-from .autograd import Function, _accumulate, _run_backward  # noqa: E402,F401
+from .autograd import Function, _accumulate, _after_backward, _run_backward  # noqa: E402,F401
 from . import creation, ops  # noqa: E402

@@ -13,8 +13,15 @@ checking that the run's settings are the checkpoint's; a longer or shorter `--ep
 on the learning-rate schedule built for the new length. At the end the test accuracy and
 confusion matrix are printed and OUT/model.npz and OUT/history.json (plus OUT/curves.png and
 OUT/confusion.png when matplotlib is installed) are written.
+
+On several processes (`mpiexec -n N python -m pyconv train ...`, see pyconv.distributed and
+docs/11-distributed.md): --batch-size is the global batch, each rank trains on its shard
+(DistributedSampler) with batch/N images per step and DistributedDataParallel averages the
+gradients; validation and test are sharded and gathered (evaluate); only rank 0 prints and
+writes OUT; --resume reads the checkpoint on rank 0 and broadcasts it.
 """
 import argparse
+import io
 import json
 import math
 import os
@@ -24,9 +31,11 @@ import time
 import numpy as np
 
 from . import data as pdata
+from . import distributed as dist
 from . import nn, optim
 from .checkpoint import (CheckpointError, atomic_write, load_checkpoint, remove_stale_temporaries,
                          save_checkpoint)
+from .distributed import DistributedEvalSampler, DistributedSampler
 from .data import transforms as T
 from .data.mnist import FILES as DATA_FILES
 from .data.mnist import cache_dir
@@ -103,13 +112,18 @@ def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, desc="train",
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):  # one shard per rank: add them up
+        totals = dist.all_reduce(np.array([total_loss, correct, seen, seconds]), "sum")
+        total_loss, correct, seen, seconds = totals[0], int(totals[1]), int(totals[2]), totals[3] / dist.get_world_size()
     if seen == 0:
         return float("nan"), float("nan"), 0.0
     return total_loss / seen, correct / seen, seen / seconds
 
 
 def evaluate(model, loader, loss_fn=F.cross_entropy):
-    """(mean loss, accuracy, predictions, targets) over loader, in eval mode without gradients."""
+    """(mean loss, accuracy, predictions, targets) over loader, in eval mode without gradients.
+    A loader whose sampler is a DistributedEvalSampler holds one rank's shard: the results of
+    every rank are gathered, so each returns those of the whole dataset, in its order."""
     was_training = model.training
     model.eval()
     total_loss, preds, targets = 0.0, [], []
@@ -120,10 +134,24 @@ def evaluate(model, loader, loss_fn=F.cross_entropy):
             preds.append(np.asarray(logits.numpy().argmax(axis=1)))
             targets.append(y.numpy())
     model.train(was_training)
-    if not preds:
-        return float("nan"), float("nan"), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    preds, targets = np.concatenate(preds), np.concatenate(targets)
+    preds = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    targets = np.concatenate(targets) if targets else np.zeros(0, np.int64)
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DistributedEvalSampler):
+        total_loss = float(dist.all_reduce(np.array([total_loss]), "sum")[0])
+        preds, targets = (_interleave(dist.all_gather_array(a.astype(np.int64)), sampler.num_replicas)
+                          for a in (preds, targets))
+    if not len(preds):
+        return float("nan"), float("nan"), preds, targets
     return total_loss / len(targets), float((preds == targets).mean()), preds, targets
+
+
+def _interleave(shards, n):
+    """The dataset-order array whose items r, r + n, ... are shards[r] (DistributedEvalSampler's)."""
+    out = np.empty(sum(len(s) for s in shards), dtype=shards[0].dtype)
+    for r, shard in enumerate(shards):
+        out[r::n] = shard
+    return out
 
 
 def confusion_matrix(preds, targets, num_classes):
@@ -207,6 +235,26 @@ def checkpoint_to_resume(out_dir, log=print):
     return None
 
 
+def _checkpoint_on_every_rank(out_dir, log):
+    """checkpoint_to_resume on rank 0, whose file (or error) is broadcast: every rank of a job
+    resumes from the same bytes, and the others need not see rank 0's file system."""
+    if dist.get_world_size() == 1:
+        return checkpoint_to_resume(out_dir, log)
+    message = None
+    if dist.get_rank() == 0:
+        try:
+            message = b"N"
+            if checkpoint_to_resume(out_dir, log) is not None:  # read and checked; send its bytes
+                with open(os.path.join(out_dir, CHECKPOINT), "rb") as f:
+                    message = b"C" + f.read()
+        except CheckpointError as e:
+            message = b"E" + str(e).encode()
+    message = dist.broadcast_bytes(message)
+    if message[:1] == b"E":
+        raise CheckpointError(message[1:].decode())
+    return load_checkpoint(io.BytesIO(message[1:])) if message[:1] == b"C" else None
+
+
 def restore_schedule(scheduler, state, planned_epochs, epochs, log=print):
     """Load the scheduler's state. When the run's length changed, the schedule's shape (cosine's
     T_max, step's step_size) must follow the new length, or an extended cosine run would train
@@ -249,7 +297,9 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
     epochs without a lower validation loss, and the weights of the best epoch are restored.
     out_dir: a checkpoint is written there after every epoch (temporary files a crash left there
     are removed first); with resume=True an existing one is loaded first and training continues
-    from the epoch after it (without one, training starts fresh).
+    from the epoch after it (without one, training starts fresh). Under pyconv.distributed only
+    rank 0 writes; on resume, rank 0 reads the checkpoint and broadcasts it to the other ranks.
+    A sampler with set_epoch (DistributedSampler) is told each epoch's number before it starts.
     settings: a dict of plain values that determine the run (data, batch size, seed, optimizer...);
     saved in the checkpoint, and resume refuses a checkpoint whose settings differ.
     augment: the random transform of the training data, whose RNG state is checkpointed.
@@ -262,16 +312,19 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
     start_epoch = 0
     if resume and not out_dir:
         raise ValueError("resume=True needs the out_dir that holds the checkpoint")
-    path = os.path.join(out_dir, CHECKPOINT) if out_dir else None
-    if out_dir:
+    writer = dist.get_rank() == 0
+    path = os.path.join(out_dir, CHECKPOINT) if out_dir and writer else None
+    if path:
         stale = remove_stale_temporaries(out_dir)
         if stale:
             log(f"removed {len(stale)} temporary file(s) left in {out_dir} by an interrupted write")
-    ckpt = checkpoint_to_resume(out_dir, log) if resume else None
+    ckpt = _checkpoint_on_every_rank(out_dir, log) if resume else None
     if ckpt is not None:
         history, best, start_epoch = _resume(ckpt, model, optimizer, scheduler, train_loader, augment,
                                              epochs, settings, log)
     for epoch in range(start_epoch, epochs):
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         train_loss, train_acc, rate = train_epoch(model, train_loader, optimizer, loss_fn,
@@ -403,7 +456,8 @@ def build_parser():
                         "default: $PYCONV_DATA, else ~/.cache/pyconv/<dataset>")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not found")
     p.add_argument("--epochs", type=int, default=10, help="default 10")
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="default 64; with several processes the global batch, split evenly over them")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 1e-3 for adam/adamw/rmsprop, 0.05 for sgd, 0.01 for adagrad)")
@@ -422,7 +476,15 @@ def build_parser():
                    help="random shifts of training images by up to 2 pixels (default on)")
     p.add_argument("--rotate", type=float, default=0.0, metavar="DEGREES",
                    help="with --augment, also rotate training images by up to this many degrees (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="threads of the c backend (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads of the c backend, per process (default: all cores; 1 per process under "
+                        "mpiexec, so that N processes do not oversubscribe the cores)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the processes of an MPI job: mpiexec -n N python -m "
+                        "pyconv train ... (on by itself when started by mpiexec or srun; needs mpi4py: pip "
+                        "install 'pyconv[distributed]'). Each process trains on its shard with batch "
+                        "--batch-size/N, gradients are averaged; validation and test are sharded and "
+                        "gathered; only rank 0 prints and writes OUT")
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
     p.add_argument("--out", default=None,
@@ -510,17 +572,52 @@ def load_datasets(cls, data_dir, download):
                    f"PYCONV_DATA=DIR")
 
 
+def _start_distributed(args):
+    """The number of processes: those of the MPI job when started by a launcher or with
+    --distributed (pyconv.distributed.init), else 1."""
+    if not (args.distributed or dist.launched_by_mpi()):
+        return 1
+    try:
+        return dist.init(require=args.distributed)
+    except RuntimeError as e:
+        _cli_error(str(e))
+
+
+def _quiet(*args, **kwargs):
+    """The log of ranks other than 0."""
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    out = print
+    world = _start_distributed(args)
+    try:
+        return _main(args, world)
+    except SystemExit as e:
+        if world > 1 and e.code not in (0, None):  # the other ranks would wait for this one: end them all
+            if not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+            dist.abort(e.code if isinstance(e.code, int) else 1)
+        raise
+
+
+def _main(args, world):
+    rank0 = dist.get_rank() == 0
+    out = print if rank0 else _quiet
     import pyconv
     if args.backend:
         pyconv.set_backend(args.backend)
     if args.threads:
         pyconv.set_num_threads(args.threads)
+    elif world > 1:
+        pyconv.set_num_threads(1)
     backend = pyconv.get_backend() if args.device == "cpu" else "cuda"
     if args.out is None:
         args.out = default_out_dir(args.model, args.dataset)
+    if args.batch_size % world:
+        _cli_error(f"--batch-size {args.batch_size} is the global batch, split evenly over the {world} "
+                   f"processes: give a multiple of {world}")
+    if world > 1 and args.device != "cpu":
+        _cli_error("training on several processes runs on the CPU only (--device cpu)")
 
     cls = DATASETS[args.dataset]
     train_set, test_set = load_datasets(cls, args.data_dir, args.download)
@@ -536,14 +633,26 @@ def main(argv=None):
     test_n = len(test_set) if args.test_limit is None else min(args.test_limit, len(test_set))
     test_data = pdata.TensorDataset(test_set.data[:test_n], test_set.targets[:test_n], transform=eval_tf)
     device = None if args.device == "cpu" else args.device
-    train_loader = pdata.DataLoader(train_data, args.batch_size, shuffle=True, seed=args.seed + 3, device=device)
-    val_loader = pdata.DataLoader(val_data, 1000, device=device) if n_val else None
-    test_loader = pdata.DataLoader(test_data, 1000, device=device)
+    if world == 1:
+        train_loader = pdata.DataLoader(train_data, args.batch_size, shuffle=True, seed=args.seed + 3, device=device)
+        val_loader = pdata.DataLoader(val_data, 1000, device=device) if n_val else None
+        test_loader = pdata.DataLoader(test_data, 1000, device=device)
+    else:  # each rank its shard: the training set reshuffled every epoch, evaluation split in order
+        train_loader = pdata.DataLoader(train_data, args.batch_size // world, seed=args.seed + 3,
+                                        sampler=DistributedSampler(train_data, seed=args.seed + 3))
+        val_loader = pdata.DataLoader(val_data, 1000, sampler=DistributedEvalSampler(val_data)) if n_val else None
+        test_loader = pdata.DataLoader(test_data, 1000, sampler=DistributedEvalSampler(test_data))
 
+    settings = run_settings(args)
+    if world > 1:
+        settings["processes"] = world
+        dist.check_consistent(dict(settings, epochs=args.epochs, backend=backend), "settings")
     nn.init.manual_seed(args.seed)
     model = get_model(args.model, num_classes=len(cls.classes), in_channels=1)
     if device:
         model.to(device)
+    if world > 1:
+        model = dist.DistributedDataParallel(model)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
     scheduler = None
     if args.schedule == "cosine":
@@ -556,17 +665,22 @@ def main(argv=None):
         f"{n_val} validation, {test_n} test images; backend {backend}; {args.optimizer} "
         f"lr {optimizer.param_groups[0]['lr']:g}, batch {args.batch_size}, {args.epochs} epochs, "
         f"augment {augment_text}, seed {args.seed}")
+    if world > 1:
+        out(f"data-parallel over {world} processes: {args.batch_size // world} images per process per step, "
+            f"{pyconv.get_num_threads()} thread(s) per process")
     out(f"writing to {args.out}: checkpoint.npz after every epoch; model.npz, history.json, curves.png "
         f"and confusion.png at the end")
     started = time.perf_counter()
     try:
         history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs, scheduler=scheduler,
                       patience=args.patience, out_dir=args.out, resume=args.resume, augment=random_part,
-                      progress=not args.no_progress, log=out, extra_state={"args": vars(args)},
-                      settings=run_settings(args))
+                      progress=not args.no_progress and rank0, log=out, extra_state={"args": vars(args)},
+                      settings=settings)
     except CheckpointError as e:
         raise SystemExit(f"--resume: {e}") from None
     test_loss, test_acc, preds, targets = evaluate(model, test_loader)
+    if not rank0:
+        return 0
     counts = confusion_matrix(preds, targets, len(cls.classes))
     seconds = history["epoch_seconds"]
     out(f"confusion matrix ({args.dataset} test set):\n{format_confusion(counts, cls.classes)}")
@@ -574,7 +688,7 @@ def main(argv=None):
         f"test loss {test_loss:.4f}; {len(seconds)} epochs, {np.mean(seconds) if seconds else 0:.1f} s/epoch "
         f"on backend {backend} ({time.perf_counter() - started:.0f} s in this run)")
     history.update(test_accuracy=test_acc, test_loss=test_loss, confusion_matrix=counts.tolist(),
-                   model=args.model, dataset=args.dataset, backend=backend, args=vars(args))
+                   model=args.model, dataset=args.dataset, backend=backend, args=vars(args), processes=world)
     model_path = os.path.join(args.out, "model.npz")
     atomic_write(model_path, lambda f: np.savez(f, **model.state_dict()))
     write_history(args.out, history)
