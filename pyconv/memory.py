@@ -22,28 +22,12 @@ _saved = [0, 0]          # current, peak
 _workspace_peak = [0]
 
 
-def _array_nbytes(fn):
-    """Bytes of the arrays a Function keeps as attributes (each array object counted once)."""
-    seen, total = set(), 0
-    for key, value in vars(fn).items():
-        if key in ("parents", "input_fns", "input_meta", "saved_versions", "needs_grad"):
-            continue
-        for item in value if type(value) in (tuple, list) else (value,):
-            nbytes = getattr(item, "nbytes", None)
-            if nbytes is not None and hasattr(item, "dtype") and id(item) not in seen:
-                seen.add(id(item))
-                total += int(nbytes)
-    return total
-
-
-def track_saved(fn):
-    """Count what a just-recorded Function keeps (autograd.Function.apply calls this)."""
-    n = _array_nbytes(fn)
-    if n:
-        fn._saved_nbytes = n
-        with _lock:
-            _saved[0] += n
-            _saved[1] = max(_saved[1], _saved[0])
+def track_saved(fn, nbytes):
+    """Count the `nbytes` a just-recorded Function keeps (autograd's _saved_versions measures them)."""
+    fn._saved_nbytes = nbytes
+    with _lock:
+        _saved[0] += nbytes
+        _saved[1] = max(_saved[1], _saved[0])
 
 
 def release_saved(nbytes):
