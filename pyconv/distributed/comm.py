@@ -283,8 +283,13 @@ def check_consistent(settings, what="settings"):
     for key in sorted(set().union(*every)):
         values = [s.get(key, unset) for s in every]
         if any(v != values[0] for v in values):
+            label = key
+            if all(isinstance(v, list) for v in values):  # a list (of parameter shapes): its first difference
+                i = next(i for i in range(max(map(len, values)))
+                         if len({json.dumps(v[i] if i < len(v) else unset) for v in values}) > 1)
+                label, values = f"{key}[{i}]", [v[i] if i < len(v) else "(missing)" for v in values]
             shown = ", ".join(f"rank {r}: {_short(v)}" for r, v in enumerate(values))
-            lines.append(f"{key}: {shown}")
+            lines.append(f"{label}: {shown}")
     raise DistributedSettingsError(f"the ranks of this job have different {what}:\n  " + "\n  ".join(lines)
                                    + "\nstart every rank with the same command and settings")
 
