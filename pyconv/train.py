@@ -114,7 +114,8 @@ def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, desc="train",
     seconds = time.perf_counter() - start
     if isinstance(getattr(loader, "sampler", None), DistributedSampler):  # one shard per rank: add them up
         totals = dist.all_reduce(np.array([total_loss, correct, seen, seconds]), "sum")
-        total_loss, correct, seen, seconds = totals[0], int(totals[1]), int(totals[2]), totals[3] / dist.get_world_size()
+        total_loss, correct, seen = totals[0], int(totals[1]), int(totals[2])
+        seconds = totals[3] / dist.get_world_size()  # the ranks' mean
     if seen == 0:
         return float("nan"), float("nan"), 0.0
     return total_loss / seen, correct / seen, seen / seconds

@@ -212,7 +212,8 @@ def train(model, name, lo, hi):
 
 report = {}
 for name in ("sgd", "adam"):
-    ddp = dist.DistributedDataParallel(make(seed=rank), bucket_cap_mb=0.0005)  # 3 buckets; rank 1 starts elsewhere: broadcast
+    # 3 buckets; rank 1's own init differs, so the replicas start equal only through the broadcast
+    ddp = dist.DistributedDataParallel(make(seed=rank), bucket_cap_mb=0.0005)
     assert len(ddp._buckets) > 1
     half = B // 2
     mine = train(ddp, name, rank * half, (rank + 1) * half)
