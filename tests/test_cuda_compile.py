@@ -54,14 +54,18 @@ STATIC_SHARED_LIMIT = 48 * 1024
 
 def _ptxas_report(stderr):
     """{kernel: {"registers", "smem", "spill_stores", "spill_loads"}} from nvcc -Xptxas -v."""
-    report, name = {}, None
+    report, name, props = {}, None, None
     for line in stderr.splitlines():
         m = re.search(r"Compiling entry function '(\w+)'", line)
         if m:
-            name = m.group(1)
+            name = props = m.group(1)
             report[name] = {"registers": 0, "smem": 0, "spill_stores": 0, "spill_loads": 0}
             continue
-        if name is None:
+        m = re.search(r"Function properties for (\w+)", line)
+        if m:   # a non-inlined device function's properties follow its caller's: not the kernel's
+            props = m.group(1)
+            continue
+        if name is None or props != name:
             continue
         m = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", line)
         if m:

@@ -14,8 +14,8 @@
 // number is the step of pyconv.kernels (`pyconv.kernels.use("conv2d_forward", 2, backend="cuda")`);
 // the defaults are DEFAULTS in pyconv/backends/cuda_cupy.py. GEMM cores: common.cuh.
 //   conv2d_forward
-//     1  naive: one thread per output y[n,k,p,q], loops over c,r,s.
-//        grid ceil(N*K*P*Q/256), block 256.
+//     1  naive: one thread per output y[n,k,p,q], loops over c,r,s (a tap in the padding
+//        multiplies its weight by 0, as im2col does). grid ceil(N*K*P*Q/256), block 256.
 //     2  + shared-memory tiles: implicit GEMM on gemm_core_shared, C = w (K x CRS) times
 //        im2col(x) (CRS x NPQ), the im2col view gathered on the fly; 128x128x8 block tiles,
 //        8x8 outputs per thread. grid (ceil(N*P*Q/128), ceil(K/128)), block 256.
@@ -32,10 +32,14 @@
 //        one phase (C x N*Hph*Wph) = w^T restricted to the taps that reach them (C x K*Rph*Sph)
 //        times that phase's "col2im" view of dy. Each dx element is owned by one thread (no
 //        atomics), and no product is a structural zero whatever the stride.
-//        grid (ceil(N*Hph*Wph/128), ceil(C/128)) per phase, block 256.
+//        grid (ceil(N*Hph*Wph/128), ceil(C/128)) per phase, block 256. With an Inf or NaN in
+//        w (nonfinite_flag, one launch before the phases) each block gathers its tile as
+//        variant 1 does instead: the GEMM would multiply w by the zeros standing for
+//        out-of-range dy, a NaN the contract does not have.
 //     3  + cp.async (gemm_core_async), 4 + TF32 tensor cores (gemm_core_tf32), as for the forward.
 //   conv2d_backward_weight
-//     1  naive: one thread per dw[k,c,r,s] sums over n,p,q. grid ceil(K*C*R*S/256), block 256.
+//     1  naive: one thread per dw[k,c,r,s] sums over n,p,q (a tap in the padding multiplies dy
+//        by 0, as im2col does). grid ceil(K*C*R*S/256), block 256.
 //     2  + a block per element: 256 threads stride over n,p,q, then a fixed-order tree reduction
 //        in shared memory; for small filter banks. grid K*C*R*S, block 256.
 //     3  + shared-memory tiles: implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
@@ -48,6 +52,9 @@
 //        (fixed order: deterministic). grid K, block 256.
 //   sum_splits (helper of conv2d_backward_weight 3-5)
 //        out[i] = sum over s of ws[s*L + i], in order of s. grid ceil(L/256), block 256.
+//   nonfinite_flag (helper of conv2d_backward_input 2-4)
+//        flag = 1 when w holds an Inf or a NaN (flag zeroed by the caller). grid-stride,
+//        grid min(ceil(K*C*R*S/256), 4 per SM), block 256.
 
 #include "common.cuh"
 
@@ -70,11 +77,12 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
     for (int c = 0; c < C; ++c)
         for (int r = 0; r < R; ++r) {
             const int h = p * sh - pt + r * dh;
-            if (h < 0 || h >= H) continue;
             for (int s = 0; s < S; ++s) {
                 const int v = q * sw - pl + s * dw;
-                if (v < 0 || v >= W) continue;
-                acc += x[((n * C + c) * H + h) * W + v] * w[((k * C + c) * R + r) * S + s];
+                // a tap in the padding reads 0 and still multiplies its weight (NaN for an
+                // Inf weight: CONTRACT.md, the im2col rule)
+                const real xv = h >= 0 && h < H && v >= 0 && v < W ? x[((n * C + c) * H + h) * W + v] : real(0);
+                acc += xv * w[((k * C + c) * R + r) * S + s];
             }
         }
     y[i] = acc;
@@ -282,17 +290,85 @@ struct Col2im {
     }
 };
 
+// ---- the input gradient with non-finite filters --------------------------------------------
+// The GEMM below multiplies w by the zeros that stand for out-of-range dy (Col2im reads them as
+// 0), so an Inf or NaN weight would turn the border of dx into NaN. The contract (CONTRACT.md,
+// the im2col rule) has dx = col2im(w^T dy): only real dy values are multiplied, and a missing
+// dy is no term at all. So with a non-finite w the GEMM kernels compute their tile as variant 1
+// does, one gather per element; with a finite w (every real training step) the GEMM runs
+// unchanged. The choice is made on the device: nonfinite_flag sets a flag that the GEMM
+// kernels read once per thread, so the host never waits for the GPU (benchmarks/NOTES.md).
+
+// flag[0] = 1 when w (n elements) holds an Inf or a NaN; the caller zeroes it first. A
+// grid-stride loop (any grid covers w); a thread that finds one sets the flag with an atomic, so
+// a finite w costs one read of w and no atomics. v - v is 0 for every finite v and NaN for Inf
+// and NaN (no fast-math: the sources are compiled without it).
+extern "C" __global__ void nonfinite_flag(int* __restrict__ flag, const real* __restrict__ w, int n)
+{
+    bool bad = false;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const real v = w[i];
+        bad |= !(v - v == real(0));
+    }
+    if (bad) atomicOr(flag, 1);
+}
+
+// dx[n,c,h,u] as variant 1 computes it: the sum over (k, r, s), in that order, of
+// dy[n,k,p,q] * w[k,c,r,s] over the taps whose output position (p, q) is a real one.
+__device__ __forceinline__ real input_gradient_gather(const real* __restrict__ dy,
+                                                      const real* __restrict__ w, int n, int c,
+                                                      int h, int u, CONV_ARGS)
+{
+    real acc = 0;
+    for (int k = 0; k < K; ++k)
+        for (int r = 0; r < R; ++r) {
+            const int p = source_row(h + pt - r * dh, sh, P);
+            if (p < 0) continue;
+            for (int s = 0; s < S; ++s) {
+                const int q = source_row(u + pl - s * dw, sw, Q);
+                if (q < 0) continue;
+                acc += dy[((n * K + k) * P + p) * Q + q] * w[((k * C + c) * R + r) * S + s];
+            }
+        }
+    return acc;
+}
+
+// The block's TM x TN tile of one stride phase (rows c from m0, phase columns from n0), each
+// element gathered as by variant 1: what the GEMM kernels run when w is not finite.
+template <int TM, int TN>
+__device__ __noinline__ void backward_input_tile_gather(real* __restrict__ dx, const real* __restrict__ dy,
+                                           const real* __restrict__ w, int m0, int n0, CONV_ARGS,
+                                           PHASE_ARGS)
+{
+    const int cols = N * h_count * w_count;
+    for (int e = threadIdx.x; e < TM * TN; e += blockDim.x) {
+        const int c = m0 + e / TN, col = n0 + e % TN;
+        if (c >= C || col >= cols) continue;
+        const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
+        const int h = h_first + i * sh, u = w_first + l * sw;
+        dx[((n * C + c) * H + h) * W + u] = input_gradient_gather(dy, w, n, c, h, u, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    }
+}
+
 // The implicit GEMM of one stride phase of the transposed problem: dx restricted to the phase
 // (C x N*h_count*w_count) = w^T (C x K*r_taps*s_taps) times the phase's col2im view of dy.
 // Each dx element belongs to one phase and is written by exactly one thread of its launch.
+// w_nonfinite: nonfinite_flag's flag; when set, the tile is gathered instead (see above). The
+// flag is the same for every thread of the grid, so the branch never splits a block.
 template <class Core>
 __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx,
                                                            const real* __restrict__ dy,
-                                                           const real* __restrict__ w, CONV_ARGS,
-                                                           PHASE_ARGS)
+                                                           const real* __restrict__ w,
+                                                           const int* __restrict__ w_nonfinite,
+                                                           CONV_ARGS, PHASE_ARGS)
 {
     const int cols = N * h_count * w_count;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    if (*w_nonfinite) {
+        backward_input_tile_gather<GEMM_BM, GEMM_BN>(dx, dy, w, m0, n0, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+        return;
+    }
     const FilterT la(w, C, K, R, S, PHASE_PASS, m0);
     const Col2im lb(dy, N, K, P, Q, PHASE_PASS, n0);
     real acc[8][8];
@@ -314,26 +390,29 @@ __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx
 // 2: one stride phase of the input gradient, implicit GEMM on the shared-memory core.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
+                        const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
+                        PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreShared>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreShared>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
+                        const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
+                        PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreAsync>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreAsync>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // 4: as 3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code in double builds
 // and below sm_80).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_input_4(real* __restrict__ dx, const real* __restrict__ dy,
-                        const real* __restrict__ w, CONV_ARGS, PHASE_ARGS)
+                        const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
+                        PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreTF32>(dx, dy, w, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreTF32>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -349,11 +428,11 @@ extern "C" __global__ void conv2d_backward_weight_1(real* __restrict__ dwt, cons
     for (int n = 0; n < N; ++n)
         for (int p = 0; p < P; ++p) {
             const int h = p * sh - pt + r * dh;
-            if (h < 0 || h >= H) continue;
             for (int q = 0; q < Q; ++q) {
                 const int u = q * sw - pl + s * dw;
-                if (u < 0 || u >= W) continue;
-                acc += dy[((n * K + k) * P + p) * Q + q] * x[((n * C + c) * H + h) * W + u];
+                // a tap in the padding multiplies dy by 0 (NaN for an Inf dy: the im2col rule)
+                const real xv = h >= 0 && h < H && u >= 0 && u < W ? x[((n * C + c) * H + h) * W + u] : real(0);
+                acc += dy[((n * K + k) * P + p) * Q + q] * xv;
             }
         }
     dwt[i] = acc;
@@ -375,8 +454,8 @@ conv2d_backward_weight_2(real* __restrict__ dwt, const real* __restrict__ dy,
     for (int j = t; j < N * PQ; j += 256) {
         const int n = j / PQ, p = (j / Q) % P, q = j % Q;
         const int h = p * sh - pt + r * dh, u = q * sw - pl + s * dw;
-        if (h >= 0 && h < H && u >= 0 && u < W)
-            acc += dy[(n * K + k) * PQ + p * Q + q] * x[((n * C + c) * H + h) * W + u];
+        const real xv = h >= 0 && h < H && u >= 0 && u < W ? x[((n * C + c) * H + h) * W + u] : real(0);
+        acc += dy[(n * K + k) * PQ + p * Q + q] * xv;   // padding: dy * 0, as variant 1
     }
     partial[t] = acc;
     __syncthreads();

@@ -163,7 +163,7 @@ KERNELS = {
                   "avg_pool2d_forward", "avg_pool2d_backward"),
     "matmul.cu": ("matmul", "matmul_backward_a", "matmul_backward_b"),
 }
-HELPER_KERNELS = {"conv2d.cu": ("sum_splits",), "pool2d.cu": ("pool2d_argmax_count",)}
+HELPER_KERNELS = {"conv2d.cu": ("sum_splits", "nonfinite_flag"), "pool2d.cu": ("pool2d_argmax_count",)}
 SOURCES = tuple(KERNELS)
 HEADER = "common.cuh"
 
@@ -542,6 +542,11 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
         return dx
     sh, sw, pt, pl, dh, dw = g[9:]
+    # The NaN/Inf contract: with an Inf or NaN in w the GEMM kernels gather their tiles as
+    # variant 1 does (conv2d.cu). The flag is set and read on the device: no host sync.
+    w_nonfinite = xp.zeros((1,), dtype=np.int32)
+    _launch("conv2d.cu", "nonfinite_flag", w.dtype, (min(blocks(w.size), 4 * _sm_count()),),
+            (THREADS,), w_nonfinite, w, w.size)
     phases = [(row, col) for row in stride_phases(H, pt, R, sh, dh)
               for col in stride_phases(W, pl, S, sw, dw)]   # sh*sw, one with stride 1
     if any(row[4] * col[4] == 0 for row, col in phases):
@@ -549,7 +554,8 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
     for row, col in phases:
         if row[4] * col[4] > 0:
             grid = gemm_grid(C, N * row[1] * col[1])[:2]
-            _launch("conv2d.cu", name, dy.dtype, grid, (GEMM_THREADS,), dx, dy, w, *g, *row, *col)
+            _launch("conv2d.cu", name, dy.dtype, grid, (GEMM_THREADS,), dx, dy, w, w_nonfinite,
+                    *g, *row, *col)
     return dx
 
 

@@ -10,6 +10,7 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
 #define __shared__ static
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
@@ -30,6 +31,14 @@ inline T atomicAdd(T* p, T v)
     std::lock_guard<std::mutex> guard(emu_atomic_lock);
     T old = *p;
     *p = old + v;
+    return old;
+}
+template <class T>
+inline T atomicOr(T* p, T v)
+{
+    std::lock_guard<std::mutex> guard(emu_atomic_lock);
+    T old = *p;
+    *p = old | v;
     return old;
 }
 template <class T>
