@@ -39,6 +39,7 @@ from .distributed import DistributedEvalSampler, DistributedSampler
 from .data import transforms as T
 from .data.mnist import FILES as DATA_FILES
 from .data.mnist import cache_dir
+from .memory import memory_stats, reset_peak_memory_stats
 from .models import MODELS, get_model
 from .nn import functional as F
 from .tensor import no_grad
@@ -308,7 +309,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
     on_epoch_end(epoch, history): called after each epoch's checkpoint.
     """
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
-               "lr": [], "epoch_seconds": [], "images_per_second": []}
+               "lr": [], "epoch_seconds": [], "images_per_second": [], "peak_saved_bytes": [],
+               "workspace_bytes": []}
     best = {"val_loss": math.inf, "epoch": None, "state": None, "bad_epochs": 0}
     start_epoch = 0
     if resume and not out_dir:
@@ -327,10 +329,12 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
         if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
             train_loader.sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
+        reset_peak_memory_stats()
         start = time.perf_counter()
         train_loss, train_acc, rate = train_epoch(model, train_loader, optimizer, loss_fn,
                                                   desc=f"epoch {epoch + 1}/{epochs}", progress=progress)
         seconds = time.perf_counter() - start
+        memory = memory_stats()   # the peak of one training step's graph, and the kernels' buffers
         val_loss = val_acc = None
         if val_loader is not None and len(val_loader):
             val_loss, val_acc, _, _ = evaluate(model, val_loader, loss_fn)
@@ -338,11 +342,15 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, scheduler=No
             scheduler.step()
         for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_accuracy", train_acc),
                            ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", lr),
-                           ("epoch_seconds", seconds), ("images_per_second", rate)):
+                           ("epoch_seconds", seconds), ("images_per_second", rate),
+                           ("peak_saved_bytes", memory["saved_for_backward_peak"]),
+                           ("workspace_bytes", memory["workspaces"])):
             history[key].append(value)
         message = (f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}"
                    + (f", val loss {val_loss:.4f} acc {val_acc:.4f}" if val_loss is not None else "")
-                   + f", lr {lr:.2e}, {seconds:.1f} s ({rate:.0f} img/s)")
+                   + f", lr {lr:.2e}, {seconds:.1f} s ({rate:.0f} img/s), memory: "
+                   f"{memory['saved_for_backward_peak'] / 2**20:.1f} MiB saved for backward at the peak, "
+                   f"{memory['workspaces'] / 2**20:.1f} MiB kernel workspaces")
         stop = False
         if val_loss is not None:
             if val_loss < best["val_loss"]:

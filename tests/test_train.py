@@ -62,6 +62,8 @@ def test_fit_learns_and_writes_checkpoint(tmp_path):
     assert history["epoch"] == [1, 2, 3] and len(history["val_loss"]) == 3
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["val_accuracy"][-1] > 0.8
+    assert all(b > 0 for b in history["peak_saved_bytes"])      # memory per epoch is reported
+    assert len(history["workspace_bytes"]) == 3
     assert os.listdir(tmp_path) == [T.CHECKPOINT]  # no temporary files left behind
     ckpt = T.load_checkpoint(tmp_path / T.CHECKPOINT)
     assert ckpt["epoch"] == 2 and set(ckpt["model"]) == set(model.state_dict())
