@@ -217,6 +217,27 @@ def test_small_problems_take_the_small_kernels_unless_a_variant_is_chosen():
     assert cu.SMALL_PROBLEM["conv2d_backward_weight"] == 2     # one block-reduction per element
 
 
+def test_block_reductions_split_to_fill_the_gpu():
+    # the bias of a 64-channel layer over 128 x 32 x 32 pixels: 64 blocks alone would leave half
+    # of 132 SMs idle
+    splits, chunk = cu.reduction_splits(64, 128 * 32 * 32, 132)
+    assert splits == 17 and 64 * splits >= cu.REDUCE_BLOCKS_PER_SM * 132
+    assert (splits - 1) * chunk < 128 * 32 * 32 <= splits * chunk
+    assert cu.reduction_splits(64, 3000, 132) == (1, 3000)        # no split shorter than the minimum
+    assert cu.reduction_splits(5000, 10 ** 6, 132)[0] == 1         # enough blocks already
+    assert cu.reduction_splits(1, 2 ** 31 - 1, 132)[0] <= cu.MAX_GRID_Z
+
+
+def test_weight_gradient_small_choice_counts_the_pixels_too():
+    """Variant 2 against the tiled GEMM by the napkin model: N*P*Q changes the answer for the
+    same filter bank (LeNet conv2, 16x6x5x5 on 10x10 outputs)."""
+    assert cu._small_weight(6, 25, 256 * 28 * 28, 132)             # LeNet conv1, any batch
+    assert cu._small_weight(6, 25, 4 * 28 * 28, 132)
+    assert cu._small_weight(16, 150, 16 * 100, 132)                # LeNet conv2, batch 16
+    assert not cu._small_weight(16, 150, 256 * 100, 132)           # ... batch 256: the GEMM
+    assert not cu._small_weight(64, 576, 64 * 56 * 56, 132)        # VGG 3x3
+
+
 def test_small_gemm_needs_few_rows_and_a_short_reduction():
     assert cu._small_gemm(6, 1 * 5 * 5)            # LeNet conv1 forward
     assert cu._small_gemm(6, 16 * 5 * 5)           # LeNet conv2 input gradient (C=6, K=16)

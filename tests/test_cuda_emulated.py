@@ -36,12 +36,13 @@ def same(a):
 
 @pytest.fixture
 def emulated(monkeypatch):
-    """cuda_cupy on numpy arrays, kernels on CPU threads; small SM count and split length so
-    that the split reduction of the weight gradient really splits on small problems."""
+    """cuda_cupy on numpy arrays, kernels on CPU threads; small SM count and split lengths so
+    that the split reductions (weight gradient 2-5, bias) really split on small problems."""
     monkeypatch.setattr(cu, "xp", np)
     monkeypatch.setattr(cu, "_function", emu.function)
     monkeypatch.setattr(cu, "_sm_count", lambda: 4)
     monkeypatch.setattr(cu, "SPLIT_MIN_K", 16)
+    monkeypatch.setattr(cu, "REDUCE_MIN_CHUNK", 16)
     return cu
 
 

@@ -216,6 +216,7 @@ def emulated(monkeypatch):
     monkeypatch.setattr(cu, "_function", emu.function)
     monkeypatch.setattr(cu, "_sm_count", lambda: 4)
     monkeypatch.setattr(cu, "SPLIT_MIN_K", 16)
+    monkeypatch.setattr(cu, "REDUCE_MIN_CHUNK", 16)
     return cu
 
 

@@ -40,17 +40,19 @@
 //   conv2d_backward_weight
 //     1  naive: one thread per dw[k,c,r,s] sums over n,p,q (a tap in the padding multiplies dy
 //        by 0, as im2col does). grid ceil(K*C*R*S/256), block 256.
-//     2  + a block per element: 256 threads stride over n,p,q, then a fixed-order tree reduction
-//        in shared memory; for small filter banks. grid K*C*R*S, block 256.
+//     2  + a block per (element, split of n,p,q): 256 threads stride over the split, then a
+//        fixed-order tree reduction in shared memory, the splits added by sum_splits; for small
+//        filter banks. grid (K*C*R*S, splits), block 256.
 //     3  + shared-memory tiles: implicit GEMM dw (K x CRS) = dy (K x NPQ) times im2col(x)^T
 //        (NPQ x CRS) on gemm_core_shared, the long NPQ reduction split over gridDim.z blocks that
 //        write partial sums to a workspace (splits, K, CRS); sum_splits then adds them in a fixed
 //        order (deterministic, no atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
 //     4  + cp.async (gemm_core_async), 5 + TF32 tensor cores (gemm_core_tf32), as for the forward.
 //   conv2d_backward_bias
-//     1  one block per k: 256 threads stride over n,p,q, then a tree reduction in shared memory
-//        (fixed order: deterministic). grid K, block 256.
-//   sum_splits (helper of conv2d_backward_weight 3-5)
+//     1  one block per (k, split of n,p,q): 256 threads stride over the split, then a tree
+//        reduction in shared memory (fixed order), the splits added by sum_splits in order
+//        (deterministic). grid (K, splits), block 256.
+//   sum_splits (helper of conv2d_backward_weight 2-5 and conv2d_backward_bias_1)
 //        out[i] = sum over s of ws[s*L + i], in order of s. grid ceil(L/256), block 256.
 //   nonfinite_flag (helper of conv2d_backward_input 2-4)
 //        flag = 1 when w holds an Inf or a NaN (flag zeroed by the caller). grid-stride,
@@ -439,19 +441,23 @@ extern "C" __global__ void conv2d_backward_weight_1(real* __restrict__ dwt, cons
 }
 
 // 2: for small filter banks (LeNet: 6x1x5x5), where a 128x128 GEMM tile would be mostly
-// empty: one block per dw element; its 256 threads stride over (n, p, q) and a tree reduction
-// in shared memory adds their sums in a fixed order (deterministic). Work per block: N*P*Q
-// products, reading dy[:, k] and one shifted view of x[:, c]. grid K*C*R*S, block 256.
+// empty: one block per (dw element, split of the n,p,q reduction); its 256 threads stride over
+// the split's [z*chunk, (z+1)*chunk) of (n, p, q) and a tree reduction in shared memory adds
+// their sums in a fixed order into ws[z] (K,C,R,S); sum_splits adds the splits in order
+// (deterministic). The split (gridDim.y) keeps a few filters over a big batch from running on
+// K*C*R*S blocks only: LeNet conv1 is 150 blocks, about one per SM. Work per block: chunk
+// products, reading a run of dy[:, k] and one shifted view of x[:, c]. grid (K*C*R*S, splits),
+// block 256.
 extern "C" __global__ void __launch_bounds__(256)
-conv2d_backward_weight_2(real* __restrict__ dwt, const real* __restrict__ dy,
-                         const real* __restrict__ x, CONV_ARGS)
+conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
 {
     __shared__ real partial[256];
     const int i = blockIdx.x, t = threadIdx.x;   // i: flat index into dw (K,C,R,S)
     const int s = i % S, r = (i / S) % R, c = (i / (R * S)) % C, k = i / (C * R * S);
-    const int PQ = P * Q;
+    const int PQ = P * Q, j0 = blockIdx.y * chunk, j1 = min(N * PQ, j0 + chunk);
     real acc = 0;
-    for (int j = t; j < N * PQ; j += 256) {
+    for (int j = j0 + t; j < j1; j += 256) {
         const int n = j / PQ, p = (j / Q) % P, q = j % Q;
         const int h = p * sh - pt + r * dh, u = q * sw - pl + s * dw;
         const real xv = h >= 0 && h < H && u >= 0 && u < W ? x[((n * C + c) * H + h) * W + u] : real(0);
@@ -463,7 +469,7 @@ conv2d_backward_weight_2(real* __restrict__ dwt, const real* __restrict__ dy,
         if (t < half) partial[t] += partial[t + half];
         __syncthreads();
     }
-    if (t == 0) dwt[i] = partial[0];
+    if (t == 0) ws[blockIdx.y * (K * C * R * S) + i] = partial[0];
 }
 
 // A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
@@ -583,19 +589,25 @@ extern "C" __global__ void sum_splits(real* __restrict__ out, const real* __rest
 
 // ---- conv2d_backward_bias ---------------------------------------------------------------------
 
-// 1: one block per output channel k; db[k] = sum over n, p, q of dy[n,k,p,q].
+// 1: one block per (output channel k, split of the n,p,q reduction); ws[z*K + k] = the sum of
+// dy[n,k,p,q] over the split's [z*chunk, (z+1)*chunk) of (n, p, q), by 256 threads striding
+// over it and a fixed-order tree; sum_splits adds the splits in order (deterministic). The
+// splits give a memory-bound pass enough blocks to fill the GPU: K blocks alone (64 on a
+// 132-SM GPU) leave half the SMs idle and too few loads in flight. grid (K, splits), block 256.
 extern "C" __global__ void __launch_bounds__(256)
-conv2d_backward_bias_1(real* __restrict__ db, const real* __restrict__ dy, int N, int K, int PQ)
+conv2d_backward_bias_1(real* __restrict__ ws, const real* __restrict__ dy, int N, int K, int PQ,
+                       int chunk)
 {
     __shared__ real partial[256];
     const int k = blockIdx.x, t = threadIdx.x;
+    const int i0 = blockIdx.y * chunk, i1 = min(N * PQ, i0 + chunk);
     real acc = 0;
-    for (int i = t; i < N * PQ; i += 256) acc += dy[((i / PQ) * K + k) * PQ + i % PQ];
+    for (int i = i0 + t; i < i1; i += 256) acc += dy[((i / PQ) * K + k) * PQ + i % PQ];
     partial[t] = acc;
     __syncthreads();
     for (int half = 128; half > 0; half /= 2) {   // fixed pairing: the same sum on every run
         if (t < half) partial[t] += partial[t + half];
         __syncthreads();
     }
-    if (t == 0) db[k] = partial[0];
+    if (t == 0) ws[blockIdx.y * K + k] = partial[0];
 }

@@ -69,10 +69,10 @@ STEPS = {
         _GEMM_ASYNC, _GEMM_TF32),
     "conv2d_backward_weight": (
         ("naive", "one thread per dw[k,c,r,s] sums over n,p,q"),
-        ("block_reduce", "+ one block per dw element, fixed-order tree reduction"),
+        ("block_reduce", "+ one block per (dw element, split of n,p,q), fixed-order tree reduction"),
         ("gemm_shared", "+ implicit GEMM dy . im2col(x)^T, shared-memory tiles, split reduction"),
         _GEMM_ASYNC, _GEMM_TF32),
-    "conv2d_backward_bias": (("block_reduce", "one block per channel, fixed-order tree reduction"),),
+    "conv2d_backward_bias": (("block_reduce", "one block per (channel, split of n,p,q), fixed-order tree reduction"),),
     "max_pool2d_forward": (("naive", "one thread per output: value and argmax"),),
     "min_pool2d_forward": (("naive", "one thread per output: value and argmin"),),
     "pool2d_backward_argmax": (
@@ -114,12 +114,21 @@ DEFAULTS = {
 # kernel instead of the default (see variant()).
 SMALL_ROWS = 32          # GEMM rows (K for forward, C for the input gradient) below this ...
 SMALL_REDUCTION = 1024   # ... and a reduction (C*R*S forward, K*R*S input gradient) at most this: small
-SMALL_WEIGHT = 4096      # weight gradients of at most this many elements: small
 SMALL_PROBLEM = {
     "conv2d_forward": 1,            # K < SMALL_ROWS, C*R*S <= SMALL_REDUCTION: naive, a thread per output
     "conv2d_backward_input": 1,     # C < SMALL_ROWS, K*R*S <= SMALL_REDUCTION: naive gather
-    "conv2d_backward_weight": 2,    # K*C*R*S <= SMALL_WEIGHT: one block-reduction per element
+    "conv2d_backward_weight": 2,    # _small_weight: fewer cycles than the tiled GEMM by the napkin model
 }
+
+# The block reductions (weight gradient 2, bias 1) split their reduction over gridDim.y so that
+# a few outputs over a big batch still fill the GPU; sum_splits adds the splits in order.
+REDUCE_BLOCKS_PER_SM = 8   # 256-thread blocks an SM holds at once (2048 threads): the target
+REDUCE_MIN_CHUNK = 2048    # the shortest split: 8 elements per thread
+# The napkin model of _small_weight (benchmarks/NOTES.md; constants to calibrate on a GPU):
+BLOCK_REDUCE_CLK = 1280    # weight gradient 2: cycles per round of one product per thread, a full
+                           # wave (64 warps/SM x ~80 instructions (3 integer divisions, 2 loads) / 4 per clock)
+GEMM_STEP_CLK = 4096       # tiled GEMM: cycles per k-step of a full wave (2 blocks/SM x 8 warps x
+                           # 512 FMAs / 4 warp-instructions per clock, at 50% of peak)
 
 # The variants of the GEMM-based primitives on each core of common.cuh. The weight gradient has
 # one more rung below them (2, a block per element), so its cores are one number up.
@@ -349,6 +358,42 @@ def _small_gemm(rows, reduction):
     return rows < SMALL_ROWS and reduction <= SMALL_REDUCTION
 
 
+def reduction_splits(outputs, L, sm_count):
+    """(splits, chunk) of a block reduction over `outputs` blocks of length-L sums (weight
+    gradient 2, bias 1): enough splits for REDUCE_BLOCKS_PER_SM blocks per SM, none shorter
+    than REDUCE_MIN_CHUNK, no empty split."""
+    if L <= 0:
+        return 1, 1
+    want = max(1, -(-REDUCE_BLOCKS_PER_SM * sm_count // max(outputs, 1)))
+    splits = max(1, min(want, L // REDUCE_MIN_CHUNK, MAX_GRID_Z))
+    chunk = -(-L // splits)
+    return -(-L // chunk), chunk
+
+
+def weight_gradient_cycles(v, K, CRS, NPQ, sm_count):
+    """Napkin cycles of the weight gradient's variant 2 (block reduction per element) or of the
+    tiled GEMM (any other v) on a GPU of sm_count SMs: waves of resident blocks times the
+    sequential work of one block. The GEMM issues a whole 128x128 tile per block however few of
+    its K x CRS outputs are real; variant 2 issues only real products but pays ~20x more per
+    product (index decode, two loads, no reuse). N*P*Q enters through the splits of each (how
+    many blocks, how long each runs) and so through the waves."""
+    if v == 2:
+        splits, chunk = reduction_splits(K * CRS, NPQ, sm_count)
+        waves = -(-K * CRS * splits // (REDUCE_BLOCKS_PER_SM * sm_count))
+        return waves * -(-chunk // THREADS) * BLOCK_REDUCE_CLK
+    tiles = blocks(K, GEMM_TILE) * blocks(CRS, GEMM_TILE)
+    splits, chunk = split_reduction(tiles, NPQ, sm_count)
+    waves = -(-tiles * splits // (2 * sm_count))
+    return waves * -(-chunk // GEMM_BK) * GEMM_STEP_CLK
+
+
+def _small_weight(K, CRS, NPQ, sm_count):
+    """The weight gradient takes variant 2 (SMALL_PROBLEM) when the napkin model gives it fewer
+    cycles than the tiled GEMM: LeNet conv1 (6x1x5x5, any batch), not LeNet conv2 (16x6x5x5:
+    2400 elements, ~3 waves of blocks, against 2 mostly full tiles)."""
+    return weight_gradient_cycles(2, K, CRS, NPQ, sm_count) < weight_gradient_cycles(3, K, CRS, NPQ, sm_count)
+
+
 def kernel_name(primitive, v):
     """The kernel of variant v of `primitive`, as named in its .cu file."""
     return f"{_family(primitive)}_{v}"
@@ -568,12 +613,23 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
         raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
     if K * C * R * S == 0 or N * P * Q == 0:
         return xp.zeros((K, C, R, S), dtype=dy.dtype)
-    v = _run_variant("conv2d_backward_weight", small=K * C * R * S <= SMALL_WEIGHT)
-    if v in (1, 2):
+    v = _run_variant("conv2d_backward_weight", small=_small_weight(K, C * R * S, N * P * Q, _sm_count()))
+    if v == 1:
         dw = xp.empty((K, C, R, S), dtype=dy.dtype)
-        grid = (blocks(dw.size),) if v == 1 else (dw.size,)   # 2: a block per element
         _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
-                grid, (THREADS,), dw, dy, x, *g)
+                (blocks(dw.size),), (THREADS,), dw, dy, x, *g)
+        return dw
+    if v == 2:   # a block per (element, split of N*P*Q), the splits added by sum_splits
+        splits, chunk = reduction_splits(K * C * R * S, N * P * Q, _sm_count())
+        if splits * K * C * R * S > INT_MAX:
+            splits, chunk = 1, N * P * Q
+        dw = xp.empty((K, C, R, S), dtype=dy.dtype)
+        ws = dw if splits == 1 else xp.empty((splits, K, C, R, S), dtype=dy.dtype)
+        _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
+                (dw.size, splits), (THREADS,), ws, dy, x, chunk, *g)
+        if splits > 1:
+            _launch("conv2d.cu", "sum_splits", dy.dtype, (blocks(dw.size),), (THREADS,),
+                    dw, ws, splits, dw.size)
         return dw
     tiles_n, tiles_m, _ = gemm_grid(K, C * R * S)
     splits, chunk = split_reduction(tiles_n * tiles_m, N * P * Q, _sm_count())
@@ -597,7 +653,11 @@ def conv2d_backward_bias(dy):
     db = xp.empty((K,), dtype=dy.dtype)
     if K:
         name = kernel_name("conv2d_backward_bias", _run_variant("conv2d_backward_bias"))
-        _launch("conv2d.cu", name, dy.dtype, (K,), (THREADS,), db, dy, N, K, P * Q)
+        splits, chunk = reduction_splits(K, N * P * Q, _sm_count())   # fill the GPU (conv2d.cu)
+        ws = db if splits == 1 else xp.empty((splits, K), dtype=dy.dtype)
+        _launch("conv2d.cu", name, dy.dtype, (K, splits), (THREADS,), ws, dy, N, K, P * Q, chunk)
+        if splits > 1:
+            _launch("conv2d.cu", "sum_splits", dy.dtype, (blocks(K),), (THREADS,), db, ws, splits, K)
     return db
 
 
