@@ -36,15 +36,15 @@ typedef float real;
 #define GEMM_BN 128          // columns of C per block
 #define GEMM_BK 8            // k per step
 #define GEMM_THREADS 256     // 16 x 16 threads, each an 8x8 micro-tile
-#define GEMM_PAD 4           // smem row padding: the two k-halves of a K4 store hit other banks
+#define GEMM_PAD 4           // smem row padding: K8 and K4 stores spread over all 32 banks (sts_tile)
 #define GEMM_LD (GEMM_BM + GEMM_PAD)   // smem row length of both tiles (GEMM_BM == GEMM_BN)
 // Blocks per SM asked of the register allocator (__launch_bounds__): 2 caps float at 128
 // registers; double needs ~190-240. At that cap ptxas (CUDA 13.0, -Xptxas -v) reports spills
-// for three kernels only, all on gemm_core_shared, float32, sm_90 (spill stores / loads):
-//   conv2d_forward_2  8 / 12 bytes,  conv2d_backward_input_2  16 / 16,  conv2d_backward_weight_3  12 / 12.
-// Nothing else spills: not these kernels for sm_75 or sm_80 (115-127 registers), not float64,
-// not matmul, not the cp.async or TF32 cores. In the SASS that is one or two words stored and
-// reloaded per k-step in their k-loops (2-4 local accesses against 512 FMAs per thread).
+// for two kernels only, both on gemm_core_shared, float32, sm_90 (spill stores / loads):
+//   conv2d_backward_input_2  8 / 8 bytes,  conv2d_backward_weight_3  4 / 4.
+// Nothing else spills: not these kernels for sm_75 or sm_80, not float64, not matmul, not the
+// cp.async or TF32 cores. (Before the loader mappings of tile_slot: 16 / 16 and 12 / 12, and
+// conv2d_forward_2 8 / 12; the SASS then showed 2-4 local accesses per k-step in the k-loops.)
 // tests/test_cuda_compile.py holds these counts (KNOWN_SPILLS) and fails if any kernel spills
 // more, or if one of these stops spilling (then update both).
 #if defined(PYCONV_DOUBLE)
@@ -54,13 +54,35 @@ typedef float real;
 #endif
 
 // How a loader maps the 256 threads onto the 128x8 (or 8x128) elements of one k-tile; each
-// thread fetches 4 elements:
-//   MN4: 4 consecutive rows (of A) / columns (of B) at one k   -> kk = tid / 32, mn = (tid % 32) * 4
-//        (coalesced when the operand is contiguous along m or n)
-//   K4:  4 consecutive k at one row / column                   -> mn = tid / 2, kk = (tid % 2) * 4
-//        (coalesced when the operand is contiguous along k)
+// thread fetches 4 elements, j = 0..3, and the 32 lanes of a warp issue each j together, so
+// what one load instruction touches is the 32 lanes' elements for one j:
+//   MN4: kk = tid / 32, mn = tid % 32 + 32*j  -> 32 consecutive rows (of A) / columns (of B) at
+//        one k: one 128-byte segment (float) when the operand is contiguous along m or n
+//   K8:  kk = tid % 8, mn = tid / 8 + 32*j    -> 8 consecutive k of 4 rows / columns: 4 whole
+//        32-byte sectors when the operand is contiguous along k (a k-tile is 8 deep, so 32
+//        bytes is all one row has)
+//   K4:  mn = tid / 2, kk = (tid % 2) * 4 + j -> 16 rows, 2 elements 4 apart in each: for a
+//        loader that walks 4 consecutive k from one decode (Im2colT)
+// Before MN4 and K8, MN4 gave a lane 4 consecutive mn (lanes 16 bytes apart: each instruction
+// touched 4 segments and used a quarter of each) and every k-contiguous operand was K4 (16
+// sectors per instruction, 8 bytes used in each): 4x the L1 transactions of this mapping,
+// which is CUTLASS's (consecutive lanes on consecutive addresses of the contiguous dimension).
 #define LOAD_MN4 0
 #define LOAD_K4 1
+#define LOAD_K8 2
+
+// (kk, mn): where element j of thread tid sits in the k-tile under MAPPING (see above).
+template <int MAPPING>
+__device__ __forceinline__ void tile_slot(int tid, int j, int& kk, int& mn)
+{
+    if (MAPPING == LOAD_MN4) {
+        kk = tid / 32; mn = tid % 32 + 32 * j;
+    } else if (MAPPING == LOAD_K8) {
+        kk = tid % 8; mn = tid / 8 + 32 * j;
+    } else {
+        kk = (tid % 2) * 4 + j; mn = tid / 2;
+    }
+}
 
 // The digits (hi, mid, lo) of kd = (hi*M + mid)*L + lo, with a step to kd + 1. A K4 loader
 // decodes the first of its 4 consecutive kd with two divisions and reaches the other three by
@@ -99,17 +121,17 @@ __device__ __forceinline__ void lds4(real* dst, const real* p)
 }
 
 // Stores the 4 values a thread loaded into its place in a k-major smem tile s[GEMM_BK][stride].
+// Per j the 32 lanes hit 32 different banks: MN4 32 consecutive words of one row, K8 8 rows
+// (132 = 4 mod 32 words apart) of 4 consecutive words, K4 two rows (16 words apart mod 32) of
+// 16 consecutive words.
 template <int MAPPING>
 __device__ __forceinline__ void sts_tile(real (*s)[GEMM_LD], const real v[4], int tid)
 {
-    if (MAPPING == LOAD_MN4) {
-        int kk = tid / 32, mn = (tid % 32) * 4;
 #pragma unroll
-        for (int j = 0; j < 4; ++j) s[kk][mn + j] = v[j];
-    } else {
-        int mn = tid / 2, kk = (tid % 2) * 4;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) s[kk + j][mn] = v[j];
+    for (int j = 0; j < 4; ++j) {
+        int kk, mn;
+        tile_slot<MAPPING>(tid, j, kk, mn);
+        s[kk][mn] = v[j];
     }
 }
 
@@ -294,9 +316,9 @@ __device__ __forceinline__ void cp_async_tile(real (*s)[LD], const Loader& l, in
     l.addrs(k0, off, ok);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-        real* dst = Loader::MAPPING == LOAD_MN4 ? &s[tid / 32][(tid % 32) * 4 + j]
-                                                : &s[(tid % 2) * 4 + j][tid / 2];
-        cp_async_real(dst, l.src + off[j], ok[j]);
+        int kk, mn;
+        tile_slot<Loader::MAPPING>(tid, j, kk, mn);
+        cp_async_real(&s[kk][mn], l.src + off[j], ok[j]);
     }
 }
 
@@ -476,27 +498,31 @@ struct GemmCoreTF32 : GemmCoreAsync {};
 // ---- the plain loader: an operand stored with fixed strides -------------------------------------
 // Element (mn, k) of the operand (row mn of A, or column mn of B) is p[mn * s_mn + k * s_k];
 // zero outside mn < MN, k < Kd. Covers matmul's operands and their transposes, and w seen as
-// the (K, C*R*S) matrix of conv2d's forward.
+// the (K, C*R*S) matrix of conv2d's forward. MAP: MN4 for an operand contiguous along mn, K8
+// for one contiguous along k.
 template <int MAP>
 struct Strided {
     static const int MAPPING = MAP;
     const real* src;
-    int s_mn, s_k, MN, Kd, mn, kk;
-    __device__ Strided(const real* p_, int s_mn_, int s_k_, int MN_, int Kd_, int mn0)
-        : src(p_), s_mn(s_mn_), s_k(s_k_), MN(MN_), Kd(Kd_)
+    int s_k, MN, Kd, mn, kk;
+    int base, step;   // offset of this thread's element 0 at k = 0; from element j to j + 1
+    __device__ Strided(const real* p_, int s_mn, int s_k_, int MN_, int Kd_, int mn0)
+        : src(p_), s_k(s_k_), MN(MN_), Kd(Kd_)
     {
-        const int tid = threadIdx.x;
-        mn = mn0 + (MAP == LOAD_MN4 ? (tid % 32) * 4 : tid / 2);
-        kk = (MAP == LOAD_MN4 ? tid / 32 : (tid % 2) * 4);
+        tile_slot<MAP>(threadIdx.x, 0, kk, mn);   // element 0; the others by tile_slot's steps
+        mn += mn0;
+        base = mn * s_mn + kk * s_k;
+        step = MAP == LOAD_K4 ? s_k : 32 * s_mn;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
+        const int o = base + k0 * s_k;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const int m = MAP == LOAD_MN4 ? mn + j : mn;
-            const int k = MAP == LOAD_MN4 ? k0 + kk : k0 + kk + j;
+            const int m = MAP == LOAD_K4 ? mn : mn + 32 * j;
+            const int k = MAP == LOAD_K4 ? k0 + kk + j : k0 + kk;
             ok[j] = m < MN && k < Kd;
-            off[j] = ok[j] ? m * s_mn + k * s_k : 0;
+            off[j] = ok[j] ? o + j * step : 0;
         }
     }
 };

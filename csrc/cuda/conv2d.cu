@@ -92,8 +92,9 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
 }
 
 // B operand of the forward GEMM: im2col(x), element (kd = (c,r,s), col = (n,p,q)).
-// MN4: a thread owns 4 consecutive columns for the whole kernel, so their (n, p, q) are
-// decoded once; each k-step decodes one (c, r, s).
+// MN4: a thread owns 4 columns 32 apart for the whole kernel (lanes on consecutive columns:
+// consecutive q of one input row at unit stride), so their (n, p, q) are decoded once; each
+// k-step decodes one (c, r, s).
 struct Im2col {
     static const int MAPPING = LOAD_MN4;
     const real* src;
@@ -104,7 +105,7 @@ struct Im2col {
         Kd = C * R * S;
         kk = threadIdx.x / 32;
         for (int j = 0; j < 4; ++j) {
-            const int col = col0 + (threadIdx.x % 32) * 4 + j;
+            const int col = col0 + threadIdx.x % 32 + 32 * j;   // tile_slot<LOAD_MN4>
             const int q = col % Q, p = (col / Q) % P, n = col / (P * Q);
             if (col < N * P * Q) {
                 base[j] = n * C * H * W; h0[j] = p * sh - pt; w0[j] = q * sw - pl;
@@ -135,7 +136,7 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
     /* BEGIN LAB 6: this block's GEMM_BM x GEMM_BN tile of w (K x CRS) times im2col(x) (CRS x NPQ) on Core, then this thread's 8x8 outputs to y */
     const int CRS = C * R * S, NPQ = N * P * Q, PQ = P * Q;
     const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
-    const Strided<LOAD_K4> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
+    const Strided<LOAD_K8> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
     const Im2col lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
     real acc[8][8];
     Core::run(la, lb, 0, CRS, acc);
@@ -233,8 +234,10 @@ extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const 
 
 // A operand of the backward-input GEMM: w^T restricted to the phase's taps, element
 // (row c, kd = (k, jr, js)) = w[k, c, r0 + jr*r_step, s0 + js*s_step].
+// K8: a thread reads one kd of 4 channels 32 apart per k-step, so kd is decoded once (two
+// divisions) and the 4 addresses are 32*R*S apart; lanes read 8 consecutive kd of 4 channels.
 struct FilterT {
-    static const int MAPPING = LOAD_K4;
+    static const int MAPPING = LOAD_K8;
     const real* src;
     int C, R, S, r0, r_step, r_taps, s0, s_step, s_taps, Kd, c, kk;
     __device__ FilterT(const real* w_, int C_, int K, int R_, int S_, PHASE_ARGS, int m0)
@@ -242,16 +245,18 @@ struct FilterT {
           s_step(s_step), s_taps(s_taps)
     {
         Kd = K * r_taps * s_taps;
-        c = m0 + threadIdx.x / 2;
-        kk = (threadIdx.x % 2) * 4;
+        tile_slot<LOAD_K8>(threadIdx.x, 0, kk, c);
+        c += m0;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
-        Digits3 d(k0 + kk, r_taps, s_taps);   // (k, jr, js)
+        const int kd = k0 + kk;
+        const Digits3 d(kd, r_taps, s_taps);   // (k, jr, js)
+        const int base = ((d.hi * C + c) * R + r0 + d.mid * r_step) * S + s0 + d.lo * s_step;
 #pragma unroll
-        for (int j = 0; j < 4; ++j, d.next(r_taps, s_taps)) {
-            ok[j] = c < C && k0 + kk + j < Kd;
-            off[j] = ok[j] ? ((d.hi * C + c) * R + r0 + d.mid * r_step) * S + s0 + d.lo * s_step : 0;
+        for (int j = 0; j < 4; ++j) {
+            ok[j] = c + 32 * j < C && kd < Kd;
+            off[j] = ok[j] ? base + 32 * j * R * S : 0;
         }
     }
 };
@@ -270,7 +275,7 @@ struct Col2im {
         Kd = K * r_taps * s_taps;
         kk = threadIdx.x / 32;
         for (int j = 0; j < 4; ++j) {
-            const int col = col0 + (threadIdx.x % 32) * 4 + j;
+            const int col = col0 + threadIdx.x % 32 + 32 * j;   // tile_slot<LOAD_MN4>
             const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
             if (col < N * h_count * w_count) {
                 base[j] = n * K * P * Q; pi[j] = p0 + i; ql[j] = q0 + l;
@@ -473,30 +478,34 @@ conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
 }
 
 // A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
+// K8: one kd of 4 filters 32 apart per thread and k-step (one division), lanes on 8
+// consecutive pixels of 4 filters.
 struct DyRows {
-    static const int MAPPING = LOAD_K4;
+    static const int MAPPING = LOAD_K8;
     const real* src;
     int K, PQ, Kd, k, kk;
     __device__ DyRows(const real* dy_, int N, int K_, int PQ_, int m0) : src(dy_), K(K_), PQ(PQ_)
     {
         Kd = N * PQ;
-        k = m0 + threadIdx.x / 2;
-        kk = (threadIdx.x % 2) * 4;
+        tile_slot<LOAD_K8>(threadIdx.x, 0, kk, k);
+        k += m0;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
     {
-        Digits3 d(k0 + kk, 1, PQ);   // (n, 0, pq)
+        const int kd = k0 + kk, n = kd / PQ, pq = kd - n * PQ;
 #pragma unroll
-        for (int j = 0; j < 4; ++j, d.next(1, PQ)) {
-            ok[j] = k < K && k0 + kk + j < Kd;
-            off[j] = ok[j] ? (d.hi * K + k) * PQ + d.lo : 0;
+        for (int j = 0; j < 4; ++j) {
+            ok[j] = k + 32 * j < K && kd < Kd;
+            off[j] = ok[j] ? (n * K + k + 32 * j) * PQ + pq : 0;
         }
     }
 };
 
 // B operand of the backward-weight GEMM: im2col(x)^T, element (kd = (n,p,q), col = (c,r,s)).
 // K4: a thread owns one column (one filter tap) for the whole kernel and walks 4 consecutive
-// output pixels per k-step.
+// output pixels per k-step (K8 would give each thread 4 taps, 3 more (c, r, s) offsets to keep
+// in registers at the 128-register cap; the 16 taps a warp reads per instruction are mostly
+// neighbours, windows shifted by one column, so their sectors overlap in L1).
 struct Im2colT {
     static const int MAPPING = LOAD_K4;
     const real* src;

@@ -6,7 +6,7 @@
 //   matmul_backward_b  db = a^T @ dc       (B,K,N)
 // All three are one GEMM C[m][n] = sum_k A[m][k] B[k][n] with the operands read through
 // strides (the Strided loader of common.cuh); only which axis is contiguous changes, and with
-// it the loader's thread mapping (K4 when the operand is contiguous along k, MN4 otherwise).
+// it the loader's thread mapping (K8 when the operand is contiguous along k, MN4 otherwise).
 //
 // FLOPs: 2*B*M*N*K for each. Bytes (fp32, compulsory): 4*B*(M*K + K*N + M*N). 4096^3: 137 GFLOP,
 // 201 MB; ~2.1 ms at 67 TFLOP/s (fp32, no tensor cores), so compute-bound by far.
@@ -100,18 +100,18 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
     }
 }
 
-// 2: tiled, c = a @ b: a is contiguous along k (K4), b along n (MN4).
+// 2: tiled, c = a @ b: a is contiguous along k (K8), b along n (MN4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreShared, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreShared, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
-// 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K4, K4).
+// 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K8, K8).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreShared, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreShared, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
@@ -125,14 +125,14 @@ matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int K
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_3(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreAsync, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreAsync, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 3: as matmul_backward_a_2, fed by cp.async.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_3(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreAsync, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreAsync, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 3: as matmul_backward_b_2, fed by cp.async.
@@ -146,14 +146,14 @@ matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int K
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_4(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreTF32, LOAD_K4, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreTF32, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 4: as matmul_backward_a_3 on TF32 tensor cores.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_4(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreTF32, LOAD_K4, LOAD_K4>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreTF32, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 4: as matmul_backward_b_3 on TF32 tensor cores.
