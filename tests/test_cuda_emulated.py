@@ -290,8 +290,10 @@ TSAN = ("-fsanitize=thread", "libtsan.so", {"TSAN_OPTIONS": "halt_on_error=1 exi
 
 def _sanitizer_env(cflags, runtime, options):
     """Environment of a child interpreter whose emulated kernels are built with `cflags` and
-    which runs with gcc's sanitizer `runtime` preloaded."""
-    return dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=_gcc_runtime(runtime), **options)
+    which runs with gcc's sanitizer `runtime` preloaded, on the shapes that reach a tile edge
+    (PYCONV_EMU_EDGES: tests/cuda_cases.py), every variant."""
+    return dict(os.environ, PYCONV_EMU_CFLAGS=cflags, LD_PRELOAD=_gcc_runtime(runtime),
+                PYCONV_EMU_EDGES="1", **options)
 
 
 def _rerun_this_file(cflags, runtime, options, select=""):
