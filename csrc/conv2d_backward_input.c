@@ -431,21 +431,8 @@ static int SFX(conv2d_backward_input)(const pc_conv_shape *shape, const REAL *dy
 
 #ifndef REAL /* the outer pass: the kernels once per element type, the step table, entry points */
 
-#define REAL float
-#define SFX(name) name##_f32
-#define NR PC_NR_f32
-#include "conv2d_backward_input.c"
-#undef REAL
-#undef SFX
-#undef NR
-
-#define REAL double
-#define SFX(name) name##_f64
-#define NR PC_NR_f64
-#include "conv2d_backward_input.c"
-#undef REAL
-#undef SFX
-#undef NR
+#define PC_SELF "conv2d_backward_input.c"
+#include "instantiate.h"
 
 static const pc_step_info input_steps[] = {
     {"naive", "the gather loop nest, one input gradient at a time"},

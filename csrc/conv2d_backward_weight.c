@@ -602,21 +602,8 @@ static int SFX(conv2d_backward_bias)(const pc_conv_shape *s, const REAL *dy, REA
 
 #ifndef REAL /* the outer pass: the kernels once per element type, the step table, entry points */
 
-#define REAL float
-#define SFX(name) name##_f32
-#define NR PC_NR_f32
-#include "conv2d_backward_weight.c"
-#undef REAL
-#undef SFX
-#undef NR
-
-#define REAL double
-#define SFX(name) name##_f64
-#define NR PC_NR_f64
-#include "conv2d_backward_weight.c"
-#undef REAL
-#undef SFX
-#undef NR
+#define PC_SELF "conv2d_backward_weight.c"
+#include "instantiate.h"
 
 static const pc_step_info weight_steps[] = {
     {"naive", "the loop nest, one weight gradient at a time"},

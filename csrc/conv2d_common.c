@@ -122,16 +122,7 @@ void SFX(pc_conv2d_col2im)(const pc_conv_shape *s, const REAL *dcol, int64_t c0,
 
 #ifndef REAL /* the outer pass: compile the kernels above once per element type */
 
-#define REAL float
-#define SFX(name) name##_f32
-#include "conv2d_common.c"
-#undef REAL
-#undef SFX
-
-#define REAL double
-#define SFX(name) name##_f64
-#include "conv2d_common.c"
-#undef REAL
-#undef SFX
+#define PC_SELF "conv2d_common.c"
+#include "instantiate.h"
 
 #endif

@@ -392,21 +392,8 @@ static int SFX(conv2d_forward)(const pc_conv_shape *shape, const REAL *x, const 
 
 #ifndef REAL /* the outer pass: the kernels once per element type, the step table, entry points */
 
-#define REAL float
-#define SFX(name) name##_f32
-#define NR PC_NR_f32
-#include "conv2d_forward.c"
-#undef REAL
-#undef SFX
-#undef NR
-
-#define REAL double
-#define SFX(name) name##_f64
-#define NR PC_NR_f64
-#include "conv2d_forward.c"
-#undef REAL
-#undef SFX
-#undef NR
+#define PC_SELF "conv2d_forward.c"
+#include "instantiate.h"
 
 static const pc_step_info forward_steps[] = {
     {"naive", "the seven-deep loop nest, one output at a time"},

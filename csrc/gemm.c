@@ -21,7 +21,8 @@
  * to AVX-512, AVX2 or SSE2 instructions depending on -march, with no intrinsics to port.
  *
  * The file is compiled once per element type: the first pass (REAL undefined) includes this file
- * twice more with REAL = float and double; the kernels are written once, after the #else.
+ * twice more through instantiate.h, with REAL = float and double; the kernels are written once,
+ * after the #else.
  */
 #ifndef REAL
 
@@ -234,21 +235,8 @@ static void gemm_tiles(int64_t batch, int64_t m, int64_t n, int64_t nr, int rows
 
 /* ---- the kernels, once per element type ------------------------------------------------------ */
 
-#define REAL float
-#define SFX(name) name##_f32
-#define NR PC_NR_f32
-#include "gemm.c"
-#undef REAL
-#undef SFX
-#undef NR
-
-#define REAL double
-#define SFX(name) name##_f64
-#define NR PC_NR_f64
-#include "gemm.c"
-#undef REAL
-#undef SFX
-#undef NR
+#define PC_SELF "gemm.c"
+#include "instantiate.h"
 
 #else /* REAL defined: the kernels for one element type */
 

@@ -68,17 +68,8 @@ static const pc_step_info matmul_steps[] = {
 };
 const pc_step_table pc_matmul_steps = {"matmul", matmul_steps, PC_STEP_COUNT(matmul_steps)};
 
-#define REAL float
-#define SFX(name) name##_f32
-#include "matmul.c"
-#undef REAL
-#undef SFX
-
-#define REAL double
-#define SFX(name) name##_f64
-#include "matmul.c"
-#undef REAL
-#undef SFX
+#define PC_SELF "matmul.c"
+#include "instantiate.h"
 
 /* The entry points: the shape check, then the step's function. */
 int pc_matmul_f32(int64_t B, int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs,

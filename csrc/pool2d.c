@@ -102,21 +102,8 @@ static const pc_step_info avg_steps[] = {
 };
 const pc_step_table pc_avg_pool2d_forward_steps = {"avg_pool2d_forward", avg_steps, PC_STEP_COUNT(avg_steps)};
 
-#define REAL float
-#define IREAL int32_t /* the integer of the same width, for vector masks */
-#define SFX(name) name##_f32
-#include "pool2d.c"
-#undef REAL
-#undef IREAL
-#undef SFX
-
-#define REAL double
-#define IREAL int64_t
-#define SFX(name) name##_f64
-#include "pool2d.c"
-#undef REAL
-#undef IREAL
-#undef SFX
+#define PC_SELF "pool2d.c"
+#include "instantiate.h"
 
 /* The entry points, by name (the step dispatch is in arg_pool_forward and avg_pool_forward). */
 
