@@ -45,7 +45,7 @@ class Function:
         tensors = _tensors_of(cls.__name__, inputs)
         fn = cls()
         grad_on = is_grad_enabled()
-        fn.needs_grad = tuple(grad_on and t.requires_grad for t in tensors)
+        fn.needs_grad = tuple([grad_on and t._requires_grad for t in tensors])
         out = fn.forward(*[t.data for t in tensors], **params)
         result = Tensor(out)
         if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
@@ -92,6 +92,7 @@ class Function:
 
 
 _ENGINE = frozenset(("needs_grad", "parents", "input_fns", "input_meta", "saved_versions"))
+_NOT_ARRAYS = frozenset((int, float, bool, str, type(None), tuple))
 
 
 def _saved_versions(fn, tensors):
@@ -103,7 +104,10 @@ def _saved_versions(fn, tensors):
         if key in _ENGINE:
             continue
         for item in value if type(value) in (tuple, list) else (value,):
-            if (type(item) is np.ndarray or _is_array(item)) and id(item) not in saved:
+            kind = type(item)
+            if kind in _NOT_ARRAYS:     # shapes, flags, scalars: most attributes, skipped cheaply
+                continue
+            if (kind is np.ndarray or _is_array(item)) and id(item) not in saved:
                 saved[id(item)] = item
                 nbytes += item.nbytes
     if not saved:

@@ -156,7 +156,10 @@ class Tensor(TensorMethods):
         self.grad = None
         self._ctx = None  # the Function that made this tensor, if it tracks gradients
         self._version_cell = [0]  # shared with the tensors this one views (see Function.apply)
-        self.requires_grad = bool(requires_grad)
+        if requires_grad:
+            self.requires_grad = True   # the setter checks the dtype
+        else:
+            self._requires_grad = False
 
     # -- attributes -----------------------------------------------------------------------
     @property
