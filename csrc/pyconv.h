@@ -97,6 +97,31 @@ int pc_matmul_f32(int64_t B, int64_t M, int64_t N, int64_t K,
 int pc_matmul_f64(int64_t B, int64_t M, int64_t N, int64_t K,
                   const double *a, int64_t a_rs, int64_t a_cs,
                   const double *b, int64_t b_rs, int64_t b_cs, double *c, int step, int *ran);
+/* Elementwise (elementwise.c): y = relu(x); dx = dy where y > 0, else 0. n contiguous elements. */
+int pc_relu_forward_f32(int64_t n, const float *x, float *y);
+int pc_relu_forward_f64(int64_t n, const double *x, double *y);
+int pc_relu_backward_f32(int64_t n, const float *dy, const float *y, float *dx);
+int pc_relu_backward_f64(int64_t n, const double *dy, const double *y, double *dx);
+
+/* Optimizer updates of one parameter in place (optim.c; the rules of pyconv/optim/adam.py and
+ * sgd.py). vmax (amsgrad) and buf (momentum) may be NULL. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t step;           /* t, from 1 */
+    int decoupled;          /* AdamW: decay p itself instead of adding weight_decay * p to g */
+    int maximize;
+} pc_adam_hyper;
+
+typedef struct {
+    double lr, momentum, dampening, weight_decay;
+    int nesterov, maximize;
+    int first;              /* buf = g (the first step with momentum) */
+} pc_sgd_hyper;
+
+int pc_adam_step_f32(int64_t n, float *p, const float *g, float *m, float *v, float *vmax, const pc_adam_hyper *h);
+int pc_adam_step_f64(int64_t n, double *p, const double *g, double *m, double *v, double *vmax, const pc_adam_hyper *h);
+int pc_sgd_step_f32(int64_t n, float *p, const float *g, float *buf, const pc_sgd_hyper *h);
+int pc_sgd_step_f64(int64_t n, double *p, const double *g, double *buf, const pc_sgd_hyper *h);
 /* cdef-end */
 
 #endif

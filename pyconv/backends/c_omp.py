@@ -457,3 +457,85 @@ def matmul_backward_b(a, dc):
         raise ValueError(f"a {a.shape} does not match dc {dc.shape}")
     N = dc.shape[2]
     return _gemm("matmul_backward_b", a, dc, K, N, M, (1, K), (N, 1))
+
+
+# -- fast paths outside the contract: ReLU and the optimizer updates ------------------------------
+# Not backend primitives (DESIGN: elementwise ops use the array module), but the training loop's
+# most frequent memory-bound passes: pyconv/ops/activation.py and pyconv/optim take them when the
+# active CPU backend is this one (see `fast_path`), and the numpy code stays the reference they
+# are tested against (tests/test_c_fast_paths.py).
+
+def fast_path(*arrays):
+    """Whether these arrays can go to the C fast paths: the c backend is active for CPU tensors,
+    and they are float32 or float64 numpy arrays of one dtype and shape, C-contiguous and
+    aligned."""
+    if lib is None:
+        return False
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.dtype not in _CTYPE:
+        return False
+    for a in arrays:
+        if (type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape
+                or not (a.flags.c_contiguous and a.flags.aligned)):
+            return False
+    from . import get_backend
+    return get_backend() == NAME
+
+
+def _checked(names, *arrays):
+    out = _arrays(names, *arrays)
+    if len({a.shape for a in out}) > 1:
+        raise ValueError(f"{', '.join(names)} must have one shape, got {', '.join(str(a.shape) for a in out)}")
+    return out
+
+
+def relu_forward(x):
+    """max(x, 0) (NaN kept), one pass, OpenMP on large arrays."""
+    (x,) = _checked(("x",), x)
+    y = np.empty_like(x)
+    _call(getattr(lib, "pc_relu_forward" + _CTYPE[x.dtype][1]), x.size, _ptr(x), _ptr(y))
+    return y
+
+
+def relu_backward(dy, y):
+    """dy where y > 0, else 0 (y: the forward's output)."""
+    dy, y = _checked(("dy", "y"), dy, y)
+    dx = np.empty_like(dy)
+    _call(getattr(lib, "pc_relu_backward" + _CTYPE[dy.dtype][1]), dy.size, _ptr(dy), _ptr(y), _ptr(dx))
+    return dx
+
+
+def _in_place(names, *arrays):
+    """The arrays a fused update writes: they must be usable as they are (a copy would lose the
+    update), so anything fast_path() would refuse is an error here."""
+    for name, a in zip(names, arrays):
+        if a is not None and not (fast_path(a, arrays[0]) and a.flags.writeable):
+            raise ValueError(f"{name} must be a writeable C-contiguous float32/float64 array shaped "
+                             f"and typed like {names[0]}, with the c backend active")
+
+
+def adam_step(p, g, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, step, decoupled=False,
+              maximize=False):
+    """One Adam (decoupled: AdamW) update of p, m, v (and vmax with amsgrad) in place, by the
+    rule of pyconv/optim/adam.py."""
+    _in_place(("p", "m", "v", "vmax"), p, m, v, vmax)
+    (g,) = _checked(("g",), g)
+    if g.shape != p.shape or g.dtype != p.dtype:
+        raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
+    h = ffi.new("pc_adam_hyper *", dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                         step=int(step), decoupled=bool(decoupled), maximize=bool(maximize)))
+    fn = getattr(lib, "pc_adam_step" + _CTYPE[p.dtype][1])
+    _call(fn, p.size, _ptr(p), _ptr(g), _ptr(m), _ptr(v), ffi.NULL if vmax is None else _ptr(vmax), h)
+
+
+def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, first, maximize=False):
+    """One SGD update of p (and the momentum buffer buf, None without momentum) in place, by the
+    rule of pyconv/optim/sgd.py; `first`: buf is set to the gradient (the first step)."""
+    _in_place(("p", "buf"), p, buf)
+    (g,) = _checked(("g",), g)
+    if g.shape != p.shape or g.dtype != p.dtype:
+        raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
+    h = ffi.new("pc_sgd_hyper *", dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                        nesterov=bool(nesterov), maximize=bool(maximize), first=bool(first)))
+    fn = getattr(lib, "pc_sgd_step" + _CTYPE[p.dtype][1])
+    _call(fn, p.size, _ptr(p), _ptr(g), ffi.NULL if buf is None else _ptr(buf), h)

@@ -10,19 +10,39 @@
 """
 import math
 
-from .optimizer import Optimizer
+import numpy as np
+
+from .optimizer import Optimizer, fused_applies
 
 
 class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 *, maximize=False):
+                 *, maximize=False, fused=None):
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid {type(self).__name__} hyper-parameters lr={lr}, betas={betas}, "
                              f"eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize))
+                                      weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                                      fused=fused))
+
+    def _fused_update(self, group, p, grad, state):
+        """The rule below in one C pass (csrc/optim.c); the same state, so the two paths mix."""
+        keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+        if not fused_applies(group, p, grad, *(state.get(k) for k in keys)):
+            return False
+        from ..backends import c_omp
+        if not state:
+            state["step"] = 0
+            for key in keys:
+                state[key] = np.zeros_like(p)
+        state["step"] += 1
+        c_omp.adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                        lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1], eps=group["eps"],
+                        weight_decay=group["weight_decay"], step=state["step"], decoupled=self.decoupled,
+                        maximize=group.get("maximize", False))
+        return True
 
     def _update(self, group, p, grad, state):
         # BEGIN LAB 7: update the array p in place by the rule in the module docstring (state keeps step, exp_avg, exp_avg_sq, max_exp_avg_sq)
@@ -57,9 +77,9 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False):
+                 *, maximize=False, fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize)
+                         maximize=maximize, fused=fused)
 
 
 def _xp(array):

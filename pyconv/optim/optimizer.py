@@ -11,6 +11,12 @@ written as for PyTorch instead overrides `step(self, closure=None)` (decorated w
 
 Every built-in optimizer takes PyTorch's keyword `maximize`: the update then ascends the
 objective (the gradient is negated before the rule, as in PyTorch).
+
+SGD and Adam (AdamW) also take PyTorch's `fused`: their whole update of one parameter in one C
+call (csrc/optim.c), instead of ~10 numpy passes over it. None (the default) takes it wherever it
+applies: the c backend active, parameter, gradient and state float32/float64 C-contiguous numpy
+arrays of one dtype; the numpy `_update` runs elsewhere. True requires it (an error where it does
+not apply), False never takes it (the labs grade `_update` so).
 """
 import copy
 from collections import defaultdict
@@ -78,10 +84,17 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group, p, grad, state in self._params_with_grad():
+                if self._fused_update(group, p.data, grad, state):
+                    continue
                 if group.get("maximize"):  # ascend: every rule starts from the negated gradient
                     grad = -grad
                 self._update(group, p.data, grad, state)
         return loss
+
+    def _fused_update(self, group, param, grad, state):
+        """The C kernel's update of `param` (see the module docstring); False when it does not
+        apply and `_update` is to run. Optimizers without one return False."""
+        return False
 
     def _update(self, group, param, grad, state):
         """Update the array `param` in place from `grad`; keep what persists in `state`."""
@@ -149,3 +162,18 @@ def _restored(value, param, as_tensor):
         value = value.astype(param.dtype)
     array = move(np.array(value), param.device)
     return Tensor(array) if as_tensor else array
+
+
+def fused_applies(group, *arrays):
+    """Whether a fused C update applies to these arrays (param first; None entries skipped) under
+    the group's `fused` setting; raises for fused=True where it cannot apply."""
+    from ..backends import c_omp
+    fused = group.get("fused")
+    if fused is False:
+        return False
+    given = [a for a in arrays if a is not None]
+    ok = c_omp.fast_path(*given) and all(a.flags.writeable for a in given[:1])
+    if not ok and fused:
+        raise RuntimeError("fused=True needs the c backend active and the parameter, its gradient and "
+                           "its state as float32 or float64 C-contiguous CPU arrays of one dtype")
+    return ok

@@ -6,18 +6,35 @@
     g = g + momentum * buf   if nesterov else   g = buf
     p = p - lr * g
 """
-from .optimizer import Optimizer
+import numpy as np
+
+from .optimizer import Optimizer, fused_applies
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 *, maximize=False):
+                 *, maximize=False, fused=None):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"invalid SGD hyper-parameters lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                      fused=fused))
+
+    def _fused_update(self, group, p, grad, state):
+        """The rule below in one C pass (csrc/optim.c); the same state, so the two paths mix."""
+        momentum = group["momentum"]
+        if not fused_applies(group, p, grad, state.get("momentum_buffer")):
+            return False
+        from ..backends import c_omp
+        first = momentum and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = np.empty_like(p)
+        c_omp.sgd_step(p, grad, state["momentum_buffer"] if momentum else None, lr=group["lr"],
+                       momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
+                       nesterov=group["nesterov"], first=first, maximize=group.get("maximize", False))
+        return True
 
     def _update(self, group, p, grad, state):
         # BEGIN LAB 7: update the array p in place by the rule in the module docstring (state keeps momentum_buffer)

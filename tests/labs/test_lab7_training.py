@@ -96,7 +96,7 @@ START = np.array([1.0, -2.0, 0.5])
 def run(opt_cls, **hyper):
     """The parameter after one step per gradient in GRADS."""
     p = pyconv.tensor(START.copy(), requires_grad=True)
-    opt = opt_cls([p], **hyper)
+    opt = opt_cls([p], fused=False, **hyper)  # fused=False: the numpy _update, not csrc/optim.c
     for g in GRADS:
         opt.zero_grad()
         p.grad = pyconv.tensor(g.copy())
@@ -152,7 +152,7 @@ def test_optimizers_update_the_parameter_in_place():
     for opt_cls in (optim.SGD, optim.Adam):
         p = pyconv.tensor(START.copy(), requires_grad=True)
         array = p.data
-        opt = opt_cls([p], lr=0.1)
+        opt = opt_cls([p], lr=0.1, fused=False)
         p.grad = pyconv.tensor(GRADS[0].copy())
         opt.step()
         assert p.data is array and not np.array_equal(array, START)
@@ -212,8 +212,8 @@ def test_a_small_cnn_learns_the_patterns(optimizer):
     train = data.DataLoader(data.TensorDataset(x[:256], y[:256]), 32, shuffle=True, seed=0)
     test = data.DataLoader(data.TensorDataset(x[256:], y[256:]), 64)
     model = small_cnn()
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if optimizer == "sgd" else \
-        optim.Adam(model.parameters(), lr=0.01)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, fused=False) if optimizer == "sgd" else \
+        optim.Adam(model.parameters(), lr=0.01, fused=False)
     for _ in range(6):
         T.train_epoch(model, train, opt, progress=False)
     _, accuracy, _, _ = T.evaluate(model, test)
@@ -233,7 +233,7 @@ def test_lenet5_reaches_98_percent_on_mnist():
 
     nn.init.manual_seed(0)
     model = lenet5()
-    opt = optim.Adam(model.parameters(), lr=1e-3)
+    opt = optim.Adam(model.parameters(), lr=1e-3, fused=False)
     train = data.DataLoader(data.TensorDataset(*normalized(train_set)), 64, shuffle=True, seed=0)
     test = data.DataLoader(data.TensorDataset(*normalized(test_set)), 500)
     for _ in range(2):

@@ -1,0 +1,135 @@
+"""The c backend's fast paths outside the primitive contract: ReLU (csrc/elementwise.c) and the
+fused SGD/Adam updates (csrc/optim.c), each against the numpy code it replaces."""
+import numpy as np
+import pytest
+
+import pyconv
+from pyconv import optim
+from pyconv.backends import c_omp
+
+pytestmark = pytest.mark.skipif(c_omp.lib is None, reason="the C extension is not built")
+
+SIZES = [0, 1, 7, 4097, 100_003]
+
+
+def _with_specials(rng, n, dtype):
+    x = rng.standard_normal(n).astype(dtype)
+    if n >= 7:
+        x[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(dtype).tiny / 2]
+    return x
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_relu_forward_and_backward_match_numpy(n, dtype):
+    rng = np.random.default_rng(n)
+    x, dy = _with_specials(rng, n, dtype), _with_specials(rng, n, dtype)[::-1].copy()
+    y = c_omp.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    assert y.dtype == x.dtype
+    np.testing.assert_array_equal(c_omp.relu_backward(dy, y), np.where(y > 0, dy, 0))
+
+
+def test_relu_backward_selects_instead_of_multiplying():
+    """An Inf gradient where the unit is off gives 0 (PyTorch's threshold_backward), not NaN."""
+    y = np.array([0.0, 1.0, 0.0], np.float32)
+    dy = np.array([np.inf, 2.0, np.nan], np.float32)
+    np.testing.assert_array_equal(c_omp.relu_backward(dy, y), [0.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (64, 6, 28, 28), (2, 3, 31, 17)])
+def test_relu_op_agrees_across_cpu_backends(shape, dtype):
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    dy = np.random.default_rng(2).standard_normal(shape).astype(dtype)
+    results = []
+    for name in ("numpy", "c"):
+        with pyconv.backend(name):
+            t = pyconv.tensor(x, requires_grad=True)
+            y = pyconv.nn.functional.relu(t)
+            y.backward(pyconv.tensor(dy))
+            results.append((y.numpy(), t.grad.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_relu_takes_numpy_for_arrays_c_cannot_read():
+    x = np.random.default_rng(0).standard_normal((64, 128)).astype(np.float32)[:, ::2]
+    assert not c_omp.fast_path(x)
+    y = pyconv.nn.functional.relu(pyconv.tensor(x))
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x, 0))
+
+
+def test_relu_wrappers_reject_mismatched_arrays():
+    with pytest.raises(ValueError, match="one shape"):
+        c_omp.relu_backward(np.ones(3, np.float32), np.ones(4, np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        c_omp.relu_forward(np.ones(3, np.int64))
+
+
+ADAM = [dict(lr=0.1), dict(lr=0.01, betas=(0.8, 0.9), eps=1e-6), dict(lr=0.1, weight_decay=0.1),
+        dict(lr=0.1, amsgrad=True), dict(lr=0.05, maximize=True)]
+SGD = [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01),
+       dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1), dict(lr=0.1, momentum=0.5, maximize=True)]
+OPTIMIZERS = ([(optim.Adam, h) for h in ADAM] + [(optim.AdamW, dict(lr=0.1, weight_decay=0.1))]
+              + [(optim.SGD, h) for h in SGD])
+
+
+def _run(opt_cls, hyper, fused, dtype, shape=(33, 70), steps=4):
+    rng = np.random.default_rng(0)
+    p = pyconv.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+    opt = opt_cls([p], fused=fused, **hyper)
+    for _ in range(steps):
+        p.grad = pyconv.tensor(rng.standard_normal(shape).astype(dtype))
+        opt.step()
+    return p.numpy(), opt
+
+
+@pytest.mark.parametrize("opt_cls,hyper", OPTIMIZERS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_fused_update_matches_the_numpy_rule(opt_cls, hyper, dtype):
+    fused, opt = _run(opt_cls, hyper, True, dtype)
+    plain, ref = _run(opt_cls, hyper, False, dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(fused, plain, **tol)
+    for key, value in ref.state[ref.param_groups[0]["params"][0]].items():
+        np.testing.assert_allclose(opt.state[opt.param_groups[0]["params"][0]][key], value, **tol)
+
+
+@pytest.mark.parametrize("opt_cls", [optim.SGD, optim.Adam])
+def test_fused_default_follows_the_backend(opt_cls, monkeypatch):
+    calls = []
+    monkeypatch.setattr(c_omp, "adam_step", lambda *a, **k: calls.append("adam"))
+    monkeypatch.setattr(c_omp, "sgd_step", lambda *a, **k: calls.append("sgd"))
+    _run(opt_cls, dict(lr=0.1, momentum=0.9) if opt_cls is optim.SGD else dict(lr=0.1), None, np.float32, steps=1)
+    assert len(calls) == 1
+    with pyconv.backend("numpy"):
+        _run(opt_cls, dict(lr=0.1), None, np.float32, steps=1)
+        with pytest.raises(RuntimeError, match="fused=True needs the c backend"):
+            _run(opt_cls, dict(lr=0.1), True, np.float32, steps=1)
+    assert len(calls) == 1
+
+
+def test_fused_and_plain_steps_share_their_state():
+    """A run may switch paths (a checkpoint resumed on another backend): the state is the same."""
+    rng = np.random.default_rng(3)
+    p = pyconv.tensor(rng.standard_normal(50), requires_grad=True)
+    q = pyconv.tensor(p.numpy().copy(), requires_grad=True)
+    a, b = optim.Adam([p], lr=0.1, fused=False), optim.Adam([q], lr=0.1, fused=True)
+    for step in range(4):
+        g = rng.standard_normal(50)
+        p.grad, q.grad = pyconv.tensor(g), pyconv.tensor(g)
+        a.step()
+        b.step()
+        if step == 1:
+            b.param_groups[0]["fused"] = False
+    np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-13)
+
+
+def test_fused_wrappers_refuse_arrays_they_would_have_to_copy():
+    p = np.zeros((4, 6), np.float32)[:, ::2]
+    g = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="writeable C-contiguous"):
+        c_omp.sgd_step(p, g, None, lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                       first=False)
+    p = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="does not match"):
+        c_omp.adam_step(p, np.zeros(3, np.float64), np.zeros(3, np.float32), np.zeros(3, np.float32), None,
+                        lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, step=1)
