@@ -42,19 +42,30 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        tensors = _tensors_of(cls.__name__, inputs)
+        # The hot path of every op: plain loops and direct attribute reads (no properties, no
+        # generators), since on small tensors this bookkeeping, not the arithmetic, is the time.
+        tensors = inputs
+        for x in inputs:
+            if type(x) is not Tensor or type(x._data) is not np.ndarray:
+                tensors = _tensors_of(cls.__name__, inputs)
+                break
         fn = cls()
-        grad_on = is_grad_enabled()
-        fn.needs_grad = tuple([grad_on and t._requires_grad for t in tensors])
-        out = fn.forward(*[t.data for t in tensors], **params)
+        if is_grad_enabled():
+            fn.needs_grad = needs = tuple([t._requires_grad for t in tensors])
+        else:
+            fn.needs_grad = needs = (False,) * len(tensors)
+        out = fn.forward(*[t._data for t in tensors], **params)
+        if type(out) is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)   # numpy reductions return scalars: a 0-d array, as every op's
         result = Tensor(out)
-        if len(tensors) == 1 and result.data.base is not None and _may_share(result.data, tensors[0].data):
+        out = result._data
+        if len(tensors) == 1 and out.base is not None and _may_share(out, tensors[0]._data):
             result._version_cell = tensors[0]._version_cell  # a view: one counter for both
-        if any(fn.needs_grad) and result._data.dtype.kind == "f":
-            fn.saved_versions = _saved_versions(fn, tensors + [result])
+        if True in needs and out.dtype.kind == "f":
+            fn.saved_versions = _saved_versions(fn, tensors, result)
             fn.parents = tuple(tensors)
-            fn.input_fns = tuple(t._ctx for t in tensors)
-            fn.input_meta = tuple((tuple(t.data.shape), t.dtype) for t in tensors)
+            fn.input_fns = tuple([t._ctx for t in tensors])
+            fn.input_meta = tuple([(t._data.shape, t._data.dtype) for t in tensors])
             result._ctx = fn
             result._requires_grad = True
         return result
@@ -91,43 +102,55 @@ class Function:
                     f"change after backward(), or use an out-of-place op (x = x * 2, not x *= 2)")
 
 
-_ENGINE = frozenset(("needs_grad", "parents", "input_fns", "input_meta", "saved_versions"))
-_NOT_ARRAYS = frozenset((int, float, bool, str, type(None), tuple))
+_NOT_ARRAYS = frozenset((int, float, bool, str, type(None), tuple, np.dtype))
 
 
-def _saved_versions(fn, tensors):
+def _saved_versions(fn, tensors, result):
     """(version cell, version, shape, dtype) of each tensor whose array `fn` keeps (an attribute
     that is, or views, that array): backward will check that none was changed in place. Also
-    counts the bytes `fn` keeps, for pyconv.memory_stats (each array object once)."""
-    saved, nbytes = {}, 0
-    for key, value in vars(fn).items():
-        if key in _ENGINE:
-            continue
-        for item in value if type(value) in (tuple, list) else (value,):
-            kind = type(item)
-            if kind in _NOT_ARRAYS:     # shapes, flags, scalars: most attributes, skipped cheaply
-                continue
-            if (kind is np.ndarray or _is_array(item)) and id(item) not in saved:
-                saved[id(item)] = item
-                nbytes += item.nbytes
+    counts the bytes `fn` keeps, for pyconv.memory_stats (each array object once).
+    Runs before the engine's own attributes (parents, ...) are set: only forward's are here."""
+    saved = []
+    for value in fn.__dict__.values():
+        kind = type(value)
+        if kind is np.ndarray:
+            saved.append(value)
+        elif kind is tuple or kind is list:
+            for item in value:
+                if type(item) is np.ndarray or (type(item) not in _NOT_ARRAYS and _is_array(item)):
+                    saved.append(item)
+        elif kind not in _NOT_ARRAYS and _is_array(value):
+            saved.append(value)
     if not saved:
         return ()
+    everyone = (*tensors, result)
+    found, nbytes, seen = {}, 0, set()
+    for array in saved:
+        if id(array) in seen:
+            continue
+        seen.add(id(array))
+        nbytes += array.nbytes
+        owner = None
+        for t in everyone:      # most ops keep their inputs or output themselves: no bounds to compare
+            if t._data is array:
+                owner = found[id(t)] = t
+                break
+        if owner is None:
+            for t in everyone:
+                if _may_share(array, t._data):
+                    found[id(t)] = t
     memory.track_saved(fn, int(nbytes))
-    by_id = {id(t.data): t for t in tensors}
-    found = {}
-    for key, array in saved.items():
-        same = by_id.get(key)  # most ops keep their inputs themselves: no bounds to compare
-        for t in [same] if same is not None else tensors:
-            if t is same or _may_share(array, t.data):
-                found[id(t.data)] = t
-    return tuple((t._version_cell, t._version, tuple(t.data.shape), t.dtype) for t in found.values())
+    return tuple([(t._version_cell, t._version_cell[0], t._data.shape, t._data.dtype) for t in found.values()])
 
 
 def _tensors_of(op, inputs):
     """Inputs as Tensors on one device; numbers take the tensors' dtype (see Function)."""
-    if all(type(x) is Tensor and type(x._data) is np.ndarray for x in inputs):
-        return list(inputs)   # the common case: CPU tensors only, nothing to convert or check
     given = [x for x in inputs if isinstance(x, Tensor)]
+    if len(inputs) == 2 and len(given) == 1 and type(given[0]._data) is np.ndarray:
+        number = inputs[1] if given[0] is inputs[0] else inputs[0]
+        if type(number) is float and given[0]._data.dtype.kind == "f":  # x * 2.0: the next most
+            other = Tensor(np.array(number, dtype=given[0]._data.dtype))  # common case, made quick
+            return [given[0], other] if given[0] is inputs[0] else [other, given[0]]
     devices = {str(t.device) for t in given}
     if len(devices) > 1:
         shapes = ", ".join(f"{t.shape} on {t.device}" for t in given)
@@ -196,18 +219,19 @@ def _run_backward(root, seed):
         g = grads.pop(id(fn), None)
         if g is None:
             continue
-        retained = getattr(fn, "retained", None)
+        retained = fn.__dict__.get("retained")
         if retained is not None and retained._ctx is fn:
             _accumulate(retained, g)
-        fn.check_versions()
+        if fn.saved_versions:
+            fn.check_versions()
         input_grads = fn.backward(g)
-        if not isinstance(input_grads, tuple):
+        if type(input_grads) is not tuple:
             input_grads = (input_grads,)
         for parent, ctx, need, (shape, dtype), pg in zip(fn.parents, fn.input_fns, fn.needs_grad,
                                                           fn.input_meta, input_grads):
             if pg is None or not need:
                 continue
-            if tuple(pg.shape) != shape:
+            if pg.shape != shape and tuple(pg.shape) != shape:
                 raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
                                    f"{tuple(pg.shape)} for an input of shape {shape}")
             if pg.dtype != dtype:  # inputs of mixed float dtypes

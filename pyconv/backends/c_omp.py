@@ -146,6 +146,9 @@ def _arrays(names, *arrays):
     _require()
     out = []
     for name, a in zip(names, arrays):
+        if type(a) is np.ndarray and a.dtype in _CTYPE and a.flags.c_contiguous and a.flags.aligned:
+            out.append(a)   # the common case: nothing to check further or copy
+            continue
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
         if a.dtype not in _CTYPE:
@@ -267,7 +270,9 @@ def _call(fn, *args):
 
 # -- conv2d -----------------------------------------------------------------------------------
 
+@geometry.checked_once
 def _conv_shape(x_shape, w_shape, stride, padding, dilation):
+    """The checked pc_conv_shape of these arguments (kept per argument tuple: C only reads it)."""
     x_shape, w_shape = _shape("x shape", x_shape), _shape("w shape", w_shape)
     stride, dilation = geometry.ints("stride", stride, 2), geometry.ints("dilation", dilation, 2)
     padding = geometry.ints("padding", padding, 4)
@@ -334,6 +339,7 @@ def conv2d_backward_bias(dy):
 
 # -- pooling ----------------------------------------------------------------------------------
 
+@geometry.checked_once
 def _pool_shape(op, x_shape, kernel, stride, padding):
     x_shape = _shape("x shape", x_shape)
     kernel, stride = geometry.ints("kernel", kernel, 2), geometry.ints("stride", stride, 2)

@@ -17,11 +17,32 @@ Three kinds of function live here:
   names it. The op layer calls them, and so does every backend that may be called directly
   with unchecked arguments (the c backend: its C kernels must never see such sizes).
 """
+import functools
 import numbers
 
 # The largest padded extent, or span of windows, the C kernels can index: csrc/checked.h's
 # PC_SIZE_MAX, so that a sum or difference of two such sizes still fits int64.
 SIZE_MAX = 2 ** 62
+
+
+def checked_once(fn):
+    """`fn` (a pure function of shapes and geometry that checks, then computes) with its results
+    kept by argument: a training loop calls every layer with the same few shapes, so each is
+    checked once and later calls are a dict lookup (the per-op overhead of a small layer was
+    mostly these checks, run by the op layer and again by the backend). Errors are not kept;
+    unhashable arguments (a list) skip the cache."""
+    cached = functools.lru_cache(maxsize=1024)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        try:
+            return cached(*args)
+        except TypeError as exc:
+            if "unhashable" not in str(exc):
+                raise
+            return fn(*args)
+    wrapper.cache_clear = cached.cache_clear
+    return wrapper
 
 
 # -- normalising user arguments -----------------------------------------------------------------

@@ -35,36 +35,40 @@ def _check_rank(x, w):
         raise ValueError(f"conv2d expects a 4-D weight w (K,C,R,S), got w of shape {tuple(w.shape)}")
 
 
-def _check_conv_shapes(x, w, b, stride, padding, dilation):
-    """The geometry as every backend checks it (channels, kernel fits, extents), then the bias."""
-    geometry.check_conv(tuple(x.shape), tuple(w.shape), stride, padding, dilation)
-    K = w.shape[0]
-    if b is not None and tuple(b.shape) != (K,):
-        raise ValueError(f"conv2d: bias must have shape ({K},) for w of shape {tuple(w.shape)}, "
-                         f"got b of shape {tuple(b.shape)}")
+@geometry.checked_once
+def _geometry(x_shape, w_shape, b_shape, stride, padding, dilation):
+    """(stride, padding, dilation) as the backends take them, after the checks every backend
+    makes (channels, kernel fits, extents) and the bias's; kept per shape (checked_once)."""
+    stride = geometry.positive_pair(stride, "stride", "conv2d")
+    dilation = geometry.positive_pair(dilation, "dilation", "conv2d")
+    padding = geometry.conv_padding(padding, x_shape, w_shape, stride, dilation)
+    geometry.check_conv(x_shape, w_shape, stride, padding, dilation)
+    K = w_shape[0]
+    if b_shape is not None and b_shape != (K,):
+        raise ValueError(f"conv2d: bias must have shape ({K},) for w of shape {w_shape}, "
+                         f"got b of shape {b_shape}")
+    return stride, padding, dilation
 
 
 class Conv2d(Function):
     """y[n,k,p,q] = b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,c,r,s]."""
 
     def forward(self, x, w, b=None, *, stride=1, padding=0, dilation=1):
-        stride = geometry.positive_pair(stride, "stride", "conv2d")
-        dilation = geometry.positive_pair(dilation, "dilation", "conv2d")
         _check_rank(x, w)
-        _check_float("conv2d", x=x, w=w, b=b)
-        padding = geometry.conv_padding(padding, x.shape, w.shape, stride, dilation)
-        _check_conv_shapes(x, w, b, stride, padding, dilation)
+        if not (x.dtype == w.dtype and x.dtype.kind == "f" and (b is None or b.dtype == x.dtype)):
+            _check_float("conv2d", x=x, w=w, b=b)
+        self.params = _geometry(tuple(x.shape), tuple(w.shape), None if b is None else tuple(b.shape),
+                                stride, padding, dilation)
         xp = array_module(device_of(x))
         self.backend = backends.for_device(device_of(x))  # backward runs on the same backend
         self.x, self.w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
-        self.params = (stride, padding, dilation)
         b = None if b is None else xp.ascontiguousarray(b)
         return self.backend.conv2d_forward(self.x, self.w, b, *self.params)
 
     def backward(self, dy):
         be, (x, w) = self.backend, (self.x, self.w)
         dy = array_module(device_of(dy)).ascontiguousarray(dy)
-        need = [p.requires_grad for p in self.parents]
+        need = self.needs_grad
         dx = be.conv2d_backward_input(dy, w, x.shape, *self.params) if need[0] else None
         dw = be.conv2d_backward_weight(dy, x, w.shape, *self.params) if need[1] else None
         if len(need) == 2:
