@@ -36,6 +36,17 @@ def test_relu_backward_selects_instead_of_multiplying():
     np.testing.assert_array_equal(c_omp.relu_backward(dy, y), [0.0, 2.0, 0.0])
 
 
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+@pytest.mark.parametrize("n", [3, 5000])
+def test_relu_gradient_is_zero_where_the_unit_is_off_whatever_dy_holds(backend, n):
+    x = np.resize(np.array([-1.0, 2.0, -3.0], np.float32), n)
+    dy = np.resize(np.array([np.inf, np.nan, -np.inf], np.float32), n)
+    with pyconv.backend(backend), np.errstate(all="raise"):
+        t = pyconv.tensor(x, requires_grad=True)
+        t.relu().backward(pyconv.tensor(dy))
+    np.testing.assert_array_equal(t.grad.numpy(), np.resize(np.array([0.0, np.nan, 0.0], np.float32), n))
+
+
 @pytest.mark.parametrize("shape", [(3, 5), (64, 6, 28, 28), (2, 3, 31, 17)])
 def test_relu_op_agrees_across_cpu_backends(shape, dtype):
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
