@@ -514,10 +514,10 @@ def relu_backward(dy, y):
 def _in_place(names, *arrays):
     """The arrays a fused update writes: they must be usable as they are (a copy would lose the
     update), so anything fast_path() would refuse is an error here."""
-    for name, a in zip(names, arrays):
-        if a is not None and not (fast_path(a, arrays[0]) and a.flags.writeable):
-            raise ValueError(f"{name} must be a writeable C-contiguous float32/float64 array shaped "
-                             f"and typed like {names[0]}, with the c backend active")
+    given = [a for a in arrays if a is not None]
+    if not (fast_path(*given) and all(a.flags.writeable for a in given)):
+        raise ValueError(f"{', '.join(names)} must be writeable C-contiguous float32/float64 arrays of "
+                         f"one shape and dtype, with the c backend active")
 
 
 def adam_step(p, g, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, step, decoupled=False,
