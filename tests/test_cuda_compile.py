@@ -78,9 +78,19 @@ def _ptxas_report(stderr):
 
 
 def _is_tiled(name):
-    """A kernel on one of the 128x128 GEMM cores (cu.GEMM_VARIANTS)."""
+    """A kernel on one of the GEMM cores (cu.GEMM_VARIANTS), 128- or 64-row tiles."""
     primitive, _, v = name.rpartition("_")
     return primitive in cu.GEMM_VARIANTS and v.isdigit() and int(v) in cu.GEMM_VARIANTS[primitive].values()
+
+
+def _nvcc_report(src, dtype, arch, tmp_path, *flags):
+    """ptxas's report (_ptxas_report) of `nvcc -cubin` on the file src, compiled cleanly."""
+    cmd = ["nvcc", "-cubin", f"-arch=sm_{arch}", "--std=c++14", "-Xptxas", "-v", *flags,
+           *cu.compile_options(dtype)[1:], str(src), "-o", str(tmp_path / "out.cubin")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"{' '.join(cmd)}\n{run.stderr}"
+    assert "warning" not in run.stderr.lower(), run.stderr
+    return _ptxas_report(run.stderr)
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
@@ -90,12 +100,7 @@ def _is_tiled(name):
 def test_nvcc_builds_a_cubin_within_its_resources(file, dtype, arch, tmp_path):
     src = tmp_path / file
     src.write_text(cu.read_source(file))
-    cmd = ["nvcc", "-cubin", f"-arch=sm_{arch}", "--std=c++14", "-Xptxas", "-v",
-           *cu.compile_options(dtype)[1:], str(src), "-o", str(tmp_path / "out.cubin")]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, f"{' '.join(cmd)}\n{run.stderr}"
-    assert "warning" not in run.stderr.lower(), run.stderr
-    report = _ptxas_report(run.stderr)
+    report = _nvcc_report(src, dtype, arch, tmp_path)
     assert set(report) == cu.kernel_names_in_source(file), "ptxas compiled other kernels"
     dt = np.dtype(dtype).name
     for name, r in report.items():
@@ -110,6 +115,24 @@ def test_nvcc_builds_a_cubin_within_its_resources(file, dtype, arch, tmp_path):
     for (a, d, name) in KNOWN_SPILLS:
         if (a, d) == (arch, dt) and name in report:
             assert report[name]["spill_stores"] > 0, f"{name} no longer spills: drop it from KNOWN_SPILLS"
+
+
+CORES64 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_emu", "cores64.cu")
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
+def test_nvcc_builds_the_64_row_instantiations_of_the_other_cores(tmp_path):
+    """tests/cuda_emu/cores64.cu, gemm_core_shared and gemm_core_tf32 at 64 rows (no variant runs
+    them; the emulated tests check their results), compiles for sm_90 in float32, the TF32
+    build, within the tiled kernels' registers and shared memory and without spills."""
+    report = _nvcc_report(CORES64, np.float32, 90, tmp_path, f"-I{cu.source_dir()}")
+    with open(CORES64) as f:
+        names = set(re.findall(r'extern "C" __global__ void __launch_bounds__\([^)]*\)\s+(\w+)', f.read()))
+    assert len(names) == 4 and names <= set(report)
+    for name in names:
+        r = report[name]
+        assert r["registers"] <= TILED_FLOAT_MAX_REGISTERS and r["smem"] <= STATIC_SHARED_LIMIT, (name, r)
+        assert r["spill_stores"] == r["spill_loads"] == 0, (name, r)
 
 
 # -- NVRTC ------------------------------------------------------------------------------------
@@ -187,8 +210,11 @@ def test_kernel_steps_cover_the_contract_and_need_no_gpu():
         assert cu.kernel_name(primitive, len(entries)) in cu.kernel_names_in_source(file)
     for primitive, cores in cu.GEMM_VARIANTS.items():
         assert list(cores) == list(cu.GEMM_CORES)
-        assert [steps[primitive][v - 1][0] for v in cores.values()] == ["gemm_shared", "gemm_async", "gemm_tf32"]
-        assert cu.TF32_VARIANT[primitive] == len(steps[primitive])     # the top of the ladder
+        assert [steps[primitive][v - 1][0] for v in cores.values()] == \
+            ["gemm_shared", "gemm_async", "gemm_tf32", "gemm_async64"]
+        assert list(cores.values()) == list(range(len(steps[primitive]) - 3, len(steps[primitive]) + 1))
+        assert cores["async64"] == len(steps[primitive])               # the top of the ladder
+        assert cu.TF32_VARIANT[primitive] == cores["tf32"]
     assert pyconv.kernels.available("conv2d_backward_weight", backend="cuda")[1].name == "block_reduce"
 
 
@@ -199,7 +225,7 @@ def test_kernels_use_chooses_and_restores_and_ran_reports():
         assert cu._run_variant("conv2d_forward") == 1
         assert pyconv.kernels.ran("conv2d_forward", backend="cuda") == 1
     assert cu.variant("conv2d_forward") == 2
-    with pytest.raises(ValueError, match="steps 1..4"):
+    with pytest.raises(ValueError, match="steps 1..5"):
         with pyconv.kernels.use("conv2d_forward", 9, backend="cuda"):
             pass
     with pytest.raises(ValueError, match="steps 1..3"):
@@ -262,6 +288,63 @@ def test_tf32_is_opt_in_and_only_for_gemm_primitives():
     assert cu.variant("matmul") == cu.DEFAULTS["matmul"]
 
 
+def test_short_tile_pays_where_128_row_tiles_leave_a_quarter_empty():
+    """The rule of the 64-row tile: ceil(R/64)*64 <= 0.75 * ceil(R/128)*128. At most 64 rows
+    (half a 128-row tile or more is empty) and 129..192 (a quarter or more of two); not 128 or
+    256 (full tiles), nor 320 (its three 128-row tiles leave 64 of 384 rows empty: a sixth)."""
+    for rows in (1, 10, 63, 64, 129, 160, 192):
+        assert cu.short_tile_pays(rows), rows
+    for rows in (65, 100, 128, 193, 256, 257, 320, 384, 448, 4096):
+        assert not cu.short_tile_pays(rows), rows
+    for rows in range(1, 1025):                      # the rule as it reads, in fractions
+        tall, short = -(-rows // 128) * 128, -(-rows // 64) * 64
+        assert cu.short_tile_pays(rows) == ((tall - rows) / tall >= 0.25 and short <= 0.75 * tall)
+
+
+def test_the_64_row_tile_replaces_the_cp_async_default_only(monkeypatch):
+    """Rule 4 of variant(): where a GEMM-based primitive's default is its cp.async variant, a
+    GEMM of few rows takes the 64-row one; an explicit choice, the small-problem rule and TF32
+    come first, and a default on another core (gemm_shared today) stays."""
+    for primitive, cores in cu.GEMM_VARIANTS.items():
+        assert cu.variant(primitive, rows=64) == cu.DEFAULTS[primitive] == cores["shared"]
+    monkeypatch.setattr(cu, "DEFAULTS", {**cu.DEFAULTS, **{p: c["async"] for p, c in cu.GEMM_VARIANTS.items()}})
+    for primitive, cores in cu.GEMM_VARIANTS.items():
+        for rows in (1, 64, 150, 192):
+            assert cu.variant(primitive, rows=rows) == cores["async64"], (primitive, rows)
+        for rows in (65, 128, 256, 320, None):
+            assert cu.variant(primitive, rows=rows) == cores["async"], (primitive, rows)
+        assert cu.default_step(primitive) == cores["async"]          # what pyconv.kernels lists
+        with pyconv.kernels.use(primitive, cores["async"], backend="cuda"):
+            assert cu.variant(primitive, rows=64) == cores["async"]   # an explicit choice wins
+        try:
+            cu.set_tf32(True)
+            assert cu.variant(primitive, rows=64) == cores["tf32"]    # TF32 keeps its tile
+        finally:
+            cu.set_tf32(False)
+    assert cu.variant("conv2d_forward", small=True, rows=6) == cu.SMALL_PROBLEM["conv2d_forward"]
+    assert cu.variant("conv2d_backward_bias", rows=64) == cu.DEFAULTS["conv2d_backward_bias"]
+
+
+def test_weight_gradient_model_counts_the_64_row_tile_at_half_a_k_step(monkeypatch):
+    """A 64x128 k-step is half the FMAs of a 128x128 one: for K = 64 the 64-row GEMM has as many
+    tiles as the 128-row one and half its cycles; _small_weight compares variant 2 with the GEMM
+    the default would run."""
+    v128, v64 = (cu.GEMM_VARIANTS["conv2d_backward_weight"][c] for c in ("async", "async64"))
+    args = (64, 64 * 9, 64 * 56 * 56, 132)                       # 64x64x3x3 on 56x56, batch 64
+    assert 2 * cu.weight_gradient_cycles(v64, *args) == cu.weight_gradient_cycles(v128, *args)
+    monkeypatch.setattr(cu, "DEFAULTS", {**cu.DEFAULTS, "conv2d_backward_weight": v128})
+    assert cu._small_weight(6, 25, 4 * 28 * 28, 132)               # LeNet conv1, batch 4: variant 2
+    # batch 256: 8 splits of variant 2 in 2 waves of 98 products (250,880 cycles) against one
+    # 64-row tile in 262 splits of 96 half-cost k-steps (196,608): the GEMM (with 128-row tiles,
+    # 393,216 cycles, variant 2; test_weight_gradient_small_choice_counts_the_pixels_too)
+    assert cu.weight_gradient_cycles(2, 6, 25, 256 * 28 * 28, 132) == 250880
+    assert cu.weight_gradient_cycles(v64, 6, 25, 256 * 28 * 28, 132) == 196608
+    assert not cu._small_weight(6, 25, 256 * 28 * 28, 132)
+    assert not cu._small_weight(16, 150, 256 * 100, 132)           # LeNet conv2, batch 256: the GEMM
+    assert cu._small_weight(16, 150, 16 * 100, 132) == (
+        cu.weight_gradient_cycles(2, 16, 150, 16 * 100, 132) < cu.weight_gradient_cycles(v64, 16, 150, 16 * 100, 132))
+
+
 def test_process_wide_choices_lose_to_a_with_block():
     try:
         pyconv.kernels.set_step("matmul", 3, backend="cuda")
@@ -276,6 +359,9 @@ def test_process_wide_choices_lose_to_a_with_block():
 def test_launch_configuration():
     assert cu.blocks(1) == 1 and cu.blocks(256) == 1 and cu.blocks(257) == 2 and cu.blocks(0) == 1
     assert cu.gemm_grid(M=130, N=1000, batch=3) == (8, 2, 3)
+    assert cu.gemm_grid(M=130, N=1000, batch=3, rows=cu.SHORT_TILE) == (8, 3, 3)
+    for primitive, cores in cu.GEMM_VARIANTS.items():
+        assert [cu.tile_rows(primitive, v) for v in cores.values()] == [128, 128, 128, 64]
     for tiles, Kd, sms in [(1, 64 * 56 * 56, 132), (5, 200704, 132), (40, 1000, 132), (1, 7, 132),
                            (300, 10 ** 6, 132), (1, 2 ** 30, 132)]:
         splits, chunk = cu.split_reduction(tiles, Kd, sms)
@@ -289,13 +375,13 @@ def test_launch_configuration():
 def test_matmul_grid_puts_rows_on_x_and_columns_on_y():
     """The op layer folds the batch into the GEMM's rows: past 65535 row blocks (8.4M rows tiled,
     1.05M naive) they must be on gridDim.x, the one axis with a 2^31-1 limit."""
-    for v, tile in ((1, 16), (2, cu.GEMM_TILE), (3, cu.GEMM_TILE), (4, cu.GEMM_TILE)):
-        M = (cu.MAX_GRID_Z + 1) * tile                  # one row block past the y/z limit
+    for v, rows, tile in ((1, 16, 16), (2, 128, 128), (3, 128, 128), (4, 128, 128), (5, 64, 128)):
+        M = (cu.MAX_GRID_Z + 1) * rows                  # one row block past the y/z limit
         grid, block = cu.matmul_grid("matmul", v, M, 10, 3)
         assert grid == (cu.MAX_GRID_Z + 1, 1, 3)
         assert block == ((16, 16) if v == 1 else (cu.GEMM_THREADS,))
         grid, _ = cu.matmul_grid("matmul", v, cu.INT_MAX, 1, 1)   # the 32-bit indexing limit
-        assert grid[0] == -(-cu.INT_MAX // tile) <= cu.MAX_GRID_X
+        assert grid[0] == -(-cu.INT_MAX // rows) <= cu.MAX_GRID_X
         assert cu.matmul_grid("matmul", v, 1, cu.MAX_GRID_Z * tile, 1)[0][1] == cu.MAX_GRID_Z
         with pytest.raises(ValueError, match="matmul_backward_b: .* output columns .* y axis"):
             cu.matmul_grid("matmul_backward_b", v, 1, cu.MAX_GRID_Z * tile + 1, 1)

@@ -47,7 +47,7 @@ def emulated(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=lambda c: "x{}w{}".format(*c[:2]))
 def test_conv2d(emulated, case, core, dtype):
     with cases.use_core(cu, core, cases.CONV):
@@ -130,14 +130,14 @@ def test_pool2d_nan_and_inf(emulated, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
 def test_matmul(emulated, case, core, dtype):
     with cases.use_core(cu, core, cases.MATMUL):
         cases.check_matmul(cu, same, same, case, dtype)
 
 
-@pytest.mark.parametrize("v", [1, 2])
+@pytest.mark.parametrize("v", [1, 2, 5])
 def test_matmul_launches_any_row_count(emulated, monkeypatch, v):
     """Rows past 65535 blocks (9M rows) launch within CUDA's limits (emu.check_launch), each
     kernel's rows on gridDim.x. Recorded, not run: the emulation runs a CUDA thread as an OS
@@ -157,9 +157,37 @@ def test_matmul_launches_any_row_count(emulated, monkeypatch, v):
         assert cu.matmul(tall, one).shape == (1, rows, 1)               # c (M,N): M rows
         assert cu.matmul_backward_a(tall, one).shape == (1, rows, 1)    # da (M,K): M rows
         assert cu.matmul_backward_b(tall.reshape(1, 1, rows), one).shape == (1, rows, 1)  # db (K,N)
-    tile = 16 if v == 1 else cu.GEMM_TILE
+    tile = 16 if v == 1 else cu.tile_rows("matmul", v)     # 128, or 64 for variant 5
     assert [grid for _, grid in launched] == [(-(-rows // tile), 1, 1)] * 3
     assert -(-rows // tile) > cu.MAX_GRID_Z
+
+
+CORES64 = os.path.join(HERE, "cuda_emu", "cores64.cu")
+
+
+def _run_cores64(name, primitive, out, lhs, rhs, M, N, Kd):
+    grid, block = cu.matmul_grid(primitive, cu.GEMM_VARIANTS[primitive]["async64"], M, N, out.shape[0])
+    emu.function(CORES64, name, out.dtype)(grid, block, (out, lhs, rhs, np.int32(M), np.int32(N), np.int32(Kd)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("core", ["shared64", "tf32_64"])
+@pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=lambda c: "B{}M{}K{}N{}".format(*c))
+def test_64_row_instantiations_of_the_other_cores(case, core, dtype):
+    """gemm_core_shared and gemm_core_tf32 at BM = 64, which no variant runs (the ladders' 64-row
+    variants are on gemm_core_async): c = a @ b (A loaded K8) and db = a^T @ dc (A loaded MN4)
+    from tests/cuda_emu/cores64.cu, on the 64-row grid of matmul_5."""
+    B, M, K, N = case
+    rng = np.random.default_rng(0)
+    a, b, dc = (rng.standard_normal(s).astype(dtype) for s in ((B, M, K), (B, K, N), (B, M, N)))
+    tol = _tf32_tol(dtype) if core == "tf32_64" else None
+    tol = tol or cases.TOL[dtype]
+    c = _run_cores64(f"matmul_{core}", "matmul", np.empty((B, M, N), dtype), a, b, M, N, K)
+    db = _run_cores64(f"matmul_backward_b_{core}", "matmul_backward_b", np.empty((B, K, N), dtype), a, dc, K, N, M)
+    a, b, dc = (m.astype(np.float64) for m in (a, b, dc))
+    assert cases.conformance.error(c, a @ b) <= tol, "c = a @ b"
+    assert cases.conformance.error(db, a.transpose(0, 2, 1) @ dc) <= tol, "db = a^T @ dc"
 
 
 def _altered_sources(tmp_path, *edits):

@@ -24,6 +24,10 @@
 //     4  + TF32 tensor cores: as 3 on gemm_core_tf32 (mma.sync.m16n8k8), ~1e-3 relative error;
 //        opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (variant 3's code in double builds and
 //        below sm_80). Same grid.
+//     5  + 64-row tiles: as 3 (gemm_core_async) on 64x128 block tiles, 4x8 outputs per thread,
+//        for layers of few filters (K <= 64, or 129..192), which fill only half (a quarter) of
+//        the 128-row tile's rows; the default there (cuda_cupy.short_tile_pays).
+//        grid (ceil(N*P*Q/128), ceil(K/64)), block 256.
 //   conv2d_backward_input
 //     1  naive gather: one thread per dx[n,c,h,w] sums the dy[n,k,p,q] of every (k,r,s) whose
 //        window covers it; no atomics. grid ceil(N*C*H*W/256), block 256.
@@ -36,7 +40,8 @@
 //        w (nonfinite_flag, one launch before the phases) each block gathers its tile as
 //        variant 1 does instead: the GEMM would multiply w by the zeros standing for
 //        out-of-range dy, a NaN the contract does not have.
-//     3  + cp.async (gemm_core_async), 4 + TF32 tensor cores (gemm_core_tf32), as for the forward.
+//     3  + cp.async (gemm_core_async), 4 + TF32 tensor cores (gemm_core_tf32), 5 + 64-row tiles
+//        (rows: C), as for the forward.
 //   conv2d_backward_weight
 //     1  naive: one thread per dw[k,c,r,s] sums over n,p,q (a tap in the padding multiplies dy
 //        by 0, as im2col does). grid ceil(K*C*R*S/256), block 256.
@@ -47,7 +52,8 @@
 //        (NPQ x CRS) on gemm_core_shared, the long NPQ reduction split over gridDim.z blocks that
 //        write partial sums to a workspace (splits, K, CRS); sum_splits then adds them in a fixed
 //        order (deterministic, no atomics). grid (ceil(CRS/128), ceil(K/128), splits), block 256.
-//     4  + cp.async (gemm_core_async), 5 + TF32 tensor cores (gemm_core_tf32), as for the forward.
+//     4  + cp.async (gemm_core_async), 5 + TF32 tensor cores (gemm_core_tf32), 6 + 64-row tiles
+//        (rows: K; grid (ceil(CRS/128), ceil(K/64), splits)), as for the forward.
 //   conv2d_backward_bias
 //     1  one block per (k, split of n,p,q): 256 threads stride over the split, then a tree
 //        reduction in shared memory (fixed order), the splits added by sum_splits in order
@@ -96,7 +102,7 @@ extern "C" __global__ void conv2d_forward_1(real* __restrict__ y, const real* __
 // consecutive q of one input row at unit stride), so their (n, p, q) are decoded once; each
 // k-step decodes one (c, r, s).
 struct Im2col {
-    static const int MAPPING = LOAD_MN4;
+    static const int MAPPING = LOAD_MN4, TILE_MN = GEMM_BN;
     const real* src;
     int C, H, W, R, S, dh, dw, Kd, kk;
     int base[4], h0[4], w0[4];   // per column: offset of x[n,0,0,0], top-left input pixel
@@ -133,12 +139,12 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
                                                     const real* __restrict__ w,
                                                     const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    /* BEGIN LAB 6: this block's GEMM_BM x GEMM_BN tile of w (K x CRS) times im2col(x) (CRS x NPQ) on Core, then this thread's 8x8 outputs to y */
+    /* BEGIN LAB 6: this block's Core::BM x GEMM_BN tile of w (K x CRS) times im2col(x) (CRS x NPQ) on Core, then this thread's Core::MI x 8 outputs to y */
     const int CRS = C * R * S, NPQ = N * P * Q, PQ = P * Q;
-    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
-    const Strided<LOAD_K8> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
+    const int m0 = blockIdx.y * Core::BM, n0 = blockIdx.x * GEMM_BN;
+    const Strided<LOAD_K8, Core::BM> la(w, CRS, 1, K, CRS, m0);   // w as a (K, CRS) matrix
     const Im2col lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
-    real acc[8][8];
+    real acc[Core::MI][8];
     Core::run(la, lb, 0, CRS, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -146,7 +152,7 @@ __device__ __forceinline__ void conv2d_forward_body(real* __restrict__ y, const 
         if (col >= NPQ) continue;
         const int n = col / PQ, pq = col % PQ;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
+        for (int i = 0; i < Core::MI; ++i) {
             const int k = m0 + Core::row(i);
             if (k < K) y[(n * K + k) * PQ + pq] = acc[i][j] + (has_bias ? b[k] : real(0));
         }
@@ -159,7 +165,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_2(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<GemmCoreShared>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreShared<GEMM_BM>>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep.
@@ -167,7 +173,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_3(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<GemmCoreAsync>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreAsync<GEMM_BM>>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // 4: as 3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code in double builds
@@ -176,7 +182,15 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_forward_4(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
                  const real* __restrict__ b, int has_bias, CONV_ARGS)
 {
-    conv2d_forward_body<GemmCoreTF32>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_forward_body<GemmCoreTF32<GEMM_BM>>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 5: as 3 on 64x128 tiles (rows: filters), for layers of few filters.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_forward_5(real* __restrict__ y, const real* __restrict__ x, const real* __restrict__ w,
+                 const real* __restrict__ b, int has_bias, CONV_ARGS)
+{
+    conv2d_forward_body<GemmCoreAsync<GEMM_BM_SHORT>>(y, x, w, b, has_bias, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // ---- conv2d_backward_input --------------------------------------------------------------------
@@ -234,10 +248,12 @@ extern "C" __global__ void conv2d_backward_input_1(real* __restrict__ dx, const 
 
 // A operand of the backward-input GEMM: w^T restricted to the phase's taps, element
 // (row c, kd = (k, jr, js)) = w[k, c, r0 + jr*r_step, s0 + js*s_step].
-// K8: a thread reads one kd of 4 channels 32 apart per k-step, so kd is decoded once (two
-// divisions) and the 4 addresses are 32*R*S apart; lanes read 8 consecutive kd of 4 channels.
+// K8: a thread reads one kd of 4 channels TILE/4 apart per k-step (32 for the 128-row tile, 16
+// for the 64-row one), so kd is decoded once (two divisions) and the 4 addresses are
+// (TILE/4)*R*S apart; lanes read 8 consecutive kd of 4 channels. TILE: the core's BM.
+template <int TILE>
 struct FilterT {
-    static const int MAPPING = LOAD_K8;
+    static const int MAPPING = LOAD_K8, TILE_MN = TILE;
     const real* src;
     int C, R, S, r0, r_step, r_taps, s0, s_step, s_taps, Kd, c, kk;
     __device__ FilterT(const real* w_, int C_, int K, int R_, int S_, PHASE_ARGS, int m0)
@@ -245,7 +261,7 @@ struct FilterT {
           s_step(s_step), s_taps(s_taps)
     {
         Kd = K * r_taps * s_taps;
-        tile_slot<LOAD_K8>(threadIdx.x, 0, kk, c);
+        tile_slot<LOAD_K8, TILE>(threadIdx.x, 0, kk, c);
         c += m0;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
@@ -255,8 +271,10 @@ struct FilterT {
         const int base = ((d.hi * C + c) * R + r0 + d.mid * r_step) * S + s0 + d.lo * s_step;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            ok[j] = c + 32 * j < C && kd < Kd;
-            off[j] = ok[j] ? base + 32 * j * R * S : 0;
+            int dk, dc;   // dk = 0 under K8
+            tile_step<LOAD_K8, TILE>(j, dk, dc);
+            ok[j] = c + dc < C && kd < Kd;
+            off[j] = ok[j] ? base + dc * R * S : 0;
         }
     }
 };
@@ -265,7 +283,7 @@ struct FilterT {
 // (kd = (k, jr, js), col = (n, i, l)) = dy[n, k, p0 + i - jr*p_step, q0 + l - js*q_step], zero
 // where that output position is outside [0,P) x [0,Q).
 struct Col2im {
-    static const int MAPPING = LOAD_MN4;
+    static const int MAPPING = LOAD_MN4, TILE_MN = GEMM_BN;
     const real* src;
     int K, P, Q, r_taps, p_step, s_taps, q_step, Kd, kk;
     int base[4], pi[4], ql[4];   // per column: offset of dy[n,0,0,0], p0 + i, q0 + l
@@ -371,14 +389,14 @@ __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx
                                                            CONV_ARGS, PHASE_ARGS)
 {
     const int cols = N * h_count * w_count;
-    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const int m0 = blockIdx.y * Core::BM, n0 = blockIdx.x * GEMM_BN;
     if (*w_nonfinite) {
-        backward_input_tile_gather<GEMM_BM, GEMM_BN>(dx, dy, w, m0, n0, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+        backward_input_tile_gather<Core::BM, GEMM_BN>(dx, dy, w, m0, n0, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
         return;
     }
-    const FilterT la(w, C, K, R, S, PHASE_PASS, m0);
+    const FilterT<Core::BM> la(w, C, K, R, S, PHASE_PASS, m0);
     const Col2im lb(dy, N, K, P, Q, PHASE_PASS, n0);
-    real acc[8][8];
+    real acc[Core::MI][8];
     Core::run(la, lb, 0, la.Kd, acc);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -387,7 +405,7 @@ __device__ __forceinline__ void conv2d_backward_input_body(real* __restrict__ dx
         const int l = col % w_count, i = (col / w_count) % h_count, n = col / (h_count * w_count);
         const int hw = (h_first + i * sh) * W + w_first + l * sw;
 #pragma unroll
-        for (int i8 = 0; i8 < 8; ++i8) {
+        for (int i8 = 0; i8 < Core::MI; ++i8) {
             const int c = m0 + Core::row(i8);
             if (c < C) dx[(n * C + c) * H * W + hw] = acc[i8][j];
         }
@@ -400,7 +418,7 @@ conv2d_backward_input_2(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
                         PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreShared>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreShared<GEMM_BM>>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // 3: as 2, the tiles fed by cp.async, GEMM_STAGES deep.
@@ -409,7 +427,7 @@ conv2d_backward_input_3(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
                         PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreAsync>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreAsync<GEMM_BM>>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // 4: as 3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code in double builds
@@ -419,7 +437,16 @@ conv2d_backward_input_4(real* __restrict__ dx, const real* __restrict__ dy,
                         const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
                         PHASE_ARGS)
 {
-    conv2d_backward_input_body<GemmCoreTF32>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+    conv2d_backward_input_body<GemmCoreTF32<GEMM_BM>>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
+}
+
+// 5: as 3 on 64x128 tiles (rows: input channels), for layers of few channels.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_input_5(real* __restrict__ dx, const real* __restrict__ dy,
+                        const real* __restrict__ w, const int* __restrict__ w_nonfinite, CONV_ARGS,
+                        PHASE_ARGS)
+{
+    conv2d_backward_input_body<GemmCoreAsync<GEMM_BM_SHORT>>(dx, dy, w, w_nonfinite, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, PHASE_PASS);
 }
 
 // ---- conv2d_backward_weight -------------------------------------------------------------------
@@ -478,16 +505,17 @@ conv2d_backward_weight_2(real* __restrict__ ws, const real* __restrict__ dy,
 }
 
 // A operand of the backward-weight GEMM: dy as (K x NPQ), element (row k, kd = (n,pq)).
-// K8: one kd of 4 filters 32 apart per thread and k-step (one division), lanes on 8
-// consecutive pixels of 4 filters.
+// K8: one kd of 4 filters TILE/4 apart per thread and k-step (one division), lanes on 8
+// consecutive pixels of 4 filters. TILE: the core's BM.
+template <int TILE>
 struct DyRows {
-    static const int MAPPING = LOAD_K8;
+    static const int MAPPING = LOAD_K8, TILE_MN = TILE;
     const real* src;
     int K, PQ, Kd, k, kk;
     __device__ DyRows(const real* dy_, int N, int K_, int PQ_, int m0) : src(dy_), K(K_), PQ(PQ_)
     {
         Kd = N * PQ;
-        tile_slot<LOAD_K8>(threadIdx.x, 0, kk, k);
+        tile_slot<LOAD_K8, TILE>(threadIdx.x, 0, kk, k);
         k += m0;
     }
     __device__ void addrs(int k0, int off[4], bool ok[4]) const
@@ -495,8 +523,10 @@ struct DyRows {
         const int kd = k0 + kk, n = kd / PQ, pq = kd - n * PQ;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            ok[j] = k + 32 * j < K && kd < Kd;
-            off[j] = ok[j] ? (n * K + k + 32 * j) * PQ + pq : 0;
+            int dk, dm;   // dk = 0 under K8
+            tile_step<LOAD_K8, TILE>(j, dk, dm);
+            ok[j] = k + dm < K && kd < Kd;
+            off[j] = ok[j] ? (n * K + k + dm) * PQ + pq : 0;
         }
     }
 };
@@ -507,7 +537,7 @@ struct DyRows {
 // in registers at the 128-register cap; the 16 taps a warp reads per instruction are mostly
 // neighbours, windows shifted by one column, so their sectors overlap in L1).
 struct Im2colT {
-    static const int MAPPING = LOAD_K4;
+    static const int MAPPING = LOAD_K4, TILE_MN = GEMM_BN;
     const real* src;
     int C, H, W, P, Q, sh, sw, Kd, kk;
     int valid, cbase, hoff, woff;   // the column's x[0,c,0,0] offset and r*dh - pt, s*dw - pl
@@ -542,15 +572,15 @@ __device__ __forceinline__ void conv2d_backward_weight_body(real* __restrict__ w
                                                             CONV_ARGS)
 {
     const int CRS = C * R * S, NPQ = N * P * Q;
-    const int m0 = blockIdx.y * GEMM_BM, n0 = blockIdx.x * GEMM_BN;
+    const int m0 = blockIdx.y * Core::BM, n0 = blockIdx.x * GEMM_BN;
     const int k_begin = blockIdx.z * chunk, k_end = min(NPQ, k_begin + chunk);
-    const DyRows la(dy, N, K, P * Q, m0);
+    const DyRows<Core::BM> la(dy, N, K, P * Q, m0);
     const Im2colT lb(x, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, n0);
-    real acc[8][8];
+    real acc[Core::MI][8];
     Core::run(la, lb, k_begin, k_end, acc);
     real* out = ws + blockIdx.z * K * CRS;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < Core::MI; ++i) {
         const int k = m0 + Core::row(i);
         if (k >= K) continue;
 #pragma unroll
@@ -566,7 +596,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_3(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
-    conv2d_backward_weight_body<GemmCoreShared>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_weight_body<GemmCoreShared<GEMM_BM>>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // 4: as 3, the tiles fed by cp.async, GEMM_STAGES deep.
@@ -574,7 +604,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_4(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
-    conv2d_backward_weight_body<GemmCoreAsync>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_weight_body<GemmCoreAsync<GEMM_BM>>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // 5: as 4 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 4's code in double builds
@@ -583,7 +613,15 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 conv2d_backward_weight_5(real* __restrict__ ws, const real* __restrict__ dy,
                          const real* __restrict__ x, int chunk, CONV_ARGS)
 {
-    conv2d_backward_weight_body<GemmCoreTF32>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+    conv2d_backward_weight_body<GemmCoreTF32<GEMM_BM>>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
+}
+
+// 6: as 4 on 64x128 tiles (rows: filters), for layers of few filters.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+conv2d_backward_weight_6(real* __restrict__ ws, const real* __restrict__ dy,
+                         const real* __restrict__ x, int chunk, CONV_ARGS)
+{
+    conv2d_backward_weight_body<GemmCoreAsync<GEMM_BM_SHORT>>(ws, dy, x, chunk, N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw);
 }
 
 // Second pass of every split reduction: out[i] = ws[0*L + i] + ws[1*L + i] + ... in order.

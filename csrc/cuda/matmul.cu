@@ -37,6 +37,11 @@
 //                      + TF32 tensor cores (gemm_core_tf32, mma.sync.m16n8k8), ~1e-3 relative
 //                      error; opt-in (cuda_cupy.set_tf32), float32 on sm_80+ (variant 3's code
 //                      below sm_80 and in double builds). Same grid.
+//   matmul_5, matmul_backward_a_5, matmul_backward_b_5
+//                      + 64-row tiles: as 3 (gemm_core_async) on 64x128 block tiles, 4x8 outputs
+//                      per thread, for products of few rows (<= 64, or 129..192), which fill
+//                      half (a quarter) of the 128-row tile; the default there
+//                      (cuda_cupy.short_tile_pays). grid (ceil(M/64), ceil(N/128), B), block 256.
 // The argument names below are those of the GEMM: rows M, columns N, reduction length Kd.
 
 #include "common.cuh"
@@ -82,14 +87,14 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
                                            const real* __restrict__ b, int M, int N, int Kd,
                                            int a_m, int a_k, int b_k, int b_n)
 {
-    const int m0 = blockIdx.x * GEMM_BM, n0 = blockIdx.y * GEMM_BN;
-    const Strided<MAP_A> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
+    const int m0 = blockIdx.x * Core::BM, n0 = blockIdx.y * GEMM_BN;
+    const Strided<MAP_A, Core::BM> la(a + blockIdx.z * M * Kd, a_m, a_k, M, Kd, m0);
     const Strided<MAP_B> lb(b + blockIdx.z * Kd * N, b_n, b_k, N, Kd, n0);
-    real acc[8][8];
+    real acc[Core::MI][8];
     Core::run(la, lb, 0, Kd, acc);
     c += blockIdx.z * M * N;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < Core::MI; ++i) {
         const int m = m0 + Core::row(i);
         if (m >= M) continue;
 #pragma unroll
@@ -104,61 +109,82 @@ __device__ __forceinline__ void gemm_tiled(real* __restrict__ c, const real* __r
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_2(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreShared, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreShared<GEMM_BM>, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 2: tiled, da = dc @ b^T: dc and b are both contiguous along the reduction axis (K8, K8).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_2(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreShared, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreShared<GEMM_BM>, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 2: tiled, db = a^T @ dc: a is contiguous along the rows of db, dc along its columns (MN4, MN4).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_2(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreShared, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreShared<GEMM_BM>, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }
 
 // 3: as matmul_2, the tiles fed by cp.async, GEMM_STAGES deep.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_3(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreAsync, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreAsync<GEMM_BM>, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 3: as matmul_backward_a_2, fed by cp.async.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_3(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreAsync, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreAsync<GEMM_BM>, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 3: as matmul_backward_b_2, fed by cp.async.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_3(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreAsync, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreAsync<GEMM_BM>, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }
 
 // 4: as matmul_3 on TF32 tensor cores (opt-in; float32 on sm_80+; variant 3's code below).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_4(real* c, const real* a, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreTF32, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+    gemm_tiled<GemmCoreTF32<GEMM_BM>, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
 }
 
 // 4: as matmul_backward_a_3 on TF32 tensor cores.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_a_4(real* da, const real* dc, const real* b, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreTF32, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+    gemm_tiled<GemmCoreTF32<GEMM_BM>, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
 }
 
 // 4: as matmul_backward_b_3 on TF32 tensor cores.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
 matmul_backward_b_4(real* db, const real* a, const real* dc, int M, int N, int Kd)
 {
-    gemm_tiled<GemmCoreTF32, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+    gemm_tiled<GemmCoreTF32<GEMM_BM>, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
+}
+
+// 5: as matmul_3 on 64x128 tiles, for products of few rows.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_5(real* c, const real* a, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<GemmCoreAsync<GEMM_BM_SHORT>, LOAD_K8, LOAD_MN4>(c, a, b, M, N, Kd, Kd, 1, N, 1);
+}
+
+// 5: as matmul_backward_a_3 on 64x128 tiles.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_a_5(real* da, const real* dc, const real* b, int M, int N, int Kd)
+{
+    gemm_tiled<GemmCoreAsync<GEMM_BM_SHORT>, LOAD_K8, LOAD_K8>(da, dc, b, M, N, Kd, Kd, 1, 1, Kd);
+}
+
+// 5: as matmul_backward_b_3 on 64x128 tiles.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, GEMM_MIN_BLOCKS)
+matmul_backward_b_5(real* db, const real* a, const real* dc, int M, int N, int Kd)
+{
+    gemm_tiled<GemmCoreAsync<GEMM_BM_SHORT>, LOAD_MN4, LOAD_MN4>(db, a, dc, M, N, Kd, 1, M, N, 1);
 }

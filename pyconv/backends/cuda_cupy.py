@@ -55,23 +55,25 @@ DEVICE = "cuda"
 # The rungs on common.cuh's GEMM cores (gemm_core_shared, gemm_core_async, gemm_core_tf32):
 _GEMM_ASYNC = ("gemm_async", "+ cp.async pipeline, GEMM_STAGES k-tiles in flight")
 _GEMM_TF32 = ("gemm_tf32", "+ TF32 tensor cores (mma.sync): ~1e-3 relative error, opt-in")
+_GEMM_ASYNC64 = ("gemm_async64", "+ 64x128 tiles (gemm_async's core, 4x8 outputs per thread): "
+                 "for few rows, the default where short_tile_pays")
 _MATMUL = (("naive", "one thread per output element, k loop in registers"),
            ("gemm_shared", "+ 128x128x8 shared-memory tiles, 8x8 outputs per thread"),
-           _GEMM_ASYNC, _GEMM_TF32)
+           _GEMM_ASYNC, _GEMM_TF32, _GEMM_ASYNC64)
 STEPS = {
     "conv2d_forward": (
         ("naive", "one thread per output y[n,k,p,q], loops over c,r,s"),
         ("gemm_shared", "+ implicit GEMM w . im2col(x) on 128x128x8 shared-memory tiles"),
-        _GEMM_ASYNC, _GEMM_TF32),
+        _GEMM_ASYNC, _GEMM_TF32, _GEMM_ASYNC64),
     "conv2d_backward_input": (
         ("naive", "gather: one thread per dx[n,c,h,w], no atomics"),
         ("gemm_shared", "+ implicit GEMM w^T . col2im(dy) per stride phase, shared-memory tiles"),
-        _GEMM_ASYNC, _GEMM_TF32),
+        _GEMM_ASYNC, _GEMM_TF32, _GEMM_ASYNC64),
     "conv2d_backward_weight": (
         ("naive", "one thread per dw[k,c,r,s] sums over n,p,q"),
         ("block_reduce", "+ one block per (dw element, split of n,p,q), fixed-order tree reduction"),
         ("gemm_shared", "+ implicit GEMM dy . im2col(x)^T, shared-memory tiles, split reduction"),
-        _GEMM_ASYNC, _GEMM_TF32),
+        _GEMM_ASYNC, _GEMM_TF32, _GEMM_ASYNC64),
     "conv2d_backward_bias": (("block_reduce", "one block per (channel, split of n,p,q), fixed-order tree reduction"),),
     "max_pool2d_forward": (("naive", "one thread per output: value and argmax"),),
     "min_pool2d_forward": (("naive", "one thread per output: value and argmin"),),
@@ -130,20 +132,27 @@ BLOCK_REDUCE_CLK = 1280    # weight gradient 2: cycles per round of one product 
 GEMM_STEP_CLK = 4096       # tiled GEMM: cycles per k-step of a full wave (2 blocks/SM x 8 warps x
                            # 512 FMAs / 4 warp-instructions per clock, at 50% of peak)
 
-# The variants of the GEMM-based primitives on each core of common.cuh. The weight gradient has
-# one more rung below them (2, a block per element), so its cores are one number up.
-GEMM_CORES = ("shared", "async", "tf32")    # gemm_core_shared, gemm_core_async, gemm_core_tf32
+# The variants of the GEMM-based primitives on each core of common.cuh, by core: "shared",
+# "async" and "tf32" on 128x128 tiles, "async64" the cp.async core on 64x128 tiles (appended
+# last, so the older numbers stay). The weight gradient has one more rung below them (2, a
+# block per element), so its cores are one number up.
+GEMM_CORES = ("shared", "async", "tf32", "async64")
 GEMM_VARIANTS = {
-    "conv2d_forward": {"shared": 2, "async": 3, "tf32": 4},
-    "conv2d_backward_input": {"shared": 2, "async": 3, "tf32": 4},
-    "conv2d_backward_weight": {"shared": 3, "async": 4, "tf32": 5},
-    "matmul": {"shared": 2, "async": 3, "tf32": 4},
-    "matmul_backward_a": {"shared": 2, "async": 3, "tf32": 4},
-    "matmul_backward_b": {"shared": 2, "async": 3, "tf32": 4},
+    "conv2d_forward": {"shared": 2, "async": 3, "tf32": 4, "async64": 5},
+    "conv2d_backward_input": {"shared": 2, "async": 3, "tf32": 4, "async64": 5},
+    "conv2d_backward_weight": {"shared": 3, "async": 4, "tf32": 5, "async64": 6},
+    "matmul": {"shared": 2, "async": 3, "tf32": 4, "async64": 5},
+    "matmul_backward_a": {"shared": 2, "async": 3, "tf32": 4, "async64": 5},
+    "matmul_backward_b": {"shared": 2, "async": 3, "tf32": 4, "async64": 5},
 }
 GEMM_PRIMITIVES = tuple(GEMM_VARIANTS)
+# Rows of C per block of each core's variants (the GEMM's rows: K for the forward and the weight
+# gradient, C for the input gradient, M for the matmuls): GEMM_BM and GEMM_BM_SHORT of
+# common.cuh. The columns are GEMM_TILE (128) for all.
+CORE_ROWS = {"shared": 128, "async": 128, "tf32": 128, "async64": 64}
+SHORT_TILE = CORE_ROWS["async64"]
 
-# TF32 tensor cores (the last variant of the GEMM-based primitives): ~1e-3 relative error
+# TF32 tensor cores (the variant above the cp.async one, below the 64-row tile): ~1e-3 relative error
 # instead of ~1e-6, so off unless asked for (set_tf32(True)), like
 # torch.backends.cuda.matmul.allow_tf32. float64 is never rounded to TF32 (the TF32 variants
 # run the cp.async variant's code in the double build).
@@ -176,7 +185,7 @@ HELPER_KERNELS = {"conv2d.cu": ("sum_splits", "nonfinite_flag"), "pool2d.cu": ("
 SOURCES = tuple(KERNELS)
 HEADER = "common.cuh"
 
-GEMM_TILE = 128          # GEMM_BM == GEMM_BN in common.cuh
+GEMM_TILE = 128          # GEMM_BM == GEMM_BN in common.cuh (GEMM_BM_SHORT: SHORT_TILE)
 GEMM_BK = 8              # GEMM_BK in common.cuh
 GEMM_THREADS = 256
 THREADS = 256            # block size of the one-thread-per-element kernels
@@ -306,12 +315,33 @@ def kernel_steps():
     return {p: STEPS[_family(p)] for p in PRIMITIVES}
 
 
-def default_step(primitive):
-    """The variant `primitive` runs on a large problem when nothing is chosen: rules 3 and 4 of
-    variant()."""
+def default_step(primitive, rows=None):
+    """The variant `primitive` runs on a large problem when nothing is chosen: rules 3 to 5 of
+    variant(). `rows`: the GEMM's row count when the caller knows it (rule 4); without it (the
+    default pyconv.kernels lists), DEFAULTS'."""
     if _tf32[0] and primitive in TF32_VARIANT and tf32_available()[0]:
         return TF32_VARIANT[primitive]
-    return DEFAULTS[primitive]
+    step, cores = DEFAULTS[primitive], GEMM_VARIANTS.get(primitive)
+    if rows is not None and cores and step == cores["async"] and short_tile_pays(rows):
+        return cores["async64"]
+    return step
+
+
+def short_tile_pays(rows):
+    """Whether a GEMM of `rows` rows runs on 64-row tiles (rule 4 of variant()): when 128-row
+    tiles would leave at least a quarter of their rows empty, ceil(rows/64)*64 <= 0.75 *
+    ceil(rows/128)*128. True for rows <= 64 (half or more of one tile empty) and 129..192 (a
+    quarter or more of two); never from 193 on (320 rows leave 64 of 384 empty, a sixth).
+    The napkin math is in benchmarks/NOTES.md; a GPU run is to confirm the threshold."""
+    return 4 * blocks(rows, SHORT_TILE) * SHORT_TILE <= 3 * blocks(rows, GEMM_TILE) * GEMM_TILE
+
+
+def tile_rows(primitive, v):
+    """Rows of C per block of variant v of a GEMM-based primitive (CORE_ROWS of its core)."""
+    for core, step in GEMM_VARIANTS.get(primitive, {}).items():
+        if step == v:
+            return CORE_ROWS[core]
+    return GEMM_TILE
 
 
 def check_step(primitive, step):
@@ -323,7 +353,7 @@ def check_step(primitive, step):
             raise ValueError(f"cuda {primitive} step {step} (TF32 tensor cores) cannot run here: {reason}")
 
 
-def variant(primitive, small=False):
+def variant(primitive, small=False, rows=None):
     """The variant `primitive` runs now; the one place that chooses, in this order:
       1. an explicit choice: `pyconv.kernels.use(primitive, n, backend="cuda")` (this thread,
          inside the block), `pyconv.kernels.set_step(...)`, or PYCONV_KERNELS=cuda:primitive=n;
@@ -331,21 +361,24 @@ def variant(primitive, small=False):
          tile would be empty);
       3. the TF32 variant of a GEMM-based primitive after set_tf32(True), on a GPU with TF32
          tensor cores (tf32_available);
-      4. DEFAULTS'.
-    Rules 3 and 4 are default_step."""
+      4. the 64-row tile ("async64") of a GEMM-based primitive whose default (rule 5) is its
+         cp.async variant, when the GEMM's `rows` would leave a quarter or more of 128-row
+         tiles empty (short_tile_pays);
+      5. DEFAULTS'.
+    Rules 3 to 5 are default_step."""
     from .. import kernels   # pyconv.kernels imports the backends package: import at call time
     chosen = kernels.chosen(NAME, primitive)
     if chosen is not None:
         return chosen
     if small and primitive in SMALL_PROBLEM:
         return SMALL_PROBLEM[primitive]
-    return default_step(primitive)
+    return default_step(primitive, rows)
 
 
-def _run_variant(primitive, small=False):
+def _run_variant(primitive, small=False, rows=None):
     """variant(), reported to pyconv.kernels as the step this call runs (kernels.ran)."""
     from .. import kernels
-    v = variant(primitive, small)
+    v = variant(primitive, small, rows)
     kernels.record(NAME, primitive, v)
     return v
 
@@ -373,25 +406,29 @@ def reduction_splits(outputs, L, sm_count):
 def weight_gradient_cycles(v, K, CRS, NPQ, sm_count):
     """Napkin cycles of the weight gradient's variant 2 (block reduction per element) or of the
     tiled GEMM (any other v) on a GPU of sm_count SMs: waves of resident blocks times the
-    sequential work of one block. The GEMM issues a whole 128x128 tile per block however few of
-    its K x CRS outputs are real; variant 2 issues only real products but pays ~20x more per
-    product (index decode, two loads, no reuse). N*P*Q enters through the splits of each (how
-    many blocks, how long each runs) and so through the waves."""
+    sequential work of one block. The GEMM issues a whole tile per block (128x128, or 64x128
+    for the async64 variant: half the FMAs per k-step, so GEMM_STEP_CLK / 2 at the same 2 blocks
+    per SM) however few of its K x CRS outputs are real; variant 2 issues only real products but
+    pays ~20x more per product (index decode, two loads, no reuse). N*P*Q enters through the
+    splits of each (how many blocks, how long each runs) and so through the waves."""
     if v == 2:
         splits, chunk = reduction_splits(K * CRS, NPQ, sm_count)
         waves = -(-K * CRS * splits // (REDUCE_BLOCKS_PER_SM * sm_count))
         return waves * -(-chunk // THREADS) * BLOCK_REDUCE_CLK
-    tiles = blocks(K, GEMM_TILE) * blocks(CRS, GEMM_TILE)
+    rows = tile_rows("conv2d_backward_weight", v)
+    tiles = blocks(K, rows) * blocks(CRS, GEMM_TILE)
     splits, chunk = split_reduction(tiles, NPQ, sm_count)
     waves = -(-tiles * splits // (2 * sm_count))
-    return waves * -(-chunk // GEMM_BK) * GEMM_STEP_CLK
+    return waves * -(-chunk // GEMM_BK) * (GEMM_STEP_CLK * rows // GEMM_TILE)
 
 
 def _small_weight(K, CRS, NPQ, sm_count):
     """The weight gradient takes variant 2 (SMALL_PROBLEM) when the napkin model gives it fewer
-    cycles than the tiled GEMM: LeNet conv1 (6x1x5x5, any batch), not LeNet conv2 (16x6x5x5:
-    2400 elements, ~3 waves of blocks, against 2 mostly full tiles)."""
-    return weight_gradient_cycles(2, K, CRS, NPQ, sm_count) < weight_gradient_cycles(3, K, CRS, NPQ, sm_count)
+    cycles than the tiled GEMM it would run otherwise (default_step's, 64-row tiles included):
+    LeNet conv1 (6x1x5x5, any batch), not LeNet conv2 (16x6x5x5: 2400 elements, ~3 waves of
+    blocks, against 2 mostly full tiles)."""
+    gemm = default_step("conv2d_backward_weight", rows=K)
+    return weight_gradient_cycles(2, K, CRS, NPQ, sm_count) < weight_gradient_cycles(gemm, K, CRS, NPQ, sm_count)
 
 
 def kernel_name(primitive, v):
@@ -406,9 +443,10 @@ def blocks(n, threads=THREADS):
     return max(1, -(-n // threads))
 
 
-def gemm_grid(M, N, batch=1):
-    """Grid of the 128x128 tiled GEMM kernels: x over the columns (N), y over the rows (M)."""
-    return (blocks(N, GEMM_TILE), blocks(M, GEMM_TILE), batch)
+def gemm_grid(M, N, batch=1, rows=GEMM_TILE):
+    """Grid of the tiled GEMM kernels of conv2d, `rows` x 128 tiles (tile_rows): x over the
+    columns (N), y over the rows (M)."""
+    return (blocks(N, GEMM_TILE), blocks(M, rows), batch)
 
 
 def split_reduction(tiles, Kd, sm_count):
@@ -559,11 +597,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     y = xp.empty((N, K, P, Q), dtype=x.dtype)
     if y.size == 0:
         return y
-    v = _run_variant("conv2d_forward", small=_small_gemm(K, C * R * S))
+    v = _run_variant("conv2d_forward", small=_small_gemm(K, C * R * S), rows=K)
     if v == 1:
         grid, block = (blocks(y.size),), (THREADS,)
     else:
-        grid, block = gemm_grid(K, N * P * Q)[:2], (GEMM_THREADS,)
+        grid, block = gemm_grid(K, N * P * Q, rows=tile_rows("conv2d_forward", v))[:2], (GEMM_THREADS,)
     _launch("conv2d.cu", kernel_name("conv2d_forward", v), x.dtype, grid, block,
             y, x, w, w if b is None else b, 0 if b is None else 1, *g)
     return y
@@ -581,7 +619,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         return dx
     if dy.size == 0:
         return xp.zeros((N, C, H, W), dtype=dy.dtype)
-    v = _run_variant("conv2d_backward_input", small=_small_gemm(C, K * R * S))
+    v = _run_variant("conv2d_backward_input", small=_small_gemm(C, K * R * S), rows=C)
     name = kernel_name("conv2d_backward_input", v)
     if v == 1:
         _launch("conv2d.cu", name, dy.dtype, (blocks(dx.size),), (THREADS,), dx, dy, w, *g)
@@ -598,7 +636,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation):
         dx = xp.zeros_like(dx)   # pixels that no tap reaches (stride > kernel extent) stay zero
     for row, col in phases:
         if row[4] * col[4] > 0:
-            grid = gemm_grid(C, N * row[1] * col[1])[:2]
+            grid = gemm_grid(C, N * row[1] * col[1], rows=tile_rows("conv2d_backward_input", v))[:2]
             _launch("conv2d.cu", name, dy.dtype, grid, (GEMM_THREADS,), dx, dy, w, w_nonfinite,
                     *g, *row, *col)
     return dx
@@ -613,7 +651,8 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
         raise ValueError(f"dy must have shape {(N, K, P, Q)}, got {tuple(dy.shape)}")
     if K * C * R * S == 0 or N * P * Q == 0:
         return xp.zeros((K, C, R, S), dtype=dy.dtype)
-    v = _run_variant("conv2d_backward_weight", small=_small_weight(K, C * R * S, N * P * Q, _sm_count()))
+    v = _run_variant("conv2d_backward_weight", small=_small_weight(K, C * R * S, N * P * Q, _sm_count()),
+                     rows=K)
     if v == 1:
         dw = xp.empty((K, C, R, S), dtype=dy.dtype)
         _launch("conv2d.cu", kernel_name("conv2d_backward_weight", v), dy.dtype,
@@ -631,7 +670,7 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding, dilation):
             _launch("conv2d.cu", "sum_splits", dy.dtype, (blocks(dw.size),), (THREADS,),
                     dw, ws, splits, dw.size)
         return dw
-    tiles_n, tiles_m, _ = gemm_grid(K, C * R * S)
+    tiles_n, tiles_m, _ = gemm_grid(K, C * R * S, rows=tile_rows("conv2d_backward_weight", v))
     splits, chunk = split_reduction(tiles_n * tiles_m, N * P * Q, _sm_count())
     if splits * K * C * R * S > INT_MAX:
         splits, chunk = 1, -(-N * P * Q // GEMM_BK) * GEMM_BK
@@ -755,9 +794,10 @@ def matmul_grid(primitive, v, M, N, batch):
     """(grid, block) of matmul.cu's `primitive`, variant v, for a GEMM of M rows and N columns
     over `batch` matrices (at most MAX_GRID_Z: the caller slices the batch). Rows go on
     gridDim.x, whose MAX_GRID_X blocks cover any M the 32-bit indexing allows: the op layer folds
-    the batch into M, so it is the axis that grows with the data. Columns go on gridDim.y."""
-    tile, block = (16, (16, 16)) if v == 1 else (GEMM_TILE, (GEMM_THREADS,))
-    grid = (blocks(M, tile), blocks(N, tile), batch)
+    the batch into M, so it is the axis that grows with the data. Columns go on gridDim.y.
+    Tiles: 16x16 (variant 1), tile_rows(primitive, v) x 128 (the tiled variants)."""
+    rows, tile, block = (16, 16, (16, 16)) if v == 1 else (tile_rows(primitive, v), GEMM_TILE, (GEMM_THREADS,))
+    grid = (blocks(M, rows), blocks(N, tile), batch)
     if grid[1] > MAX_GRID_Z:   # gridDim.y, like z, stops at 65535
         raise ValueError(f"{primitive}: {N} output columns need {grid[1]} blocks along the grid's "
                          f"y axis, over CUDA's limit of {MAX_GRID_Z} ({MAX_GRID_Z * tile} columns "
@@ -774,7 +814,7 @@ def _gemm(primitive, out_shape, lhs, rhs, M, N, Kd):
     if Kd == 0:
         out[...] = 0
         return out
-    v = _run_variant(primitive)
+    v = _run_variant(primitive, rows=M)
     if out.size > INT_MAX:
         raise ValueError(f"{primitive}: the output {tuple(out_shape)} has {out.size} elements; "
                          "the CUDA kernels index with 32-bit ints")

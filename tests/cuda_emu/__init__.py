@@ -50,8 +50,11 @@ def _build(file, dtype, src):
         flags.append("-DPYCONV_DOUBLE")
     flags += os.environ.get("PYCONV_EMU_CFLAGS", "").split()
     digest = hashlib.sha256()
-    for path in [os.path.join(src, file), os.path.join(src, "common.cuh"),
-                 os.path.join(HERE, "shim.h"), os.path.join(HERE, "launch.cpp")]:
+    # every source of src too: a file outside it (tests/cuda_emu/cores64.cu, given by its full
+    # path) includes one of the .cu files, not only common.cuh
+    sources = sorted(os.path.join(src, f) for f in os.listdir(src) if f.endswith((".cu", ".cuh")))
+    for path in [os.path.join(src, file), *sources, os.path.join(HERE, "shim.h"),
+                 os.path.join(HERE, "launch.cpp")]:
         with open(path, "rb") as f:
             digest.update(f.read())
     digest.update(" ".join(flags).encode())
@@ -86,7 +89,8 @@ def check_launch(name, grid, block):
 
 def function(file, name, dtype, src=SRC):
     """The launcher of kernel `name` of `src`/`file` (src: the folder of the .cu files, for
-    tests of the emulation itself on altered sources)."""
+    tests of the emulation itself on altered sources; `file` may be a full path, for a test
+    source that includes those of src)."""
     key = (file, np.dtype(dtype).name, src)
     if key not in _libs:
         _libs[key] = _build(file, dtype, src)
