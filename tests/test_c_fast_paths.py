@@ -144,3 +144,58 @@ def test_fused_wrappers_refuse_arrays_they_would_have_to_copy():
     with pytest.raises(ValueError, match="does not match"):
         c_omp.adam_step(p, np.zeros(3, np.float64), np.zeros(3, np.float32), np.zeros(3, np.float32), None,
                         lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, step=1)
+
+
+BN_SHAPES = [(2, 3), (5, 4, 7), (8, 6, 9, 11), (64, 32, 14, 14), (3, 1, 2, 2)]
+
+
+def _batch_norm(backend, x, dy, affine, training, dtype):
+    from pyconv.nn import functional as F
+    C = x.shape[1]
+    rng = np.random.default_rng(7)
+    w = pyconv.tensor(rng.standard_normal(C).astype(dtype), requires_grad=True) if affine else None
+    b = pyconv.tensor(rng.standard_normal(C).astype(dtype), requires_grad=True) if affine else None
+    rm, rv = rng.standard_normal(C).astype(dtype), rng.random(C).astype(dtype) + 0.5
+    with pyconv.backend(backend):
+        t = pyconv.tensor(x, requires_grad=True)
+        y = F.batch_norm(t, rm, rv, w, b, training=training, momentum=0.2, eps=1e-4)
+        y.backward(pyconv.tensor(dy))
+    grads = [t.grad] + ([w.grad, b.grad] if affine else [])
+    return [y.numpy(), rm, rv] + [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_c_matches_numpy(shape, affine, training, dtype, monkeypatch):
+    from pyconv.ops import normalization
+    monkeypatch.setattr(normalization, "_C_MIN", 0)   # small shapes too
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    got = _batch_norm("c", x, dy, affine, training, dtype)
+    want = _batch_norm("numpy", x, dy, affine, training, dtype)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_batch_norm_in_c_passes_gradcheck(monkeypatch):
+    from pyconv.nn import functional as F
+    from pyconv.ops import normalization
+    monkeypatch.setattr(normalization, "_C_MIN", 0)
+    rng = np.random.default_rng(0)
+    x = pyconv.tensor(rng.standard_normal((4, 3, 5, 2)), requires_grad=True)
+    w = pyconv.tensor(rng.standard_normal(3), requires_grad=True)
+    b = pyconv.tensor(rng.standard_normal(3), requires_grad=True)
+    assert pyconv.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), x, w, b)
+
+
+def test_batch_norm_wrappers_reject_bad_arguments():
+    x = np.ones((4, 3, 2), np.float32)
+    with pytest.raises(ValueError, match=r"weight must be a \(3,\) float32"):
+        c_omp.batch_norm_forward(x, np.ones(4, np.float32), None, True, 1e-5)
+    with pytest.raises(ValueError, match="more than|rejected"):
+        c_omp.batch_norm_forward(np.ones((1, 3, 1), np.float32), None, None, True, 1e-5)
+    with pytest.raises(ValueError, match="invstd"):
+        c_omp.batch_norm_backward(x, x, np.ones(2, np.float32), None, True)

@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # every step of the kernel ladder on the conformance cases, the C kernels' own tests, the bounded
 # fuzz against numpy_ref, and the absurd-input cases (misaligned buffers, huge geometry, fork),
 # whose children inherit the sanitizer
-SANITIZED_TESTS = ("test_kernel_ladder.py", "test_c_backend.py", "test_c_fuzz.py", "test_c_robust.py")
+SANITIZED_TESTS = ("test_kernel_ladder.py", "test_c_backend.py", "test_c_fuzz.py", "test_c_robust.py",
+                   "test_c_fast_paths.py")
 
 
 def _libasan():

@@ -545,3 +545,55 @@ def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, firs
                                         nesterov=bool(nesterov), maximize=bool(maximize), first=bool(first)))
     fn = getattr(lib, "pc_sgd_step" + _CTYPE[p.dtype][1])
     _call(fn, p.size, _ptr(p), _ptr(g), ffi.NULL if buf is None else _ptr(buf), h)
+
+
+def batch_norm_forward(x, weight, bias, training, eps, mean=None, invstd=None):
+    """Batch normalisation of x (N, C, ...) over every axis but 1 (csrc/batchnorm.c). training:
+    returns (y, xhat, mean, var, invstd) with the batch's statistics (var biased); else mean and
+    invstd (C,) are given (from the running statistics) and returned as they are, var None."""
+    (x,) = _arrays(("x",), x)
+    if x.ndim < 2:
+        raise ValueError(f"x must be (N, C, ...), got shape {x.shape}")
+    N, C, L = x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
+    _check_size(x.shape)
+    opt = {}
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None:
+            (a,) = _arrays((name,), a)
+            if a.shape != (C,) or a.dtype != x.dtype:
+                raise ValueError(f"{name} must be a ({C},) {x.dtype} array, got {a.dtype} {a.shape}")
+            opt[name] = _ptr(a)
+    if training:
+        mean, var, invstd = (np.empty(C, x.dtype) for _ in range(3))
+    else:
+        mean, invstd = _checked(("mean", "invstd"), mean, invstd)
+        if mean.shape != (C,) or mean.dtype != x.dtype:
+            raise ValueError(f"mean and invstd must be ({C},) {x.dtype} arrays")
+        var = None
+    y, xhat = np.empty_like(x), np.empty_like(x)
+    _call(getattr(lib, "pc_batch_norm_forward" + _CTYPE[x.dtype][1]), N, C, L, _ptr(x),
+          opt.get("weight", ffi.NULL), opt.get("bias", ffi.NULL), int(bool(training)), float(eps),
+          _ptr(mean), ffi.NULL if var is None else _ptr(var), _ptr(invstd), _ptr(xhat), _ptr(y))
+    return y, xhat, mean, var, invstd
+
+
+def batch_norm_backward(dy, xhat, invstd, weight, training, need=(True, True, True)):
+    """(dx, dweight, dbias) of batch_norm_forward, each None where `need` says so (dweight without a
+    weight is None too)."""
+    dy, xhat = _checked(("dy", "xhat"), dy, xhat)
+    N, C = dy.shape[0], dy.shape[1]
+    L = dy.size // C // N if N and C else 0
+    (invstd,) = _arrays(("invstd",), invstd)
+    if invstd.shape != (C,) or invstd.dtype != dy.dtype:
+        raise ValueError(f"invstd must be a ({C},) {dy.dtype} array")
+    if weight is not None:
+        (weight,) = _arrays(("weight",), weight)
+        if weight.shape != (C,) or weight.dtype != dy.dtype:
+            raise ValueError(f"weight must be a ({C},) {dy.dtype} array")
+    dx = np.empty_like(dy) if need[0] else None
+    dw = np.empty(C, dy.dtype) if need[1] and weight is not None else None
+    db = np.empty(C, dy.dtype) if need[2] else None
+    _call(getattr(lib, "pc_batch_norm_backward" + _CTYPE[dy.dtype][1]), N, C, L, _ptr(dy), _ptr(xhat),
+          _ptr(invstd), ffi.NULL if weight is None else _ptr(weight), int(bool(training)),
+          *(ffi.NULL if a is None else _ptr(a) for a in (dx, dw, db)))
+    return dx, dw, db

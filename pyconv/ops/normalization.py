@@ -4,6 +4,9 @@ Sizes: x (N,C) or (N,C,L) or (N,C,H,W); statistics are per channel C, over every
 """
 import numbers
 
+import numpy as np
+
+from ..backends import c_omp
 from ..device import array_module, device_of
 from ..random import uniform
 from ..tensor import Function, Tensor
@@ -39,19 +42,18 @@ class BatchNorm(Function):
                                  f"{tuple(x.shape)}, got {tuple(t.shape)}")
         self.axes = (0,) + tuple(range(2, x.ndim))
         self.shape = (1, C) + (1,) * (x.ndim - 2)  # per-channel values broadcast like this
-        self.training = training
+        self.training, self.weight = training, weight
+        self.in_c = x.size >= _C_MIN and c_omp.fast_path(x) and all(
+            a is None or (c_omp.fast_path(a) and a.dtype == x.dtype) for a in (weight, bias))
+        if self.in_c:
+            return self._forward_c(x, weight, bias, running_mean, running_var, momentum, eps)
         if training:
             n = x.size // C
             if n <= 1:
                 raise ValueError(f"batch_norm: training needs more than 1 value per channel, got "
                                  f"x of shape {tuple(x.shape)}")
             mean, var = x.mean(axis=self.axes), x.var(axis=self.axes)  # biased, to normalise
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += (momentum * mean).astype(running_mean.dtype)
-            if running_var is not None:  # unbiased, like PyTorch
-                running_var *= 1 - momentum
-                running_var += (momentum * n / (n - 1) * var).astype(running_var.dtype)
+            _update_running(running_mean, running_var, mean, var, momentum, n)
         else:
             if running_mean is None or running_var is None:
                 raise ValueError("batch_norm: inference (training=False) needs running_mean and "
@@ -59,11 +61,38 @@ class BatchNorm(Function):
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
         self.inv_std = (1 / xp.sqrt(var + eps)).reshape(self.shape)
         self.xhat = (x - mean.reshape(self.shape)) * self.inv_std
-        self.weight = weight
         y = self.xhat if weight is None else self.xhat * weight.reshape(self.shape)
         return y if bias is None else y + bias.reshape(self.shape)
 
+    def _forward_c(self, x, weight, bias, running_mean, running_var, momentum, eps):
+        """The same rules in one C call (csrc/batchnorm.c), statistics summed in double."""
+        C = x.shape[1]
+        if not self.training:
+            if running_mean is None or running_var is None:
+                raise ValueError("batch_norm: inference (training=False) needs running_mean and "
+                                 "running_var")
+            mean = running_mean.astype(x.dtype)
+            invstd = 1 / np.sqrt(running_var.astype(x.dtype) + eps)
+        elif x.size // C <= 1:
+            raise ValueError(f"batch_norm: training needs more than 1 value per channel, got "
+                             f"x of shape {tuple(x.shape)}")
+        else:
+            mean = invstd = None
+        y, self.xhat, mean, var, invstd = c_omp.batch_norm_forward(x, weight, bias, self.training, eps,
+                                                                   mean, invstd)
+        self.inv_std = invstd.reshape(self.shape)
+        if self.training:
+            _update_running(running_mean, running_var, mean, var, momentum, x.size // C)
+        return y
+
     def backward(self, grad):
+        if self.in_c and c_omp.fast_path(grad, self.xhat):
+            has_w = self.weight is not None
+            has_b = len(self.needs_grad) > 1 + has_w
+            need = (self.needs_grad[0], has_w and self.needs_grad[1], has_b and self.needs_grad[-1])
+            dx, dw, db = c_omp.batch_norm_backward(grad, self.xhat, self.inv_std.reshape(-1), self.weight,
+                                                   self.training, need)
+            return (dx,) + ((dw,) if has_w else ()) + ((db,) if has_b else ())
         axes, xhat = self.axes, self.xhat
         dxhat = grad if self.weight is None else grad * self.weight.reshape(self.shape)
         if self.training:  # mean and var depend on x too
@@ -77,6 +106,21 @@ class BatchNorm(Function):
         if len(self.parents) > len(grads):  # bias
             grads.append(grad.sum(axis=axes))
         return tuple(grads)
+
+
+# below this many elements numpy's ~10 small calls cost no more than the C call's checks
+_C_MIN = 4096
+
+
+def _update_running(running_mean, running_var, mean, var, momentum, n):
+    """running = (1 - momentum) * running + momentum * batch statistic, in place; either running
+    array may be None. The variance is made unbiased (n / (n - 1)), like PyTorch's."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += (momentum * mean).astype(running_mean.dtype)
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * n / (n - 1) * var).astype(running_var.dtype)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
