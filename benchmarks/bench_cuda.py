@@ -4,7 +4,8 @@
     python -m pytest benchmarks/bench_cuda.py -k "naive" --benchmark-compare   # after --benchmark-save
 
 Each GEMM-based primitive runs on one rung of its kernel ladder: "naive" (variant 1) or one of the
-GEMM cores of csrc/cuda/common.cuh ("shared", "async"), chosen through pyconv.kernels.
+GEMM cores of csrc/cuda/common.cuh ("shared", "async", "async64": cp.async on 64-row tiles),
+chosen through pyconv.kernels.
 Every case is checked against another rung (or numpy_ref for small ones) before it is timed;
 each timed call ends with a device synchronize, so the time is the kernels' and not the launch's.
 (`python benchmarks/cuda_torch.py` gives CUDA-event medians against cuDNN/cuBLAS.) Skipped
@@ -50,7 +51,7 @@ def _synced(fn):
 CONV = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
 
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("phase", ["fwd", "bwd"])
 @pytest.mark.parametrize("case", cuda_torch.CONV_CASES, ids=cuda_torch.conv_label)
 def test_conv2d(benchmark, case, phase, core):
@@ -75,7 +76,7 @@ def test_conv2d(benchmark, case, phase, core):
         benchmark(_synced(fwd if phase == "fwd" else bwd))
 
 
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("primitive", ["matmul", "matmul_backward_a", "matmul_backward_b"])
 def test_matmul(benchmark, primitive, core):
     cp = cu.xp

@@ -7,8 +7,8 @@
 # cuts off the sanitizers rather than the tests):
 #   info      GPU, CuPy, driver, nvcc, PyTorch versions; pyconv's backend report
 #   tests     pytest -m cuda: every primitive and variant against numpy_ref, float64 gradcheck
-#   torch     benchmarks/cuda_torch.py with the GEMM-based defaults on gemm_core_shared, then on
-#             gemm_core_async (common.cuh), against cuDNN/cuBLAS (TF32 off)
+#   torch     benchmarks/cuda_torch.py, defaults on gemm_core_shared, gemm_core_async (64-row
+#             tiles where few rows), the 64-row tile everywhere; vs cuDNN/cuBLAS, TF32 off
 #   bench     python -m pyconv bench --device cuda
 #   memcheck, racecheck, synccheck, initcheck
 #             benchmarks/cuda_sanitize.sh with that tool (odd-shape tests)
@@ -39,7 +39,8 @@ run_step() {
             python -c "from pyconv.backends import cuda_cupy as c; ok, why = c.available(); assert ok, why" &&
             python -m pytest -q -p no:cacheprovider -m cuda --durations=10 tests/test_cuda_backend.py ;;
         torch)
-            python benchmarks/cuda_torch.py --core shared && python benchmarks/cuda_torch.py --core async ;;
+            python benchmarks/cuda_torch.py --core shared && python benchmarks/cuda_torch.py --core async &&
+                python benchmarks/cuda_torch.py --core async64 ;;
         bench)
             python -m pyconv bench --device cuda ;;
         memcheck|racecheck|synccheck|initcheck)

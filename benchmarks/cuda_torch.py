@@ -4,6 +4,8 @@
     python benchmarks/cuda_torch.py --dtype float64
     python benchmarks/cuda_torch.py --variant conv2d_forward=1 --repeat 50   # a pyconv.kernels step
     python benchmarks/cuda_torch.py --core async            # every GEMM-based default on gemm_core_async
+                                                            # (and so 64-row tiles where few rows: rule 4)
+    python benchmarks/cuda_torch.py --core async64          # ... on the 64-row tile, whatever the rows
     python benchmarks/cuda_torch.py --tf32                  # TF32 tensor cores on both sides
 
 Every case is validated before it is timed (our outputs against PyTorch's on the same data,
@@ -108,10 +110,11 @@ def main(argv=None):
     parser.add_argument("--variant", action="append", default=[], metavar="PRIMITIVE=N",
                         help="run step N of a primitive (pyconv.kernels.set_step on the cuda "
                              "backend), e.g. conv2d_forward=1 (repeatable)")
-    parser.add_argument("--core", choices=["shared", "async"],
+    parser.add_argument("--core", choices=["shared", "async", "async64"],
                         help="make the variant on this GEMM core of common.cuh the default of every "
                              "GEMM-based primitive (conv2d forward, input and weight gradients, "
-                             "matmul and its gradients)")
+                             "matmul and its gradients); with async, GEMMs of few rows take the "
+                             "64-row tile (cuda_cupy.short_tile_pays), async64 takes it everywhere")
     parser.add_argument("--tf32", action="store_true",
                         help="TF32 tensor cores on both sides (ours: the gemm_tf32 variants; cuDNN/cuBLAS: "
                              "allow_tf32); float32 only, checked to 5e-3")

@@ -37,7 +37,7 @@ def conv_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.CONV_ODD, ids=conv_id)
 def test_conv2d_odd(case, core, dtype):
     with cases.use_core(cu, core, cases.CONV):
@@ -52,7 +52,7 @@ def test_conv2d_odd_small_filter_bank_kernels(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["shared", "async"])
+@pytest.mark.parametrize("core", ["shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.CONV_LARGE, ids=conv_id)
 def test_conv2d_large(case, core, dtype):
     with cases.use_core(cu, core, cases.CONV):
@@ -101,7 +101,7 @@ def matmul_id(c):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.MATMUL_ODD, ids=matmul_id)
 def test_matmul_odd(case, core, dtype):
     with cases.use_core(cu, core, cases.MATMUL):
@@ -109,7 +109,7 @@ def test_matmul_odd(case, core, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("core", ["naive", "shared", "async"])
+@pytest.mark.parametrize("core", ["naive", "shared", "async", "async64"])
 @pytest.mark.parametrize("case", cases.MATMUL_LARGE, ids=matmul_id)
 def test_matmul_large(case, core, dtype):
     with cases.use_core(cu, core, cases.MATMUL):

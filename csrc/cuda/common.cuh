@@ -45,6 +45,14 @@ typedef float real;
 #define GEMM_THREADS 256     // 16 x 16 threads, each a BM/16 x 8 micro-tile (8x8 or 4x8)
 #define GEMM_PAD 4           // smem row padding: K8 and K4 stores spread over all 32 banks (sts_tile)
 #define GEMM_LD (GEMM_BN + GEMM_PAD)   // smem row length of the B tile (A's: BM + GEMM_PAD)
+// Why the short tile keeps 256 threads with 4x8 micro-tiles rather than 128 threads with 8x8:
+// the B tile (8 x 128), its loaders and their coalesced mappings stay as they are (128 threads
+// would have to fetch 8 B elements each), a block keeps 8 warps, and a thread needs 32
+// accumulators instead of 64: ptxas gives the float kernels 76-103 registers and no spill,
+// where 8x8 sits at the 128-register cap. The price is reuse: per k and thread 12 reals read
+// from shared memory for 32 FMAs (0.375 per FMA) against 16 for 64 (0.25), still conflict-free.
+// Per k-step a 64x128 block does 64k FMAs, half the 128x128 tile's, for 6 KB of tile fill
+// (float) against 8 KB: 1.5x the shared-memory fill per FMA.
 // Blocks per SM asked of the register allocator (__launch_bounds__): 2 caps float at 128
 // registers; double needs ~190-240. At that cap ptxas (CUDA 13.0, -Xptxas -v) reports spills
 // for two kernels only, both on gemm_core_shared, float32, sm_90 (spill stores / loads):
@@ -53,7 +61,10 @@ typedef float real;
 // cp.async or TF32 cores. (Before the loader mappings of tile_slot: 16 / 16 and 12 / 12, and
 // conv2d_forward_2 8 / 12; the SASS then showed 2-4 local accesses per k-step in the k-loops.)
 // tests/test_cuda_compile.py holds these counts (KNOWN_SPILLS) and fails if any kernel spills
-// more, or if one of these stops spilling (then update both).
+// more, or if one of these stops spilling (then update both). The 64-row kernels use 76-103
+// registers (float) under the same bounds, so 2 blocks per SM as well; asking 3 (80 registers)
+// fits all of them but conv2d_forward_5 on sm_90 (16 bytes spilled): left to a GPU run to weigh
+// 24 resident warps against that spill.
 #if defined(PYCONV_DOUBLE)
 #define GEMM_MIN_BLOCKS 1
 #else
