@@ -124,12 +124,12 @@ int pc_sgd_step_f32(int64_t n, float *p, const float *g, float *buf, const pc_sg
 int pc_sgd_step_f64(int64_t n, double *p, const double *g, double *buf, const pc_sgd_hyper *h);
 /* Batch normalisation over axis 1 of (N, C, L) arrays (batchnorm.c; pyconv/ops/normalization.py's
  * rules). Forward: training computes mean, var (biased; may be NULL) and invstd, else reads mean
- * and invstd; weight, bias may be
- * NULL. Backward: dx, dweight, dbias may each be NULL. */
-int pc_batch_norm_forward_f32(int64_t N, int64_t C, int64_t L, const float *x, const float *weight, const float *bias, int training, double eps, float *mean, float *var, float *invstd, float *xhat, float *y);
-int pc_batch_norm_forward_f64(int64_t N, int64_t C, int64_t L, const double *x, const double *weight, const double *bias, int training, double eps, double *mean, double *var, double *invstd, double *xhat, double *y);
-int pc_batch_norm_backward_f32(int64_t N, int64_t C, int64_t L, const float *dy, const float *xhat, const float *invstd, const float *weight, int training, float *dx, float *dweight, float *dbias);
-int pc_batch_norm_backward_f64(int64_t N, int64_t C, int64_t L, const double *dy, const double *xhat, const double *invstd, const double *weight, int training, double *dx, double *dweight, double *dbias);
+ * and invstd; weight, bias may be NULL. Backward (from x, mean, invstd): dx, dweight, dbias may
+ * each be NULL. */
+int pc_batch_norm_forward_f32(int64_t N, int64_t C, int64_t L, const float *x, const float *weight, const float *bias, int training, double eps, float *mean, float *var, float *invstd, float *y);
+int pc_batch_norm_forward_f64(int64_t N, int64_t C, int64_t L, const double *x, const double *weight, const double *bias, int training, double eps, double *mean, double *var, double *invstd, double *y);
+int pc_batch_norm_backward_f32(int64_t N, int64_t C, int64_t L, const float *dy, const float *x, const float *mean, const float *invstd, const float *weight, int training, float *dx, float *dweight, float *dbias);
+int pc_batch_norm_backward_f64(int64_t N, int64_t C, int64_t L, const double *dy, const double *x, const double *mean, const double *invstd, const double *weight, int training, double *dx, double *dweight, double *dbias);
 /* cdef-end */
 
 #endif

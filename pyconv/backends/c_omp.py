@@ -547,53 +547,54 @@ def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, firs
     _call(fn, p.size, _ptr(p), _ptr(g), ffi.NULL if buf is None else _ptr(buf), h)
 
 
+def _per_channel(names, C, dtype, *arrays):
+    out = _arrays(names, *arrays)
+    for name, a in zip(names, out):
+        if a.shape != (C,) or a.dtype != dtype:
+            raise ValueError(f"{name} must be a ({C},) {dtype} array, got {a.dtype} {a.shape}")
+    return out
+
+
+def _nlc(a):
+    """(N, C, L): a (N, C, ...) array as the batch-norm kernels see it."""
+    if a.ndim < 2:
+        raise ValueError(f"batch norm needs an (N, C, ...) array, got shape {a.shape}")
+    _check_size(a.shape)
+    return a.shape[0], a.shape[1], int(np.prod(a.shape[2:], dtype=np.int64))
+
+
 def batch_norm_forward(x, weight, bias, training, eps, mean=None, invstd=None):
     """Batch normalisation of x (N, C, ...) over every axis but 1 (csrc/batchnorm.c). training:
-    returns (y, xhat, mean, var, invstd) with the batch's statistics (var biased); else mean and
-    invstd (C,) are given (from the running statistics) and returned as they are, var None."""
+    returns (y, mean, var, invstd), the batch's statistics (var biased); else mean and invstd
+    (C,) are given (from the running statistics) and returned as they are, var None."""
     (x,) = _arrays(("x",), x)
-    if x.ndim < 2:
-        raise ValueError(f"x must be (N, C, ...), got shape {x.shape}")
-    N, C, L = x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
-    _check_size(x.shape)
-    opt = {}
-    for name, a in (("weight", weight), ("bias", bias)):
-        if a is not None:
-            (a,) = _arrays((name,), a)
-            if a.shape != (C,) or a.dtype != x.dtype:
-                raise ValueError(f"{name} must be a ({C},) {x.dtype} array, got {a.dtype} {a.shape}")
-            opt[name] = _ptr(a)
+    N, C, L = _nlc(x)
+    weight, bias = (None if a is None else _per_channel((name,), C, x.dtype, a)[0]
+                    for name, a in (("weight", weight), ("bias", bias)))
     if training:
         mean, var, invstd = (np.empty(C, x.dtype) for _ in range(3))
     else:
-        mean, invstd = _checked(("mean", "invstd"), mean, invstd)
-        if mean.shape != (C,) or mean.dtype != x.dtype:
-            raise ValueError(f"mean and invstd must be ({C},) {x.dtype} arrays")
+        mean, invstd = _per_channel(("mean", "invstd"), C, x.dtype, mean, invstd)
         var = None
-    y, xhat = np.empty_like(x), np.empty_like(x)
+    y = np.empty_like(x)
     _call(getattr(lib, "pc_batch_norm_forward" + _CTYPE[x.dtype][1]), N, C, L, _ptr(x),
-          opt.get("weight", ffi.NULL), opt.get("bias", ffi.NULL), int(bool(training)), float(eps),
-          _ptr(mean), ffi.NULL if var is None else _ptr(var), _ptr(invstd), _ptr(xhat), _ptr(y))
-    return y, xhat, mean, var, invstd
+          *(ffi.NULL if a is None else _ptr(a) for a in (weight, bias)), int(bool(training)), float(eps),
+          _ptr(mean), ffi.NULL if var is None else _ptr(var), _ptr(invstd), _ptr(y))
+    return y, mean, var, invstd
 
 
-def batch_norm_backward(dy, xhat, invstd, weight, training, need=(True, True, True)):
-    """(dx, dweight, dbias) of batch_norm_forward, each None where `need` says so (dweight without a
-    weight is None too)."""
-    dy, xhat = _checked(("dy", "xhat"), dy, xhat)
-    N, C = dy.shape[0], dy.shape[1]
-    L = dy.size // C // N if N and C else 0
-    (invstd,) = _arrays(("invstd",), invstd)
-    if invstd.shape != (C,) or invstd.dtype != dy.dtype:
-        raise ValueError(f"invstd must be a ({C},) {dy.dtype} array")
+def batch_norm_backward(dy, x, mean, invstd, weight, training, need=(True, True, True)):
+    """(dx, dweight, dbias) of batch_norm_forward from dy, its input x and the mean and invstd it
+    used; each None where `need` says so (dweight without a weight is None too)."""
+    dy, x = _checked(("dy", "x"), dy, x)
+    N, C, L = _nlc(dy)
+    mean, invstd = _per_channel(("mean", "invstd"), C, dy.dtype, mean, invstd)
     if weight is not None:
-        (weight,) = _arrays(("weight",), weight)
-        if weight.shape != (C,) or weight.dtype != dy.dtype:
-            raise ValueError(f"weight must be a ({C},) {dy.dtype} array")
+        (weight,) = _per_channel(("weight",), C, dy.dtype, weight)
     dx = np.empty_like(dy) if need[0] else None
     dw = np.empty(C, dy.dtype) if need[1] and weight is not None else None
     db = np.empty(C, dy.dtype) if need[2] else None
-    _call(getattr(lib, "pc_batch_norm_backward" + _CTYPE[dy.dtype][1]), N, C, L, _ptr(dy), _ptr(xhat),
-          _ptr(invstd), ffi.NULL if weight is None else _ptr(weight), int(bool(training)),
+    _call(getattr(lib, "pc_batch_norm_backward" + _CTYPE[dy.dtype][1]), N, C, L, _ptr(dy), _ptr(x),
+          _ptr(mean), _ptr(invstd), ffi.NULL if weight is None else _ptr(weight), int(bool(training)),
           *(ffi.NULL if a is None else _ptr(a) for a in (dx, dw, db)))
     return dx, dw, db

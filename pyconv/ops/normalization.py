@@ -65,7 +65,8 @@ class BatchNorm(Function):
         return y if bias is None else y + bias.reshape(self.shape)
 
     def _forward_c(self, x, weight, bias, running_mean, running_var, momentum, eps):
-        """The same rules in one C call (csrc/batchnorm.c), statistics summed in double."""
+        """The same rules in one C call (csrc/batchnorm.c), statistics summed in double; keeps x,
+        mean and invstd (backward recomputes xhat) instead of xhat."""
         C = x.shape[1]
         if not self.training:
             if running_mean is None or running_var is None:
@@ -78,19 +79,19 @@ class BatchNorm(Function):
                              f"x of shape {tuple(x.shape)}")
         else:
             mean = invstd = None
-        y, self.xhat, mean, var, invstd = c_omp.batch_norm_forward(x, weight, bias, self.training, eps,
-                                                                   mean, invstd)
-        self.inv_std = invstd.reshape(self.shape)
+        y, self.mean, var, self.invstd = c_omp.batch_norm_forward(x, weight, bias, self.training, eps,
+                                                                  mean, invstd)
+        self.x = x
         if self.training:
-            _update_running(running_mean, running_var, mean, var, momentum, x.size // C)
+            _update_running(running_mean, running_var, self.mean, var, momentum, x.size // C)
         return y
 
     def backward(self, grad):
-        if self.in_c and c_omp.fast_path(grad, self.xhat):
+        if self.in_c and c_omp.fast_path(grad, self.x):
             has_w = self.weight is not None
             has_b = len(self.needs_grad) > 1 + has_w
             need = (self.needs_grad[0], has_w and self.needs_grad[1], has_b and self.needs_grad[-1])
-            dx, dw, db = c_omp.batch_norm_backward(grad, self.xhat, self.inv_std.reshape(-1), self.weight,
+            dx, dw, db = c_omp.batch_norm_backward(grad, self.x, self.mean, self.invstd, self.weight,
                                                    self.training, need)
             return (dx,) + ((dw,) if has_w else ()) + ((db,) if has_b else ())
         axes, xhat = self.axes, self.xhat
