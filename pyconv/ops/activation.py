@@ -43,7 +43,7 @@ class ReLU(Function):
         if grad.size >= _C_RELU_MIN and c_omp.fast_path(grad, self.y):
             return c_omp.relu_backward(grad, self.y)
         xp, mask = _xp(grad), self.y > 0
-        if xp is not np:
+        if xp is not np or grad.size < _C_RELU_MIN:
             return xp.where(mask, grad, 0)   # a select: Inf * 0 would be NaN
         with np.errstate(invalid="ignore"):
             out = grad * mask   # numpy's where on a random mask is ~10x slower than this product,
