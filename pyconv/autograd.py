@@ -17,7 +17,7 @@ import numpy as np
 
 from . import device as _device
 from . import memory
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state
 from .tensor import Tensor, _as_array, _is_array, _is_float, _may_share
 
 
@@ -50,7 +50,7 @@ class Function:
                 tensors = _tensors_of(cls.__name__, inputs)
                 break
         fn = cls()
-        if is_grad_enabled():
+        if getattr(_grad_state, "grad_enabled", True):   # grad_mode.is_grad_enabled, inlined
             fn.needs_grad = needs = tuple([t._requires_grad for t in tensors])
         else:
             fn.needs_grad = needs = (False,) * len(tensors)

@@ -71,6 +71,8 @@ def _to_float(x, dtype):
 
 def _promote(a, b):
     """a and b with an integer or bool tensor turned into the float dtype of the other operand."""
+    if type(a) is Tensor and type(b) is Tensor and (a._data.dtype.kind == "f") == (b._data.dtype.kind == "f"):
+        return a, b   # the common case: nothing to promote
     fa, fb = _float_dtype(a), _float_dtype(b)
     if fa is not None and fb is None:
         return a, _to_float(b, fa)
