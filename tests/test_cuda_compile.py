@@ -254,10 +254,11 @@ def test_block_reductions_split_to_fill_the_gpu():
 
 
 def test_weight_gradient_small_choice_counts_the_pixels_too():
-    """Variant 2 against the tiled GEMM by the napkin model: N*P*Q changes the answer for the
-    same filter bank (LeNet conv2, 16x6x5x5 on 10x10 outputs)."""
-    assert cu._small_weight(6, 25, 256 * 28 * 28, 132)             # LeNet conv1, any batch
+    """Variant 2 against the tiled GEMM (on the 64-row tile the default takes for so few
+    filters) by the napkin model: N*P*Q changes the answer for the same filter bank."""
+    assert cu._small_weight(6, 25, 64 * 28 * 28, 132)              # LeNet conv1, batch 64 ...
     assert cu._small_weight(6, 25, 4 * 28 * 28, 132)
+    assert not cu._small_weight(6, 25, 256 * 28 * 28, 132)         # ... batch 256: the 64-row GEMM
     assert cu._small_weight(16, 150, 16 * 100, 132)                # LeNet conv2, batch 16
     assert not cu._small_weight(16, 150, 256 * 100, 132)           # ... batch 256: the GEMM
     assert not cu._small_weight(64, 576, 64 * 56 * 56, 132)        # VGG 3x3
@@ -301,26 +302,25 @@ def test_short_tile_pays_where_128_row_tiles_leave_a_quarter_empty():
         assert cu.short_tile_pays(rows) == ((tall - rows) / tall >= 0.25 and short <= 0.75 * tall)
 
 
-def test_the_64_row_tile_replaces_the_cp_async_default_only(monkeypatch):
-    """Rule 4 of variant(): where a GEMM-based primitive's default is its cp.async variant, a
-    GEMM of few rows takes the 64-row one; an explicit choice, the small-problem rule and TF32
-    come first, and a default on another core (gemm_shared today) stays."""
-    for primitive, cores in cu.GEMM_VARIANTS.items():
-        assert cu.variant(primitive, rows=64) == cu.DEFAULTS[primitive] == cores["shared"]
-    monkeypatch.setattr(cu, "DEFAULTS", {**cu.DEFAULTS, **{p: c["async"] for p, c in cu.GEMM_VARIANTS.items()}})
-    for primitive, cores in cu.GEMM_VARIANTS.items():
-        for rows in (1, 64, 150, 192):
-            assert cu.variant(primitive, rows=rows) == cores["async64"], (primitive, rows)
-        for rows in (65, 128, 256, 320, None):
-            assert cu.variant(primitive, rows=rows) == cores["async"], (primitive, rows)
-        assert cu.default_step(primitive) == cores["async"]          # what pyconv.kernels lists
-        with pyconv.kernels.use(primitive, cores["async"], backend="cuda"):
-            assert cu.variant(primitive, rows=64) == cores["async"]   # an explicit choice wins
-        try:
-            cu.set_tf32(True)
-            assert cu.variant(primitive, rows=64) == cores["tf32"]    # TF32 keeps its tile
-        finally:
-            cu.set_tf32(False)
+def test_the_64_row_tile_replaces_a_128_row_default_for_few_rows(monkeypatch):
+    """Rule 4 of variant(): where a GEMM-based primitive's default is one of its 128-row
+    variants (gemm_shared today, or gemm_async), a GEMM of few rows takes the 64-row one; an
+    explicit choice, the small-problem rule and TF32 come first."""
+    for defaults in ("shared", "async"):
+        monkeypatch.setattr(cu, "DEFAULTS", {**cu.DEFAULTS, **{p: c[defaults] for p, c in cu.GEMM_VARIANTS.items()}})
+        for primitive, cores in cu.GEMM_VARIANTS.items():
+            for rows in (1, 64, 150, 192):
+                assert cu.variant(primitive, rows=rows) == cores["async64"], (primitive, rows)
+            for rows in (65, 128, 256, 320, None):
+                assert cu.variant(primitive, rows=rows) == cores[defaults], (primitive, rows)
+            assert cu.default_step(primitive) == cores[defaults]          # what pyconv.kernels lists
+            with pyconv.kernels.use(primitive, cores[defaults], backend="cuda"):
+                assert cu.variant(primitive, rows=64) == cores[defaults]   # an explicit choice wins
+            try:
+                cu.set_tf32(True)
+                assert cu.variant(primitive, rows=64) == cores["tf32"]    # TF32 keeps its tile
+            finally:
+                cu.set_tf32(False)
     assert cu.variant("conv2d_forward", small=True, rows=6) == cu.SMALL_PROBLEM["conv2d_forward"]
     assert cu.variant("conv2d_backward_bias", rows=64) == cu.DEFAULTS["conv2d_backward_bias"]
 

@@ -322,7 +322,7 @@ def default_step(primitive, rows=None):
     if _tf32[0] and primitive in TF32_VARIANT and tf32_available()[0]:
         return TF32_VARIANT[primitive]
     step, cores = DEFAULTS[primitive], GEMM_VARIANTS.get(primitive)
-    if rows is not None and cores and step == cores["async"] and short_tile_pays(rows):
+    if rows is not None and cores and step in (cores["shared"], cores["async"]) and short_tile_pays(rows):
         return cores["async64"]
     return step
 
@@ -361,9 +361,10 @@ def variant(primitive, small=False, rows=None):
          tile would be empty);
       3. the TF32 variant of a GEMM-based primitive after set_tf32(True), on a GPU with TF32
          tensor cores (tf32_available);
-      4. the 64-row tile ("async64") of a GEMM-based primitive whose default (rule 5) is its
-         cp.async variant, when the GEMM's `rows` would leave a quarter or more of 128-row
-         tiles empty (short_tile_pays);
+      4. the 64-row tile ("async64") of a GEMM-based primitive whose default (rule 5) is one of
+         its 128-row variants (shared or cp.async), when the GEMM's `rows` would leave a quarter
+         or more of those tiles empty (short_tile_pays): half the FMAs of a 64-channel layer
+         are no longer spent on zero rows, whatever the core, which a GPU run is to time;
       5. DEFAULTS'.
     Rules 3 to 5 are default_step."""
     from .. import kernels   # pyconv.kernels imports the backends package: import at call time
@@ -425,8 +426,8 @@ def weight_gradient_cycles(v, K, CRS, NPQ, sm_count):
 def _small_weight(K, CRS, NPQ, sm_count):
     """The weight gradient takes variant 2 (SMALL_PROBLEM) when the napkin model gives it fewer
     cycles than the tiled GEMM it would run otherwise (default_step's, 64-row tiles included):
-    LeNet conv1 (6x1x5x5, any batch), not LeNet conv2 (16x6x5x5: 2400 elements, ~3 waves of
-    blocks, against 2 mostly full tiles)."""
+    LeNet conv1 (6x1x5x5) up to a batch of ~64, LeNet conv2 (16x6x5x5) at batch 16, not at 256
+    (2400 elements, ~3 waves of blocks, against 2 mostly full tiles)."""
     gemm = default_step("conv2d_backward_weight", rows=K)
     return weight_gradient_cycles(2, K, CRS, NPQ, sm_count) < weight_gradient_cycles(gemm, K, CRS, NPQ, sm_count)
 
