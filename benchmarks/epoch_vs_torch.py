@@ -11,6 +11,10 @@ data is in memory before the clock starts, so the time is the model's: forward, 
 optimizer step. `--model vgg` and `--model resnet` time the small VGG- and ResNet-style nets of
 `pyconv.models` on the same inputs (use `--limit` to keep them short).
 
+`--breakdown` times pyconv alone and prints where a step's time goes: the milliseconds per step
+inside each C entry point (conv2d, pooling, matmul, batch norm, ReLU, the optimizer update), the
+rest being Python (autograd, modules, numpy glue).
+
 Rounds alternate pyconv and PyTorch (fresh processes each time, so two OpenMP runtimes never share
 the cores) and the table reports each library's best epoch and the ratio pyconv/torch (below 1:
 pyconv is faster). With no PyTorch installed the torch column stays empty. Without the MNIST files
@@ -120,6 +124,41 @@ def epoch_seconds(lib, model_name, x, y, threads, batch=64):
     return elapsed, float(loss.item())
 
 
+_TIMED = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
+          "max_pool2d_forward", "max_pool2d_backward", "matmul", "matmul_backward_a", "matmul_backward_b",
+          "batch_norm_forward", "batch_norm_backward", "relu_forward", "relu_backward", "adam_step")
+
+
+def breakdown(args):
+    """ms per step inside each C entry point of the c backend during one pyconv epoch."""
+    import collections
+    from pyconv.backends import c_omp
+    spent, calls = collections.defaultdict(float), collections.Counter()
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - t
+                calls[name] += 1
+        return wrapper
+    for name in _TIMED:
+        setattr(c_omp, name, timed(name, getattr(c_omp, name)))
+    x, y, source = images(args.data_dir, args.limit)
+    seconds, _ = epoch_seconds("pyconv", args.model, x, y, args.threads)
+    steps = -(-len(x) // 64)
+    warm = 5   # epoch_seconds' warm-up steps are counted in the kernels' totals: scale them out
+    scale = 1e3 / (steps + warm)
+    print(f"{args.model}, {args.limit} images of {source}, {args.threads} threads: "
+          f"{seconds / steps * 1e3:.2f} ms/step")
+    for name in sorted(spent, key=spent.get, reverse=True):
+        print(f"  {name:<24} {spent[name] * scale:7.3f} ms/step  {calls[name] / (steps + warm):4.1f} calls")
+    inside = sum(spent.values()) * scale
+    print(f"  {'in C, all':<24} {inside:7.3f} ms/step; the rest, Python: {seconds / steps * 1e3 - inside:.3f}")
+
+
 def child(lib, args, queue):
     x, y, _ = images(args.data_dir, args.limit)
     queue.put(epoch_seconds(lib, args.model, x, y, args.threads))
@@ -150,7 +189,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="alternating pyconv/torch rounds (best kept)")
     ap.add_argument("--data-dir", default=os.environ.get("PYCONV_DATA"))
+    ap.add_argument("--breakdown", action="store_true", help="pyconv only: ms per step in each C kernel")
     args = ap.parse_args()
+    if args.breakdown:
+        return breakdown(args)
     _, _, source = images(args.data_dir, 1)
     libs = ["pyconv"] + (["torch"] if torch_available() else [])
     best = {}
