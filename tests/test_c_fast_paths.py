@@ -209,3 +209,12 @@ def test_batch_norm_statistics_survive_a_large_mean():
     _, mean, var, _ = c_omp.batch_norm_forward(x, None, None, True, 1e-5)
     np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-12)
     np.testing.assert_allclose(var, x.var(axis=(0, 2)), rtol=1e-8)
+
+
+def test_relu_in_c_passes_gradcheck(monkeypatch):
+    from pyconv.ops import activation
+    monkeypatch.setattr(activation, "_C_RELU_MIN", 0)   # the C kernels on a gradcheck-sized input
+    x = np.random.default_rng(0).standard_normal((3, 4, 5))
+    x[np.abs(x) < 1e-3] = 0.5   # keep clear of the kink, where central differences disagree
+    t = pyconv.tensor(x, requires_grad=True)
+    assert pyconv.gradcheck(lambda t: pyconv.nn.functional.relu(t) * 1.5, t)
