@@ -33,9 +33,10 @@ __all__ = [
 class Linear(Function):
     """y = x @ w.T + b with x (..., I), w (O, I), b (O,), y (..., O).
 
-    The leading axes of x are flattened to M rows, so the backend sees one (1, M, I) @ (1, I, O)
-    product; backward uses matmul_backward_a (dx = dy @ w) and matmul_backward_b (w.T's
-    gradient x^T @ dy, transposed back to (O, I)).
+    The leading axes of x are flattened to M rows, so the backend sees (1, M, I) products with
+    w read in its own (O, I) layout, never transposed: y = x w^T is matmul_backward_a's product
+    (dc @ b^T), dx = dy w is matmul's, and w's gradient dy^T x is matmul_backward_b's (a^T @ dc),
+    already (O, I).
     """
 
     def forward(self, x, w, b=None):
@@ -52,18 +53,18 @@ class Linear(Function):
         self.backend = backends.for_device(device_of(x))
         self.x_shape = x.shape
         self.a = xp.ascontiguousarray(x.reshape(1, -1, w.shape[1]))       # (1, M, I)
-        self.wt = xp.ascontiguousarray(w.T)[None]                           # (1, I, O)
-        y = self.backend.matmul(self.a, self.wt)[0]
+        self.w = xp.ascontiguousarray(w)[None]                              # (1, O, I)
+        y = self.backend.matmul_backward_a(self.a, self.w)[0]              # x @ w^T: (M, O)
         if b is not None:
             y += b
         return y.reshape(tuple(x.shape[:-1]) + (w.shape[0],))
 
     def backward(self, dy):
         xp = array_module(device_of(dy))
-        need = [p.requires_grad for p in self.parents]
+        need = self.needs_grad
         dc = xp.ascontiguousarray(dy.reshape(1, -1, dy.shape[-1]))           # (1, M, O)
-        dx = self.backend.matmul_backward_a(dc, self.wt).reshape(self.x_shape) if need[0] else None
-        dw = xp.ascontiguousarray(self.backend.matmul_backward_b(self.a, dc)[0].T) if need[1] else None
+        dx = self.backend.matmul(dc, self.w).reshape(self.x_shape) if need[0] else None
+        dw = self.backend.matmul_backward_b(dc, self.a)[0] if need[1] else None   # dy^T @ x: (O, I)
         if len(need) == 2:
             return dx, dw
         return dx, dw, (dc[0].sum(axis=0) if need[2] else None)
