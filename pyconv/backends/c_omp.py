@@ -362,18 +362,26 @@ def _arg_pool_forward(name, x, kernel, stride, padding):
     return y, idx
 
 
+@geometry.checked_once
+def _index_pool_shape(x_shape, dy_shape):
+    """The checked pc_pool_shape of an argmax/argmin backward (kept per shape pair)."""
+    N, C, H, W = _shape("x_shape", x_shape)
+    if dy_shape[:2] != (N, C):
+        raise ValueError(f"dy {dy_shape} does not match x_shape {tuple(x_shape)}")
+    _check_size((N, C, H, W))
+    return ffi.new("pc_pool_shape *", dict(N=N, C=C, H=H, W=W, P=dy_shape[2], Q=dy_shape[3]))
+
+
 def _index_pool_backward(dy, idx, x_shape):
     (dy,) = _arrays(("dy",), dy)
     _rank("dy", dy, 4)
     if not isinstance(idx, np.ndarray) or idx.dtype != np.int64:
         raise TypeError("idx must be an int64 numpy array")
     idx = np.ascontiguousarray(idx)
-    N, C, H, W = _shape("x_shape", x_shape)
-    if dy.shape[:2] != (N, C) or idx.shape != dy.shape:
-        raise ValueError(f"dy {dy.shape} and idx {idx.shape} do not match x_shape {tuple(x_shape)}")
-    _check_size((N, C, H, W))
-    s = ffi.new("pc_pool_shape *", dict(N=N, C=C, H=H, W=W, P=dy.shape[2], Q=dy.shape[3]))
-    dx = np.empty((N, C, H, W), dtype=dy.dtype)
+    if idx.shape != dy.shape:
+        raise ValueError(f"dy {dy.shape} and idx {idx.shape} do not match")
+    s = _index_pool_shape(x_shape, dy.shape)
+    dx = np.empty((s.N, s.C, s.H, s.W), dtype=dy.dtype)
     if dx.size:
         _call(_fn("max_pool2d_backward", dy.dtype), s, _ptr(dy), ffi.from_buffer("int64_t[]", idx),
               _ptr(dx))
