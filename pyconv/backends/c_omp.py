@@ -41,6 +41,8 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 try:
     from pyconv._cconv import ffi, lib
     _IMPORT_ERROR = None
+    from .._allocator import tune_malloc
+    tune_malloc()   # activations on reused heap pages, not fresh mmaps (see pyconv/_allocator.py)
 except ImportError as exc:  # not built: the backend reports itself disabled
     ffi = lib = None
     _IMPORT_ERROR = exc
