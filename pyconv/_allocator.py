@@ -7,13 +7,17 @@ a page fault per 4 KiB page. The threshold starts at 128 KiB and rises by itself
 the largest mmapped block freed so far, but only up to 32 MiB: a process that has ever freed a
 bigger array (loading MNIST's 60,000 images as float32 is 188 MB) stays on fresh pages for its
 1 MB activations. Measured on a LeNet-5 step (`python benchmarks/epoch_vs_torch.py --breakdown
---limit 60000`): 11.9 ms with glibc's defaults, 7.7 ms with the settings below; ReLU and pooling,
+--limit 60000`): 11.9 ms with glibc's defaults, 8.0 ms with the settings below; ReLU and pooling,
 pure bandwidth, were 3-4x slower on fresh pages.
 
-So when the c backend loads, pyconv fixes the mmap threshold at 64 MiB (smaller blocks come from
-the heap and are reused) and the trim threshold at 256 MiB (the heap keeps up to that much free
+So when the c backend loads, pyconv fixes the mmap threshold at 4 MiB (smaller blocks come from
+the heap and are reused) and the trim threshold at 64 MiB (the heap keeps up to that much free
 memory instead of returning it at once): the process may hold up to that much more memory than
-it uses. Set PYCONV_MALLOC_TUNING=0 to keep glibc's defaults; a MALLOC_MMAP_THRESHOLD_,
+it uses. Not higher: numpy asks for transparent huge pages (madvise) on arrays of 4 MiB and more,
+which it gets on fresh 2 MiB-aligned mmaps but not on heap memory, and the big kernels need
+them. With a 64 MiB mmap threshold the conv of a 16x64x56x56 batch (12.8 MB arrays) ran 1.5x
+slower, from TLB misses; at 4 MiB it runs as with glibc's defaults while LeNet-5's step keeps
+its gain (8.0 ms). Set PYCONV_MALLOC_TUNING=0 to keep glibc's defaults; a MALLOC_MMAP_THRESHOLD_,
 MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES in the environment is the user's choice and left alone.
 Other C libraries (musl, macOS) are not touched.
 """
@@ -23,8 +27,8 @@ import platform
 
 M_TRIM_THRESHOLD = -1     # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 64 << 20
-TRIM_THRESHOLD = 256 << 20
+MMAP_THRESHOLD = 4 << 20
+TRIM_THRESHOLD = 64 << 20
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 _done = []
 

@@ -21,7 +21,7 @@ def fresh(monkeypatch):
 
 def test_fixes_the_mmap_and_trim_thresholds(fresh):
     assert _allocator.tune_malloc(fresh, environ={})
-    assert fresh.calls == [(_allocator.M_MMAP_THRESHOLD, 64 << 20), (_allocator.M_TRIM_THRESHOLD, 256 << 20)]
+    assert fresh.calls == [(_allocator.M_MMAP_THRESHOLD, 4 << 20), (_allocator.M_TRIM_THRESHOLD, 64 << 20)]
     assert _allocator.tune_malloc(FakeLibc(), environ={})   # once per process
 
 
