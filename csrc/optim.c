@@ -7,9 +7,12 @@
  * are rounded to REAL once, where numpy would round them (a Python float times a float32 array
  * is a float32 product), so float32 results agree with the numpy path to a few ulps (the
  * compiler may contract a multiply-add into one FMA); float64 to ~1e-15.
- * FLOPs: ~12 per element (Adam), ~5 (SGD with momentum). OpenMP over the elements once there are
- * PC_OPTIM_PARALLEL of them: LeNet-5's largest parameter (400x120) is below it, a VGG's
- * classifier (3136x256) above.
+ * FLOPs: ~12 per element (Adam), ~5 (SGD with momentum). Adam is bound by its square root and
+ * its division (vsqrtps and vdivps: ~5-7 cycles per 8 floats each on AVX2), not by memory while
+ * a parameter's four arrays fit in L2; so there is one of each per element (the bias correction
+ * of the denominator is a multiplication by a precomputed 1/sqrt(1 - beta2^t), where numpy
+ * divides: results differ in the last bit), and OpenMP splits the elements from
+ * PC_OPTIM_PARALLEL on (LeNet-5's 400x120 and 120x84 weights: on 2 threads, 2x).
  */
 #ifndef REAL
 
@@ -19,7 +22,7 @@
 #include "checked.h"
 #include "gemm.h"
 
-#define PC_OPTIM_PARALLEL ((int64_t)1 << 16)
+#define PC_OPTIM_PARALLEL ((int64_t)1 << 14)
 
 #define PC_SELF "optim.c"
 #include "instantiate.h"
@@ -37,7 +40,7 @@ int SFX(pc_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m, REAL *v, REAL 
     const REAL wd = (REAL)h->weight_decay, decay = (REAL)(1 - h->lr * h->weight_decay);
     const REAL sign = h->maximize ? (REAL)-1 : (REAL)1, eps = (REAL)h->eps;
     const REAL step_size = (REAL)(h->lr / (1 - pow(h->beta1, (double)h->step)));
-    const REAL root_bc2 = (REAL)sqrt(1 - pow(h->beta2, (double)h->step));
+    const REAL inv_root_bc2 = (REAL)(1 / sqrt(1 - pow(h->beta2, (double)h->step)));
     const int decoupled = h->decoupled && h->weight_decay != 0, coupled = !h->decoupled && h->weight_decay != 0;
 #pragma omp parallel for num_threads(pc_threads()) schedule(static) if (n >= PC_OPTIM_PARALLEL)
     for (int64_t i = 0; i < n; ++i) {
@@ -54,7 +57,7 @@ int SFX(pc_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m, REAL *v, REAL 
             vi = vmax[i] > vi ? vmax[i] : vi;
             vmax[i] = vi;
         }
-        p[i] = pi - step_size * mi / ((REAL)sqrt(vi) / root_bc2 + eps);
+        p[i] = pi - step_size * mi / ((REAL)sqrt(vi) * inv_root_bc2 + eps);
     }
     return PC_OK;
 }

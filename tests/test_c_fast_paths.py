@@ -107,8 +107,8 @@ def test_fused_update_matches_the_numpy_rule(opt_cls, hyper, dtype):
 @pytest.mark.parametrize("opt_cls", [optim.SGD, optim.Adam])
 def test_fused_default_follows_the_backend(opt_cls, monkeypatch):
     calls = []
-    monkeypatch.setattr(c_omp, "adam_step", lambda *a, **k: calls.append("adam"))
-    monkeypatch.setattr(c_omp, "sgd_step", lambda *a, **k: calls.append("sgd"))
+    monkeypatch.setattr(c_omp, "fused_adam_", lambda *a, **k: calls.append("adam"))
+    monkeypatch.setattr(c_omp, "fused_sgd_", lambda *a, **k: calls.append("sgd"))
     _run(opt_cls, dict(lr=0.1, momentum=0.9) if opt_cls is optim.SGD else dict(lr=0.1), None, np.float32, steps=1)
     assert len(calls) == 1
     with pyconv.backend("numpy"):
@@ -132,6 +132,16 @@ def test_fused_and_plain_steps_share_their_state():
         if step == 1:
             b.param_groups[0]["fused"] = False
     np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-13)
+
+
+def test_a_read_only_state_array_keeps_the_numpy_path():
+    p = pyconv.tensor(np.ones(8, np.float32), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = pyconv.tensor(np.ones(8, np.float32))
+    opt.step()
+    buf = opt.state[p]["momentum_buffer"]
+    buf.flags.writeable = False
+    assert not optim.optimizer.fused_applies(opt.param_groups[0], p.data, p.grad.data, buf)
 
 
 def test_fused_wrappers_refuse_arrays_they_would_have_to_copy():

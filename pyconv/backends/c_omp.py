@@ -494,8 +494,14 @@ def fast_path(*arrays):
         if (type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape
                 or not (a.flags.c_contiguous and a.flags.aligned)):
             return False
-    from . import get_backend
-    return get_backend() == NAME
+    return _active_backend() == NAME
+
+
+def _active_backend():
+    global _active_backend
+    from . import get_backend    # the registry imports this module: bind it at the first call
+    _active_backend = get_backend
+    return get_backend()
 
 
 def _checked(names, *arrays):
@@ -530,30 +536,42 @@ def _in_place(names, *arrays):
                          f"one shape and dtype, with the c backend active")
 
 
+def _fused_checks(p, g, state):
+    """The checks of adam_step and sgd_step: p and its state writeable and contiguous, g like p."""
+    _in_place(("p",) + tuple(state), p, *state.values())
+    (g,) = _checked(("g",), g)
+    if g.shape != p.shape or g.dtype != p.dtype:
+        raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
+
+
 def adam_step(p, g, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, step, decoupled=False,
               maximize=False):
     """One Adam (decoupled: AdamW) update of p, m, v (and vmax with amsgrad) in place, by the
     rule of pyconv/optim/adam.py."""
-    _in_place(("p", "m", "v", "vmax"), p, m, v, vmax)
-    (g,) = _checked(("g",), g)
-    if g.shape != p.shape or g.dtype != p.dtype:
-        raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
-    h = ffi.new("pc_adam_hyper *", dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                         step=int(step), decoupled=bool(decoupled), maximize=bool(maximize)))
-    fn = getattr(lib, "pc_adam_step" + _CTYPE[p.dtype][1])
+    _fused_checks(p, g, {"m": m, "v": v, "vmax": vmax})
+    fused_adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize)
+
+
+def fused_adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize):
+    """adam_step without its checks, for a caller that made them (pyconv.optim, through
+    fast_path): one call per parameter per step, where ~20 us of checks cost more than the
+    update of a small parameter."""
+    h = ffi.new("pc_adam_hyper *", [lr, beta1, beta2, eps, weight_decay, int(step), bool(decoupled), bool(maximize)])
+    fn = lib.pc_adam_step_f32 if p.dtype == np.float32 else lib.pc_adam_step_f64
     _call(fn, p.size, _ptr(p), _ptr(g), _ptr(m), _ptr(v), ffi.NULL if vmax is None else _ptr(vmax), h)
 
 
 def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, first, maximize=False):
     """One SGD update of p (and the momentum buffer buf, None without momentum) in place, by the
     rule of pyconv/optim/sgd.py; `first`: buf is set to the gradient (the first step)."""
-    _in_place(("p", "buf"), p, buf)
-    (g,) = _checked(("g",), g)
-    if g.shape != p.shape or g.dtype != p.dtype:
-        raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
-    h = ffi.new("pc_sgd_hyper *", dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                        nesterov=bool(nesterov), maximize=bool(maximize), first=bool(first)))
-    fn = getattr(lib, "pc_sgd_step" + _CTYPE[p.dtype][1])
+    _fused_checks(p, g, {"buf": buf})
+    fused_sgd_(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first, maximize)
+
+
+def fused_sgd_(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first, maximize):
+    """sgd_step without its checks (see fused_adam_)."""
+    h = ffi.new("pc_sgd_hyper *", [lr, momentum, dampening, weight_decay, bool(nesterov), bool(maximize), bool(first)])
+    fn = lib.pc_sgd_step_f32 if p.dtype == np.float32 else lib.pc_sgd_step_f64
     _call(fn, p.size, _ptr(p), _ptr(g), ffi.NULL if buf is None else _ptr(buf), h)
 
 

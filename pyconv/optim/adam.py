@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..backends import c_omp
 from .optimizer import Optimizer, fused_applies
 
 
@@ -29,19 +30,18 @@ class Adam(Optimizer):
 
     def _fused_update(self, group, p, grad, state):
         """The rule below in one C pass (csrc/optim.c); the same state, so the two paths mix."""
-        keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
-        if not fused_applies(group, p, grad, *(state.get(k) for k in keys)):
+        vmax = state.get("max_exp_avg_sq") if group["amsgrad"] else None
+        if not fused_applies(group, p, grad, state.get("exp_avg"), state.get("exp_avg_sq"), vmax):
             return False
-        from ..backends import c_omp
         if not state:
             state["step"] = 0
-            for key in keys:
-                state[key] = np.zeros_like(p)
+            state["exp_avg"], state["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = vmax = np.zeros_like(p)
         state["step"] += 1
-        c_omp.adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                        lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1], eps=group["eps"],
-                        weight_decay=group["weight_decay"], step=state["step"], decoupled=self.decoupled,
-                        maximize=group.get("maximize", False))
+        c_omp.fused_adam_(p, grad, state["exp_avg"], state["exp_avg_sq"], vmax,
+                          group["lr"], group["betas"][0], group["betas"][1], group["eps"], group["weight_decay"],
+                          state["step"], self.decoupled, group.get("maximize", False))
         return True
 
     def _update(self, group, p, grad, state):

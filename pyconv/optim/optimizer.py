@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..backends import c_omp
 from ..device import move
 from ..tensor import Tensor, enable_grad, no_grad
 
@@ -165,14 +166,16 @@ def _restored(value, param, as_tensor):
 
 
 def fused_applies(group, *arrays):
-    """Whether a fused C update applies to these arrays (param first; None entries skipped) under
+    """Whether a fused C update applies to these arrays (param, grad, then the state; None entries
+    skipped) under
     the group's `fused` setting; raises for fused=True where it cannot apply."""
-    from ..backends import c_omp
     fused = group.get("fused")
     if fused is False:
         return False
     given = [a for a in arrays if a is not None]
-    ok = c_omp.fast_path(*given) and all(a.flags.writeable for a in given[:1])
+    ok = c_omp.fast_path(*given) and given[0].flags.writeable
+    for state in given[2:]:     # all but the gradient are written
+        ok = ok and state.flags.writeable
     if not ok and fused:
         raise RuntimeError("fused=True needs the c backend active and the parameter, its gradient and "
                            "its state as float32 or float64 C-contiguous CPU arrays of one dtype")

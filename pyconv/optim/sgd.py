@@ -8,6 +8,7 @@
 """
 import numpy as np
 
+from ..backends import c_omp
 from .optimizer import Optimizer, fused_applies
 
 
@@ -27,13 +28,12 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         if not fused_applies(group, p, grad, state.get("momentum_buffer")):
             return False
-        from ..backends import c_omp
         first = momentum and "momentum_buffer" not in state
         if first:
             state["momentum_buffer"] = np.empty_like(p)
-        c_omp.sgd_step(p, grad, state["momentum_buffer"] if momentum else None, lr=group["lr"],
-                       momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
-                       nesterov=group["nesterov"], first=first, maximize=group.get("maximize", False))
+        c_omp.fused_sgd_(p, grad, state["momentum_buffer"] if momentum else None, group["lr"], momentum,
+                         group["dampening"], group["weight_decay"], group["nesterov"], first,
+                         group.get("maximize", False))
         return True
 
     def _update(self, group, p, grad, state):
