@@ -126,7 +126,8 @@ def epoch_seconds(lib, model_name, x, y, threads, batch=64):
 
 _TIMED = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
           "max_pool2d_forward", "max_pool2d_backward", "matmul", "matmul_backward_a", "matmul_backward_b",
-          "batch_norm_forward", "batch_norm_backward", "relu_forward", "relu_backward", "adam_step")
+          "batch_norm_forward", "batch_norm_backward", "relu_forward", "relu_backward", "fused_adam_",
+          "fused_sgd_")
 
 
 def breakdown(args):
