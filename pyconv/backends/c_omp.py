@@ -527,18 +527,14 @@ def relu_backward(dy, y):
     return dx
 
 
-def _in_place(names, *arrays):
-    """The arrays a fused update writes: they must be usable as they are (a copy would lose the
-    update), so anything fast_path() would refuse is an error here."""
-    given = [a for a in arrays if a is not None]
-    if not (fast_path(*given) and all(a.flags.writeable for a in given)):
-        raise ValueError(f"{', '.join(names)} must be writeable C-contiguous float32/float64 arrays of "
-                         f"one shape and dtype, with the c backend active")
-
-
 def _fused_checks(p, g, state):
-    """The checks of adam_step and sgd_step: p and its state writeable and contiguous, g like p."""
-    _in_place(("p",) + tuple(state), p, *state.values())
+    """The checks of adam_step and sgd_step. p and its state (None entries skipped) are written in
+    place, so they must be usable as they are (a copy would lose the update): anything
+    fast_path() refuses, or a read-only array, is an error; g must match p."""
+    given = [p] + [a for a in state.values() if a is not None]
+    if not (fast_path(*given) and all(a.flags.writeable for a in given)):
+        raise ValueError(f"{', '.join(('p',) + tuple(state))} must be writeable C-contiguous float32/float64 "
+                         f"arrays of one shape and dtype, with the c backend active")
     (g,) = _checked(("g",), g)
     if g.shape != p.shape or g.dtype != p.dtype:
         raise ValueError(f"g {g.dtype} {g.shape} does not match p {p.dtype} {p.shape}")
